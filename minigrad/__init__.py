@@ -1,0 +1,26 @@
+"""minigrad: a from-scratch deep learning engine on NumPy (CPU) and CuPy (CUDA).
+
+    >>> import minigrad as mg
+    >>> x = mg.tensor([1.0, 2.0], requires_grad=True)
+    >>> (x ** 2).sum().backward()
+    >>> x.grad
+    tensor([2., 4.])
+"""
+from . import backend, cuda
+from . import functional
+from .autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enabled,
+                       no_grad, set_grad_enabled)
+from .backend import Device, manual_seed
+from .backend import as_device as device
+from .creation import (arange, empty, from_numpy, full, full_like, ones, ones_like, rand,
+                       randn, tensor, zeros, zeros_like)
+from .functional import (concatenate, logsumexp, maximum, minimum, pad, stack, where)
+from .functional import exp, log, sqrt, tanh, sigmoid, relu, abs, clip, matmul
+from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .tensor import Tensor, get_default_dtype, set_default_dtype
+
+__version__ = "0.1.0"
+
+float32 = "float32"
+float64 = "float64"
+int64 = "int64"

@@ -1,0 +1,483 @@
+"""The reverse-mode engine: Function, graph recording, backward, no_grad.
+
+A :class:`Function` computes arrays in ``forward`` and their vector-Jacobian products in
+``backward``. Calling :meth:`Function.apply` on Tensors runs ``forward`` and, when grad
+mode is on and some input requires grad, records the call in the graph:
+
+* the Function holds STRONG references to its inputs and WEAK references to its outputs,
+  and each output holds its creator: no reference cycles, so a graph is freed as soon as
+  the user drops the last tensor of it;
+* ``generation = max(generation of inputs) + 1``; backward pops Functions from a heap
+  keyed by ``(-generation, counter)``, so every Function runs after all its consumers,
+  iteratively (no recursion, any depth);
+* broadcasting is undone in ONE place (:func:`run_backward`), which then asserts that each
+  gradient has its input's shape.
+
+``backward`` works on plain arrays, the fast path. For double backprop
+(``create_graph=True``) the engine calls ``backward_graph`` instead, which computes the
+same products with Tensor ops so that the gradient is itself part of a graph.
+"""
+from __future__ import annotations
+
+import contextvars
+import functools
+import heapq
+import weakref
+from typing import Optional, Sequence
+
+import numpy as np
+
+from . import backend
+
+_grad_enabled = contextvars.ContextVar("minigrad_grad_enabled", default=True)
+_anomaly_enabled = contextvars.ContextVar("minigrad_anomaly", default=False)
+
+# Python numbers travel as-is inside graphs (as constant inputs): xp ops take them
+# without a host-to-device copy and without changing the array's dtype.
+SCALAR_TYPES = (int, float, bool)
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside :class:`no_grad` (or ``set_grad_enabled(False)``)."""
+    return _grad_enabled.get()
+
+
+class set_grad_enabled:
+    """Context manager and decorator that turns graph recording on or off.
+
+    Backed by a :mod:`contextvars` variable, so it is thread- and task-local.
+    """
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self._tokens = []
+
+    def __enter__(self):
+        self._tokens.append(_grad_enabled.set(self.mode))
+        return self
+
+    def __exit__(self, *exc):
+        _grad_enabled.reset(self._tokens.pop())
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            token = _grad_enabled.set(mode)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _grad_enabled.reset(token)
+        return wrapper
+
+
+class no_grad(set_grad_enabled):
+    """Record nothing: ops inside return tensors with no creator.
+
+    Example:
+        >>> with mg.no_grad():
+        ...     y = model(x)          # no graph, no saved activations
+        >>> @mg.no_grad()
+        ... def predict(x): ...
+    """
+
+    def __init__(self):
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """Turn recording back on inside a :class:`no_grad` block."""
+
+    def __init__(self):
+        super().__init__(True)
+
+
+class detect_anomaly:
+    """Opt-in check: raise as soon as a backward produces NaN or Inf, naming the op.
+
+    Example:
+        >>> with mg.detect_anomaly():
+        ...     loss.backward()
+    """
+
+    def __enter__(self):
+        self._token = _anomaly_enabled.set(True)
+        return self
+
+    def __exit__(self, *exc):
+        _anomaly_enabled.reset(self._token)
+        return False
+
+
+class Function:
+    """Base class of every differentiable op.
+
+    Subclasses implement ``forward(*arrays) -> array | tuple`` and
+    ``backward(*grad_arrays) -> array | tuple`` (one gradient per input, ``None`` where
+    ``self.needs_input_grad[i]`` is False), and optionally ``backward_graph`` working on
+    Tensors for double backprop. forward saves on ``self`` only what backward needs.
+    """
+
+    inputs = None
+    outputs = ()
+    generation = 0
+    needs_input_grad = ()
+
+    def forward(self, *xs):
+        raise NotImplementedError
+
+    def backward(self, *gys):
+        raise NotImplementedError
+
+    def backward_graph(self, *gys):
+        raise NotImplementedError(
+            f"{type(self).__name__} does not support double backprop (create_graph=True)")
+
+    def apply(self, *inputs):
+        """Run forward on the inputs' arrays and record the call when grads are needed.
+
+        ``inputs`` are Tensors; a Tensor whose ``data`` is a Python number is a constant.
+        Returns one Tensor, or a tuple when forward returns a tuple.
+        """
+        from .tensor import Tensor
+
+        xs = [x.data for x in inputs]
+        if len(xs) > 1:
+            _check_same_device(self, xs)
+        needs = False
+        if _grad_enabled.get():
+            needs_in = tuple([x.requires_grad for x in inputs])
+            needs = True in needs_in
+            if needs:
+                self.needs_input_grad = needs_in
+        ys = self.forward(*xs)
+        single = not isinstance(ys, tuple)
+        if single:
+            ys = (ys,)
+        xp = backend.get_array_module(*ys)
+        outputs = []
+        for y in ys:
+            if not isinstance(y, backend_array_types()):
+                if type(y) in SCALAR_TYPES:     # constants combined with constants
+                    outputs.append(Tensor._wrap(y))
+                    continue
+                y = xp.asarray(y)
+            t = Tensor.__new__(Tensor)
+            t.data = y
+            t.grad = None
+            t.requires_grad = needs
+            t.creator = None
+            t.name = None
+            t._retains_grad = False
+            outputs.append(t)
+        if needs:
+            gen = 0
+            for x in inputs:
+                c = x.creator
+                if c is not None and c.generation > gen:
+                    gen = c.generation
+            self.generation = gen + 1
+            self.inputs = inputs
+            self.outputs = [weakref.ref(t) for t in outputs]
+            for t in outputs:
+                t.creator = self
+        return outputs[0] if single else tuple(outputs)
+
+    def _release(self) -> None:
+        """Drop inputs and saved arrays after backward (the graph is freed)."""
+        gen, outs = self.generation, self.outputs
+        self.__dict__.clear()
+        self.inputs = None
+        self.generation = gen
+        self.outputs = outs
+
+
+def _array_types():
+    return tuple(b.array_type for b in backend._BACKENDS.values())
+
+
+_ARRAY_TYPES_CACHE: list = [None, None]
+
+
+def backend_array_types() -> tuple:
+    """The array classes of all registered backends (cached per registry state)."""
+    key = len(backend._BACKENDS)
+    if _ARRAY_TYPES_CACHE[0] != key:
+        _ARRAY_TYPES_CACHE[0] = key
+        _ARRAY_TYPES_CACHE[1] = _array_types()
+    return _ARRAY_TYPES_CACHE[1]
+
+
+def _check_same_device(fn, xs) -> None:
+    t0 = None
+    for x in xs:
+        t = type(x)
+        if t in SCALAR_TYPES:
+            continue
+        if t0 is None:
+            t0, x0 = t, x
+        elif t is not t0:
+            d0, d1 = backend.device_of(x0), backend.device_of(x)
+            if d0 != d1:
+                raise RuntimeError(
+                    f"{type(fn).__name__}: expected all tensors on the same device, "
+                    f"found {d0} and {d1}. Move them with .to(device) first.")
+
+
+# ---------------------------------------------------------------------------------------
+# The backward engine
+# ---------------------------------------------------------------------------------------
+
+def sum_to_array(g, shape):
+    """Sum array ``g`` down to ``shape`` (undo NumPy broadcasting)."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead or g.shape != tuple(shape):
+        g = g.reshape(shape)
+    return g
+
+
+_FREED_MSG = (
+    "Trying to backward through the graph a second time (or to use its saved values "
+    "after they were freed). The graph of {op} was freed by an earlier backward(); "
+    "call backward(retain_graph=True) the first time if you need to backward twice.")
+
+
+def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = False,
+                 create_graph: bool = False, capture: Optional[Sequence] = None):
+    """Propagate ``root_grads`` from ``roots`` back through the recorded graph.
+
+    Args:
+        roots: output Tensors.
+        root_grads: their upstream gradients (arrays; Tensors when ``create_graph``).
+        retain_graph: keep the graph (saved arrays) for another backward.
+        create_graph: record the backward itself, so gradients can be differentiated.
+        capture: if given, the Tensors whose gradients are returned (``mg.grad``);
+            nothing is accumulated into any ``.grad`` then.
+
+    Returns:
+        With ``capture``, a list of gradients aligned with it (None where unreachable).
+    """
+    from .tensor import Tensor
+
+    if create_graph:
+        token = _grad_enabled.set(True)
+    capture_ids = None
+    captured = {}
+    if capture is not None:
+        capture_ids = {id(t): t for t in capture}
+    grads = {}          # id(tensor) -> pending gradient
+    keep = {}           # id(tensor) -> tensor (keeps ids valid while pending)
+    heap = []
+    pushed = set()
+    counter = 0
+    anomaly = _anomaly_enabled.get()
+
+    def deliver(x, gx, borrowed):
+        """Hand a finished gradient to a leaf (or to the capture list)."""
+        if capture_ids is not None:
+            if id(x) in capture_ids:
+                prev = captured.get(id(x))
+                captured[id(x)] = gx if prev is None else prev + gx
+            return
+        prev = x.grad
+        if create_graph:
+            if not isinstance(gx, Tensor):
+                gx = Tensor._wrap(gx)
+            x.grad = gx if prev is None else prev + gx
+        else:
+            if prev is None:
+                if borrowed or gx.base is not None:
+                    gx = gx.copy()      # no grad may alias another array
+                x.grad = Tensor._wrap(gx)
+            else:
+                x.grad = Tensor._wrap(prev.data + gx)
+
+    try:
+        for t, g in zip(roots, root_grads):
+            c = t.creator
+            if c is None:
+                deliver(t, g, True)
+                continue
+            key = id(t)
+            prev = grads.get(key)
+            grads[key] = g if prev is None else prev + g
+            keep[key] = t
+            if c not in pushed:
+                pushed.add(c)
+                heapq.heappush(heap, (-c.generation, counter, c))
+                counter += 1
+
+        while heap:
+            f = heapq.heappop(heap)[2]
+            if f.inputs is None:
+                raise RuntimeError(_FREED_MSG.format(op=type(f).__name__))
+            gys = []
+            for ref in f.outputs:
+                o = ref()
+                g = None
+                if o is not None:
+                    key = id(o)
+                    g = grads.pop(key, None)
+                    keep.pop(key, None)
+                    if g is not None:
+                        if capture_ids is not None and key in capture_ids:
+                            captured[key] = g
+                        elif o._retains_grad and capture_ids is None:
+                            deliver(o, g, True)
+                gys.append(g)
+            if len(gys) == 1:
+                if gys[0] is None:
+                    continue
+            else:
+                if all(g is None for g in gys):
+                    continue
+                gys = [_zeros_for(o_ref(), create_graph) if g is None else g
+                       for g, o_ref in zip(gys, f.outputs)]
+            if create_graph:
+                gxs = f.backward_graph(*gys)
+            else:
+                gxs = f.backward(*gys)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            if anomaly:
+                _check_finite(f, gxs)
+            for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
+                if not need or gx is None:
+                    continue
+                borrowed = False
+                if gx.shape != x.data.shape:
+                    if create_graph:
+                        from .functional.shape import sum_to
+                        gx = sum_to(gx, x.data.shape)
+                    else:
+                        gx = sum_to_array(gx, x.data.shape)
+                else:
+                    borrowed = any(gx is g for g in gys)
+                assert gx.shape == x.data.shape, (type(f).__name__, gx.shape, x.data.shape)
+                c = x.creator
+                if c is None:
+                    deliver(x, gx, borrowed)
+                    continue
+                key = id(x)
+                prev = grads.get(key)
+                grads[key] = gx if prev is None else prev + gx
+                keep[key] = x
+                if c not in pushed:
+                    pushed.add(c)
+                    heapq.heappush(heap, (-c.generation, counter, c))
+                    counter += 1
+            if not retain_graph:
+                f._release()
+    finally:
+        if create_graph:
+            _grad_enabled.reset(token)
+
+    if capture is not None:
+        out = []
+        for t in capture:
+            g = captured.get(id(t))
+            if g is not None and not isinstance(g, Tensor):
+                g = Tensor._wrap(g.copy() if g.base is not None else g)
+            out.append(g)
+        return out
+    return None
+
+
+def _zeros_for(t, create_graph):
+    from .tensor import Tensor
+    z = backend.get_array_module(t.data).zeros_like(t.data)
+    return Tensor._wrap(z) if create_graph else z
+
+
+def _check_finite(f, gxs) -> None:
+    for i, gx in enumerate(gxs):
+        if gx is None:
+            continue
+        a = gx.data if hasattr(gx, "creator") else gx
+        xp = backend.get_array_module(a)
+        if not bool(xp.isfinite(a).all()):
+            raise FloatingPointError(
+                f"anomaly: the backward of {type(f).__name__} produced NaN or Inf in the "
+                f"gradient of its input {i} (shape {tuple(a.shape)})")
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
+         retain_graph: Optional[bool] = None, allow_unused: bool = False):
+    """Gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``.
+
+    Args:
+        outputs: a Tensor or a sequence of Tensors.
+        inputs: a Tensor or a sequence of Tensors.
+        grad_outputs: upstream gradients (default: ones, for one-element outputs).
+        create_graph: make the result differentiable (double backprop).
+        retain_graph: keep the graph; defaults to ``create_graph``.
+        allow_unused: return None for an input the outputs do not depend on instead of
+            raising.
+
+    Returns:
+        A tuple of Tensors aligned with ``inputs``.
+
+    Example:
+        >>> x = mg.tensor(3.0, requires_grad=True)
+        >>> (g,) = mg.grad(x ** 3, x, create_graph=True)   # 3x^2 = 27
+        >>> (h,) = mg.grad(g, x)                            # 6x = 18
+    """
+    from .tensor import Tensor
+
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if retain_graph is None:
+        retain_graph = create_graph
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs, (list, tuple)):
+        grad_outputs = [grad_outputs]
+    for i, t in enumerate(inputs):
+        if not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    gs = [_initial_grad(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
+    res = run_backward(outputs, gs, retain_graph=retain_graph, create_graph=create_graph,
+                       capture=inputs)
+    for i, g in enumerate(res):
+        if g is None and not allow_unused:
+            raise RuntimeError(
+                f"grad: input {i} is not part of the graph of the outputs "
+                "(pass allow_unused=True to get None for it)")
+    return tuple(res)
+
+
+def _initial_grad(out, g, create_graph):
+    """The upstream gradient that starts a backward at ``out``."""
+    from .tensor import Tensor
+
+    if not out.requires_grad:
+        raise RuntimeError(
+            "element 0 of tensors does not require grad and does not have a grad_fn: "
+            "nothing to differentiate (did you compute it under no_grad, or from tensors "
+            "created without requires_grad=True?)")
+    xp = backend.get_array_module(out.data)
+    if g is None:
+        if out.data.size != 1:
+            raise RuntimeError(
+                f"grad can be implicitly created only for one-element outputs; this "
+                f"output has shape {tuple(out.shape)}: pass grad= (same shape) explicitly")
+        g = xp.ones_like(out.data)
+    else:
+        g = g.data if isinstance(g, Tensor) else g
+        if not isinstance(g, backend_array_types()):
+            g = xp.asarray(g, dtype=out.data.dtype)
+        if tuple(g.shape) != tuple(out.data.shape):
+            raise ValueError(
+                f"backward: grad has shape {tuple(g.shape)} but the output has shape "
+                f"{tuple(out.data.shape)}")
+        if backend.device_of(g) != backend.device_of(out.data):
+            raise RuntimeError(
+                f"backward: grad is on {backend.device_of(g)} but the output is on "
+                f"{backend.device_of(out.data)}")
+    return Tensor._wrap(g) if create_graph else g

@@ -1,0 +1,122 @@
+"""Tensor constructors: tensor, zeros, ones, full, arange, rand, randn, *_like."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import backend
+from .tensor import Tensor, get_default_dtype
+
+__all__ = ["tensor", "from_numpy", "zeros", "ones", "full", "arange", "rand", "randn",
+           "zeros_like", "ones_like", "full_like", "empty"]
+
+
+def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data``.
+
+    Python floats become the default dtype (float32); NumPy arrays keep their dtype.
+
+    Example:
+        >>> mg.tensor([[1, 2], [3, 4]], dtype='float32', requires_grad=True).shape
+        (2, 2)
+    """
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor that shares memory with ``array`` (no copy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._wrap(array)
+
+
+def _shape(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def _make(host_or_fn, shape, dtype, device, requires_grad, kind="f"):
+    dev = backend.as_device(device)
+    dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
+    arr = host_or_fn(dev.xp, shape, dt)
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def zeros(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros (default dtype float32)."""
+    return _make(lambda xp, s, dt: xp.zeros(s, dtype=dt), _shape(shape), dtype, device,
+                 requires_grad)
+
+
+def empty(*shape, dtype=None, device=None) -> Tensor:
+    """An uninitialised tensor (contents arbitrary)."""
+    return _make(lambda xp, s, dt: xp.empty(s, dtype=dt), _shape(shape), dtype, device, False)
+
+
+def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones (default dtype float32)."""
+    return _make(lambda xp, s, dt: xp.ones(s, dtype=dt), _shape(shape), dtype, device,
+                 requires_grad)
+
+
+def full(shape, fill_value, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor filled with ``fill_value``."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return _make(lambda xp, s, dt: xp.full(s, fill_value, dtype=dt), shape, dtype, device,
+                 requires_grad)
+
+
+def arange(start, stop=None, step=1, dtype=None, device=None,
+           requires_grad: bool = False) -> Tensor:
+    """Evenly spaced values in [start, stop); int64 for integer arguments."""
+    if stop is None:
+        start, stop = 0, start
+    host = np.arange(start, stop, step)
+    if dtype is not None:
+        host = host.astype(dtype)
+    elif host.dtype.kind == "f":
+        host = host.astype(get_default_dtype())
+    t = Tensor._wrap(backend.move(host, backend.as_device(device)))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _random(draw, shape, dtype, device, requires_grad):
+    # Drawn on the host generator and then moved: a seeded program gets the same numbers
+    # on every device.
+    dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
+    host = draw(backend.host_rng(), shape).astype(dt)
+    t = Tensor._wrap(backend.move(host, backend.as_device(device)))
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def rand(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Uniform samples in [0, 1), seeded by ``mg.manual_seed``."""
+    return _random(lambda r, s: r.random(s), _shape(shape), dtype, device, requires_grad)
+
+
+def randn(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples, seeded by ``mg.manual_seed``."""
+    return _random(lambda r, s: r.standard_normal(s), _shape(shape), dtype, device,
+                   requires_grad)
+
+
+def zeros_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Zeros with ``t``'s shape, dtype and device."""
+    return zeros(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Ones with ``t``'s shape, dtype and device."""
+    return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:
+    """``fill_value`` with ``t``'s shape, dtype and device."""
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device)

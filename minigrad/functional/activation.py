@@ -1,0 +1,270 @@
+"""Activations: ReLU, LeakyReLU, Sigmoid, Tanh, GELU, Softmax, LogSoftmax, and dropout.
+
+The formulas are the seed article's:
+
+* ReLU(x) = max(0, x), ReLU'(x) = 1 if x > 0 else 0 (we take ReLU'(0) = 0);
+* Sigmoid(x) = 1 / (1 + e^-x), Sigmoid' = s (1 - s);
+* Tanh(x) = (e^x - e^-x) / (e^x + e^-x), Tanh' = 1 - tanh^2.
+"""
+from __future__ import annotations
+
+import math
+
+from .. import backend
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor
+from .arithmetic import _as_tensor
+
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
+           "dropout"]
+
+
+class ReLU(Function):
+    """y = max(0, x);  dy/dx = 1 where x > 0 else 0 (the subgradient at 0 is 0).
+
+    The mask is read from the saved output: y > 0 exactly where x > 0. NaN propagates.
+    """
+
+    def forward(self, x):
+        y = get_array_module(x).maximum(x, 0)
+        self.y = y
+        return y
+
+    def backward(self, gy):
+        return gy * (self.y > 0)
+
+    def backward_graph(self, gy):
+        return gy * Tensor._wrap(self.y > 0)
+
+
+def relu(x) -> Tensor:
+    """Rectified linear unit ``max(0, x)``.
+
+    Example:
+        >>> F.relu(mg.tensor([-1.0, 0.0, 2.0])).numpy()
+        array([0., 0., 2.], dtype=float32)
+    """
+    return ReLU().apply(_as_tensor(x))
+
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else a x;  dy/dx = 1 if x > 0 else a."""
+
+    def __init__(self, slope):
+        self.slope = slope
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.pos = x > 0
+        return xp.where(self.pos, x, x * self.slope)
+
+    def _dydx(self, dtype):
+        xp = get_array_module(self.pos)
+        return xp.where(self.pos, 1.0, self.slope).astype(dtype)
+
+    def backward(self, gy):
+        return gy * self._dydx(gy.dtype)
+
+    def backward_graph(self, gy):
+        return gy * Tensor._wrap(self._dydx(gy.dtype))
+
+
+def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
+    """``x`` for positive inputs, ``negative_slope * x`` otherwise."""
+    return LeakyReLU(negative_slope).apply(_as_tensor(x))
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x);  dy/dx = y (1 - y).
+
+    Computed from e = exp(-|x|) <= 1, so no exponential overflows for any x:
+    y = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0.
+    """
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(-xp.abs(x))
+        inv = 1 / (1 + e)
+        y = xp.where(x >= 0, inv, e * inv)
+        self.y = y
+        return y
+
+    def backward(self, gy):
+        y = self.y
+        return gy * y * (1 - y)
+
+    def backward_graph(self, gy):
+        y = sigmoid(self.inputs[0])
+        return gy * y * (1 - y)
+
+
+def sigmoid(x) -> Tensor:
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, overflow-free."""
+    return Sigmoid().apply(_as_tensor(x))
+
+
+class Tanh(Function):
+    """y = tanh x;  dy/dx = 1 - y^2."""
+
+    def forward(self, x):
+        y = get_array_module(x).tanh(x)
+        self.y = y
+        return y
+
+    def backward(self, gy):
+        return gy * (1 - self.y * self.y)
+
+    def backward_graph(self, gy):
+        y = tanh(self.inputs[0])
+        return gy * (1 - y * y)
+
+
+def tanh(x) -> Tensor:
+    """Hyperbolic tangent."""
+    return Tanh().apply(_as_tensor(x))
+
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+class GELU(Function):
+    """y = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (exact, as PyTorch's and Keras' default);
+    dy/dx = Phi(x) + x phi(x), phi the standard normal density."""
+
+    def forward(self, x):
+        self.x = x
+        self.cdf = 0.5 * (1 + backend.erf(x * _INV_SQRT2))
+        return x * self.cdf
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        x = self.x
+        pdf = xp.exp(-0.5 * x * x) * _INV_SQRT2PI
+        return gy * (self.cdf + x * pdf)
+
+    def backward_graph(self, gy):
+        from .arithmetic import exp
+        x = self.inputs[0]
+        pdf = exp(-0.5 * x * x) * _INV_SQRT2PI
+        return gy * (_cdf(x) + x * pdf)
+
+
+class _Cdf(Function):
+    """Phi(x), the standard normal CDF;  dPhi/dx = phi(x)."""
+
+    def forward(self, x):
+        self.x = x
+        return 0.5 * (1 + backend.erf(x * _INV_SQRT2))
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return gy * xp.exp(-0.5 * self.x * self.x) * _INV_SQRT2PI
+
+    def backward_graph(self, gy):
+        from .arithmetic import exp
+        x = self.inputs[0]
+        return gy * exp(-0.5 * x * x) * _INV_SQRT2PI
+
+
+def _cdf(x):
+    return _Cdf().apply(x)
+
+
+def gelu(x) -> Tensor:
+    """Gaussian error linear unit, exact form ``x * Phi(x)``."""
+    return GELU().apply(_as_tensor(x))
+
+
+class Softmax(Function):
+    """y_i = e^(x_i - m) / sum_j e^(x_j - m), m = max x (no overflow);
+    gx = y * (gy - sum(gy * y))."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
+        y = e / e.sum(axis=self.axis, keepdims=True)
+        self.y = y
+        return y
+
+    def backward(self, gy):
+        y = self.y
+        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+
+    def backward_graph(self, gy):
+        from .reduce import sum as _sum
+        y = softmax(self.inputs[0], self.axis)
+        return y * (gy - _sum(gy * y, self.axis, keepdims=True))
+
+
+def softmax(x, axis=-1) -> Tensor:
+    """Softmax along ``axis``, shifted by the maximum: softmax([1e4, 0]) = [1, 0]."""
+    return Softmax(axis).apply(_as_tensor(x))
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x);  gx = gy - softmax(x) * sum(gy)."""
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        s = x - x.max(axis=self.axis, keepdims=True)
+        y = s - xp.log(xp.exp(s).sum(axis=self.axis, keepdims=True))
+        self.y = y
+        return y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        return gy - xp.exp(self.y) * gy.sum(axis=self.axis, keepdims=True)
+
+    def backward_graph(self, gy):
+        from .reduce import sum as _sum
+        p = softmax(self.inputs[0], self.axis)
+        return gy - p * _sum(gy, self.axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1) -> Tensor:
+    """``log(softmax(x))`` computed stably: log_softmax([1e4, 0]) = [0, -1e4]."""
+    return LogSoftmax(axis).apply(_as_tensor(x))
+
+
+# =====================================================================================
+# Dropout
+# =====================================================================================
+
+class Dropout(Function):
+    """Inverted dropout: y = x * mask / (1 - rate), mask ~ Bernoulli(1 - rate);
+    dy/dx = mask / (1 - rate)."""
+
+    def __init__(self, scale_mask):
+        self.scale_mask = scale_mask
+
+    def forward(self, x):
+        return x * self.scale_mask
+
+    def backward(self, gy):
+        return gy * self.scale_mask
+
+    def backward_graph(self, gy):
+        return gy * Tensor._wrap(self.scale_mask)
+
+
+def dropout(x, rate: float = 0.5, training: bool = True) -> Tensor:
+    """Zero each element with probability ``rate`` while training, scaling the rest by
+    ``1 / (1 - rate)``; identity when not training. Seeded by ``mg.manual_seed``."""
+    x = _as_tensor(x)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
+    if not training or rate == 0.0:
+        return x
+    rng = backend.default_rng_for(x.device)
+    keep = rng.random(x.shape, dtype=x.dtype if x.dtype.kind == "f" else None) >= rate
+    xp = get_array_module(x.data)
+    mask = xp.asarray(keep, dtype=x.dtype) * (1.0 / (1.0 - rate))
+    return Dropout(mask.astype(x.dtype, copy=False)).apply(x)

@@ -1,0 +1,302 @@
+"""Convolution and pooling over 2-D images.
+
+One implementation, channels-last (NHWC) inside, because then im2col is a strided view
+plus ONE copy and the product ``cols @ W`` lands directly in NHWC order:
+
+* x (N, H, W, C) -> windows (N, Ho, Wo, kh, kw, C), a strided view (no copy);
+* cols = windows.reshape(N*Ho*Wo, kh*kw*C), the only copy;
+* y = cols @ W.reshape(kh*kw*C, O) -> (N, Ho, Wo, O).
+
+Backward: gW = cols^T gy, gx = col2im(gy W^T), where col2im adds kh*kw strided slices
+(no scatter). The PyTorch-layout functions (x (N, C, H, W), W (O, C, kh, kw)) wrap the
+same op with transposed views.
+"""
+from __future__ import annotations
+
+from .. import backend
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor
+from .arithmetic import _as_tensor
+from .shape import transpose
+
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "conv_output_size", "same_padding"]
+
+
+def _pair(v, name):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"{name} must be an int or a pair, got {v}")
+    return v
+
+
+def same_padding(size: int, k: int, s: int):
+    """Keras/TensorFlow 'same' padding (before, after) so that out = ceil(size / s)."""
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv_output_size(size: int, k: int, s: int, pad_before: int = 0, pad_after: int = 0):
+    """Output length of a window of ``k`` with stride ``s`` over padded ``size``."""
+    return (size + pad_before + pad_after - k) // s + 1
+
+
+def _padding(padding, H, W, kh, kw, sh, sw):
+    """((top, bottom), (left, right)) from 'valid', 'same', an int or a pair."""
+    if isinstance(padding, str):
+        p = padding.lower()
+        if p == "valid":
+            return (0, 0), (0, 0)
+        if p == "same":
+            return same_padding(H, kh, sh), same_padding(W, kw, sw)
+        raise ValueError(f"padding must be 'valid', 'same' or integers, got {padding!r}")
+    ph, pw = _pair(padding, "padding")
+    if ph < 0 or pw < 0:
+        raise ValueError(f"padding must be >= 0, got {padding}")
+    return (ph, ph), (pw, pw)
+
+
+def windows(x, kh, kw, sh, sw):
+    """Strided view (N, Ho, Wo, kh, kw, C) of the sliding windows of NHWC ``x``."""
+    N, H, W, C = x.shape
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+    sN, sH, sW, sC = x.strides
+    return backend.as_strided(x, (N, Ho, Wo, kh, kw, C), (sN, sH * sh, sW * sw, sH, sW, sC))
+
+
+def col2im(g6, shape, sh, sw):
+    """Adjoint of :func:`windows`: add each window's gradient back to NHWC ``shape``."""
+    xp = get_array_module(g6)
+    N, Ho, Wo, kh, kw, C = g6.shape
+    gx = xp.zeros(shape, dtype=g6.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            gx[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, :] += g6[:, :, :, i, j, :]
+    return gx
+
+
+def _pad_nhwc(x, pads, value=0.0):
+    (pt, pb), (pl, pr) = pads
+    if pt == pb == pl == pr == 0:
+        return x
+    xp = get_array_module(x)
+    return xp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), mode="constant",
+                  constant_values=value)
+
+
+def _crop(gx, pads, in_shape):
+    (pt, _), (pl, _) = pads
+    if gx.shape == in_shape:
+        return gx
+    return gx[:, pt:pt + in_shape[1], pl:pl + in_shape[2], :]
+
+
+# =====================================================================================
+# Convolution
+# =====================================================================================
+
+class Conv2d(Function):
+    """y[n, i, j, o] = sum_{a, b, c} x[n, s i + a, s j + b, c] W[a, b, c, o] + b[o]
+    (cross-correlation, NHWC input, HWIO kernel)."""
+
+    def __init__(self, stride, pads):
+        self.stride, self.pads = stride, pads
+
+    def forward(self, x, W, b=None):
+        sh, sw = self.stride
+        kh, kw, C, O = W.shape
+        self.in_shape = x.shape
+        xpad = _pad_nhwc(x, self.pads)
+        win = windows(xpad, kh, kw, sh, sw)
+        N, Ho, Wo = win.shape[:3]
+        cols = win.reshape(N * Ho * Wo, kh * kw * C)
+        Wm = W.reshape(kh * kw * C, O)
+        y = cols @ Wm
+        if b is not None:
+            y += b
+        if self.needs_input_grad and self.needs_input_grad[1]:
+            self.cols = cols
+        self.Wm, self.pad_shape, self.out_shape = Wm, xpad.shape, (N, Ho, Wo)
+        self.W_shape = W.shape
+        return y.reshape(N, Ho, Wo, O)
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        N, Ho, Wo = self.out_shape
+        kh, kw, C, O = self.W_shape
+        gy2 = gy.reshape(N * Ho * Wo, O)
+        gx = gW = gb = None
+        if need[0]:
+            g6 = (gy2 @ self.Wm.T).reshape(N, Ho, Wo, kh, kw, C)
+            gx = _crop(col2im(g6, self.pad_shape, *self.stride), self.pads, self.in_shape)
+        if need[1]:
+            gW = (self.cols.T @ gy2).reshape(self.W_shape)
+        if len(need) == 3:
+            gb = gy2.sum(axis=0) if need[2] else None
+            return gx, gW, gb
+        return gx, gW
+
+
+def _conv_nhwc(x: Tensor, W: Tensor, b, stride, padding, name="conv2d") -> Tensor:
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected a 4-D input (N, H, W, C), got shape {x.shape}")
+    if W.ndim != 4:
+        raise ValueError(f"{name}: expected a 4-D kernel, got shape {W.shape}")
+    kh, kw, C, O = W.shape
+    N, H, Wd, Cx = x.shape
+    if Cx != C:
+        raise ValueError(f"{name}: input has {Cx} channels but the kernel expects {C} "
+                         f"(input shape {x.shape}, kernel shape {W.shape})")
+    sh, sw = _pair(stride, "stride")
+    if sh < 1 or sw < 1:
+        raise ValueError(f"{name}: stride must be >= 1, got {stride}")
+    pads = _padding(padding, H, Wd, kh, kw, sh, sw)
+    Hp, Wp = H + sum(pads[0]), Wd + sum(pads[1])
+    if Hp < kh or Wp < kw:
+        raise ValueError(f"{name}: kernel {kh}x{kw} is larger than the (padded) input "
+                         f"{Hp}x{Wp} (input shape {x.shape})")
+    if b is None:
+        return Conv2d((sh, sw), pads).apply(x, W)
+    b = _as_tensor(b)
+    if b.shape != (O,):
+        raise ValueError(f"{name}: bias must have shape ({O},), got {b.shape}")
+    return Conv2d((sh, sw), pads).apply(x, W, b)
+
+
+def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW") -> Tensor:
+    """2-D cross-correlation, as ``torch.nn.functional.conv2d`` and Keras ``Conv2D``.
+
+    Args:
+        x: input (N, C, H, W) for ``layout='NCHW'`` or (N, H, W, C) for ``'NHWC'``.
+        W: kernel (O, C, kh, kw) for NCHW (PyTorch) or (kh, kw, C, O) for NHWC (Keras).
+        b: bias (O,) or None.
+        stride: int or (sh, sw).
+        padding: int, (ph, pw), ``'valid'`` or ``'same'``.
+        layout: ``'NCHW'`` or ``'NHWC'``; the output has the same layout as ``x``.
+
+    Returns:
+        (N, O, Ho, Wo) or (N, Ho, Wo, O) with Ho = (H + 2 ph - kh) // sh + 1.
+    """
+    x, W = _as_tensor(x), _as_tensor(W)
+    if layout == "NHWC":
+        return _conv_nhwc(x, W, b, stride, padding)
+    if layout != "NCHW":
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    if x.ndim != 4 or W.ndim != 4:
+        raise ValueError(f"conv2d: expected 4-D input and kernel, got shapes {x.shape} "
+                         f"and {W.shape}")
+    if x.shape[1] != W.shape[1]:
+        raise ValueError(f"conv2d: input has {x.shape[1]} channels but the kernel expects "
+                         f"{W.shape[1]} (input shape {x.shape}, kernel shape {W.shape})")
+    y = _conv_nhwc(transpose(x, 0, 2, 3, 1), transpose(W, 2, 3, 1, 0), b, stride, padding)
+    return transpose(y, 0, 3, 1, 2)
+
+
+# =====================================================================================
+# Pooling
+# =====================================================================================
+
+class MaxPool2d(Function):
+    """y[n, i, j, c] = max over the window at (s i, s j). Tied maxima share the gradient
+    evenly (so the gradient always sums to gy)."""
+
+    def __init__(self, k, s, pads):
+        self.k, self.s, self.pads = k, s, pads
+
+    def forward(self, x):
+        (kh, kw), (sh, sw) = self.k, self.s
+        self.in_shape = x.shape
+        if (kh, kw) == (sh, sw) and self.pads == ((0, 0), (0, 0)):
+            # Non-overlapping windows: a reshape instead of a strided view.
+            N, H, W, C = x.shape
+            Ho, Wo = H // kh, W // kw
+            xr = x[:, :Ho * kh, :Wo * kw, :].reshape(N, Ho, kh, Wo, kw, C)
+            y = xr.max(axis=(2, 4))
+            self.xr, self.fast = xr, True
+        else:
+            xp = get_array_module(x)
+            xpad = _pad_nhwc(x, self.pads, -xp.inf)
+            win = windows(xpad, kh, kw, sh, sw)
+            y = win.max(axis=(3, 4))
+            self.win, self.pad_shape, self.fast = win, xpad.shape, False
+        self.y = y
+        return y
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        if self.fast:
+            y6 = self.y[:, :, None, :, None, :]
+            mask = (self.xr == y6).astype(gy.dtype)
+            count = mask.sum(axis=(2, 4), keepdims=True)
+            g6 = mask * (gy[:, :, None, :, None, :] / count)
+            N, Ho, kh, Wo, kw, C = g6.shape
+            if (Ho * kh, Wo * kw) == self.in_shape[1:3]:
+                return g6.reshape(self.in_shape)
+            gx = xp.zeros(self.in_shape, dtype=gy.dtype)
+            gx[:, :Ho * kh, :Wo * kw, :] = g6.reshape(N, Ho * kh, Wo * kw, C)
+            return gx
+        y6 = self.y[:, :, :, None, None, :]
+        mask = (self.win == y6).astype(gy.dtype)
+        count = mask.sum(axis=(3, 4), keepdims=True)
+        g6 = mask * (gy[:, :, :, None, None, :] / count)
+        gx = col2im(g6, self.pad_shape, *self.s)
+        return _crop(gx, self.pads, self.in_shape)
+
+
+class AvgPool2d(Function):
+    """y[n, i, j, c] = mean over the window (padding counts as zeros, as PyTorch's
+    default count_include_pad=True); each input gets gy / (kh kw) per window."""
+
+    def __init__(self, k, s, pads):
+        self.k, self.s, self.pads = k, s, pads
+
+    def forward(self, x):
+        (kh, kw), (sh, sw) = self.k, self.s
+        self.in_shape = x.shape
+        xpad = _pad_nhwc(x, self.pads)
+        self.pad_shape = xpad.shape
+        return windows(xpad, kh, kw, sh, sw).mean(axis=(3, 4))
+
+    def backward(self, gy):
+        xp = get_array_module(gy)
+        (kh, kw), (sh, sw) = self.k, self.s
+        g = gy * (1.0 / (kh * kw))
+        N, Ho, Wo, C = g.shape
+        g6 = xp.broadcast_to(g[:, :, :, None, None, :], (N, Ho, Wo, kh, kw, C))
+        return _crop(col2im(g6, self.pad_shape, sh, sw), self.pads, self.in_shape)
+
+
+def _pool(cls, x, kernel_size, stride, padding, layout, name):
+    x = _as_tensor(x)
+    if layout not in ("NCHW", "NHWC"):
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    if x.ndim != 4:
+        raise ValueError(f"{name}: expected a 4-D input, got shape {x.shape}")
+    k = _pair(kernel_size, "kernel_size")
+    s = k if stride is None else _pair(stride, "stride")
+    xin = transpose(x, 0, 2, 3, 1) if layout == "NCHW" else x
+    H, W = xin.shape[1:3]
+    pads = _padding(padding, H, W, k[0], k[1], s[0], s[1])
+    if not isinstance(padding, str) and (pads[0][0] * 2 > k[0] or pads[1][0] * 2 > k[1]):
+        raise ValueError(f"{name}: padding {padding} must be at most half the kernel {k}")
+    if H + sum(pads[0]) < k[0] or W + sum(pads[1]) < k[1]:
+        raise ValueError(f"{name}: window {k} is larger than the input {H}x{W} "
+                         f"(input shape {x.shape})")
+    y = cls(k, s, pads).apply(xin)
+    return transpose(y, 0, 3, 1, 2) if layout == "NCHW" else y
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, layout: str = "NCHW") -> Tensor:
+    """Max pooling (stride defaults to the kernel size); ties share the gradient evenly.
+
+    ``layout='NCHW'`` (PyTorch) or ``'NHWC'`` (Keras); padding pads with -inf.
+    """
+    return _pool(MaxPool2d, x, kernel_size, stride, padding, layout, "max_pool2d")
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, layout: str = "NCHW") -> Tensor:
+    """Average pooling (stride defaults to the kernel size); padding counts as zeros."""
+    return _pool(AvgPool2d, x, kernel_size, stride, padding, layout, "avg_pool2d")
