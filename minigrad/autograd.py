@@ -152,7 +152,14 @@ class Function:
             needs = True in needs_in
             if needs:
                 self.needs_input_grad = needs_in
-        ys = self.forward(*xs)
+        try:
+            ys = self.forward(*xs)
+        except ValueError as exc:
+            if "broadcast" not in str(exc):
+                raise
+            shapes = " and ".join(str(tuple(getattr(x, "shape", ()))) for x in xs)
+            raise ValueError(f"{type(self).__name__}: shapes {shapes} cannot be broadcast "
+                             "together") from None
         single = not isinstance(ys, tuple)
         if single:
             ys = (ys,)

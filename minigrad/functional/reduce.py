@@ -1,6 +1,8 @@
 """Reductions: sum, mean, var, max, min, argmax, argmin, logsumexp."""
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from ..autograd import Function
@@ -17,7 +19,7 @@ def _norm_axis(axis, ndim):
     axes = axis if isinstance(axis, (tuple, list)) else (axis,)
     out = []
     for a in axes:
-        if not -max(ndim, 1) <= a < max(ndim, 1):
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
             raise ValueError(f"axis {a} is out of range for a tensor of {ndim} dimensions")
         out.append(a % ndim if ndim else 0)
     return tuple(sorted(set(out)))

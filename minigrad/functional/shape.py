@@ -197,6 +197,19 @@ class GetItemGrad(Function):
         return getitem(ggx, self.index)
 
 
+def _index_on_device(index, device):
+    """Move host index arrays (NumPy arrays, lists) to the indexed tensor's device."""
+    def move(i):
+        if isinstance(i, list):
+            i = np.asarray(i)
+        if isinstance(i, np.ndarray):
+            return backend.move(i, device)
+        return i
+    if isinstance(index, tuple):
+        return tuple(move(i) for i in index)
+    return move(index)
+
+
 def _check_index(x: Tensor, index) -> None:
     items = index if isinstance(index, tuple) else (index,)
     for it in items:
@@ -209,9 +222,7 @@ def _check_index(x: Tensor, index) -> None:
 def getitem(x, index) -> Tensor:
     """``x[index]`` with ints, slices, None, Ellipsis, integer and bool arrays."""
     x = _as_tensor(x)
-    index = index_arrays(index)
-    if isinstance(index, list):
-        index = get_array_module(x.data).asarray(index)
+    index = _index_on_device(index_arrays(index), x.device)
     _check_index(x, index)
     return GetItem(index).apply(x)
 

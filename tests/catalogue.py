@@ -1,0 +1,254 @@
+"""The op catalogue: one row per op, from which forward, gradient and invariant tests are
+generated (see test_ops.py).
+
+Each row gives the minigrad callable, a NumPy reference, how to draw input shapes, and
+an input domain that keeps gradient checks off kinks and poles.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minigrad as mg
+import minigrad.functional as F
+
+
+# --- input domains: map standard normal draws into a safe region ----------------------
+def real(x):
+    return x
+
+
+def positive(x):
+    return np.abs(x) + 0.5
+
+
+def off_zero(x):
+    """Away from 0 (kinks of relu/abs, poles of 1/x): |x| >= 0.2."""
+    return np.where(x >= 0, x + 0.2, x - 0.2)
+
+
+def distinct(x):
+    """Pairwise distinct values at least 0.05 apart, in random order (max/min ties)."""
+    flat = x.reshape(-1)
+    order = np.argsort(flat, kind="stable")
+    vals = np.empty_like(flat)
+    vals[order] = np.arange(flat.size) * 0.37 - flat.size * 0.18
+    return vals.reshape(x.shape)
+
+
+def probs(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def unit_interval(x):
+    return 0.1 + 0.8 / (1 + np.exp(-x))
+
+
+# --- shape strategies -------------------------------------------------------------------
+def shapes(min_dims=0, max_dims=3, min_side=1, max_side=4):
+    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
+                            max_side=max_side).map(lambda s: (s,))
+
+
+def broadcast_pair(max_dims=3):
+    return hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=max_dims, max_side=4) \
+        .map(lambda b: tuple(b.input_shapes))
+
+
+def fixed(*shape_tuples):
+    return st.just(tuple(shape_tuples))
+
+
+def matmul_shapes():
+    return st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4),
+                     st.sampled_from(["2d", "batch", "vec_left", "vec_right", "bcast"])) \
+        .map(_mm)
+
+
+def _mm(a):
+    n, k, m, kind = a
+    return {"2d": ((n, k), (k, m)), "batch": ((2, n, k), (2, k, m)),
+            "vec_left": ((k,), (k, m)), "vec_right": ((n, k), (k,)),
+            "bcast": ((3, 1, n, k), (2, k, m))}[kind]
+
+
+@dataclass
+class Op:
+    name: str
+    fn: Callable                       # Tensors -> Tensor
+    ref: Optional[Callable]            # arrays -> array (None: no forward reference)
+    shapes: object                     # strategy of tuples of shapes
+    domains: tuple = (real,)           # one per input (the last repeats)
+    grad: bool = True
+    gradgrad: bool = False
+    targets: tuple = ()                # inputs that are targets: never require grad
+    extra: dict = field(default_factory=dict)
+
+    def domain(self, i):
+        return self.domains[min(i, len(self.domains) - 1)]
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _erf(x):
+    return np.vectorize(math.erf)(x)
+
+
+def _lse(x, axis):
+    m = x.max(axis=axis, keepdims=True)
+    return (np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m).squeeze(axis)
+
+
+def _conv_ref(x, W, b, stride, pad):
+    xp_ = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    N, C, H, Wd = xp_.shape
+    O, _, kh, kw = W.shape
+    Ho, Wo = (H - kh) // stride + 1, (Wd - kw) // stride + 1
+    y = np.zeros((N, O, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            patch = xp_[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            y[:, :, i, j] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3]))
+    return y + b.reshape(1, -1, 1, 1)
+
+
+def _pool_ref(x, k, s, pad, reduce):
+    fill = -np.inf if reduce is np.max else 0.0
+    xp_ = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=fill)
+    N, C, H, W = xp_.shape
+    Ho, Wo = (H - k) // s + 1, (W - k) // s + 1
+    y = np.zeros((N, C, Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            y[:, :, i, j] = reduce(xp_[:, :, i * s:i * s + k, j * s:j * s + k], axis=(2, 3))
+    return y
+
+
+LABELS = np.array([2, 0, 1, 2, 1])
+
+CATALOGUE = [
+    # arithmetic
+    Op("add", lambda a, b: a + b, np.add, broadcast_pair(), gradgrad=True),
+    Op("sub", lambda a, b: a - b, np.subtract, broadcast_pair(), gradgrad=True),
+    Op("mul", lambda a, b: a * b, np.multiply, broadcast_pair(), gradgrad=True),
+    Op("div", lambda a, b: a / b, np.divide, broadcast_pair(), (real, off_zero), gradgrad=True),
+    Op("pow", lambda a, b: a ** b, np.power, broadcast_pair(), (positive, real), gradgrad=True),
+    Op("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, shapes(), gradgrad=True),
+    Op("rsub_scalar", lambda a: 2.0 - a, lambda a: 2.0 - a, shapes()),
+    Op("rdiv_scalar", lambda a: 1.5 / a, lambda a: 1.5 / a, shapes(), (off_zero,)),
+    Op("neg", lambda a: -a, np.negative, shapes(), gradgrad=True),
+    Op("exp", F.exp, np.exp, shapes(), gradgrad=True),
+    Op("log", F.log, np.log, shapes(), (positive,), gradgrad=True),
+    Op("sqrt", F.sqrt, np.sqrt, shapes(), (positive,), gradgrad=True),
+    Op("abs", F.abs, np.abs, shapes(), (off_zero,)),
+    Op("clip", lambda a: F.clip(a, -0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), shapes(),
+       (lambda x: np.where(np.abs(x + 0.5) < 0.05, x + 0.1,
+                           np.where(np.abs(x - 0.7) < 0.05, x + 0.1, x)),)),
+    Op("maximum", F.maximum, np.maximum, broadcast_pair(), (distinct,)),
+    Op("minimum", F.minimum, np.minimum, broadcast_pair(), (distinct,)),
+    Op("where", lambda a, b: F.where(a.data > 0 if False else mg.tensor(
+        np.arange(a.size).reshape(a.shape) % 2 == 0, device=a.device), a, b),
+       lambda a, b: np.where(np.arange(a.size).reshape(a.shape) % 2 == 0, a, b),
+       shapes(min_dims=1).map(lambda s: (s[0], s[0]))),
+    # reductions
+    Op("sum", lambda a: a.sum(), np.sum, shapes(), gradgrad=True),
+    Op("sum_axis", lambda a: a.sum(axis=-1, keepdims=True),
+       lambda a: a.sum(axis=-1, keepdims=True), shapes(min_dims=1), gradgrad=True),
+    Op("mean_axis0", lambda a: a.mean(axis=0), lambda a: a.mean(axis=0), shapes(min_dims=1),
+       gradgrad=True),
+    Op("var", lambda a: a.var(axis=-1), lambda a: a.var(axis=-1), shapes(min_dims=1)),
+    Op("max", lambda a: a.max(), np.max, shapes(), (distinct,)),
+    Op("max_axis", lambda a: a.max(axis=-1), lambda a: a.max(axis=-1), shapes(min_dims=1),
+       (distinct,)),
+    Op("min_axis", lambda a: a.min(axis=0, keepdims=True),
+       lambda a: a.min(axis=0, keepdims=True), shapes(min_dims=1), (distinct,)),
+    Op("logsumexp", lambda a: F.logsumexp(a, axis=-1), lambda a: _lse(a, -1),
+       shapes(min_dims=1), gradgrad=True),
+    # shape
+    Op("reshape", lambda a: a.reshape(-1), lambda a: a.reshape(-1), shapes(), gradgrad=True),
+    Op("transpose", lambda a: a.T, lambda a: a.T, shapes(), gradgrad=True),
+    Op("transpose_axes", lambda a: a.transpose(1, 0, 2), lambda a: a.transpose(1, 0, 2),
+       shapes(min_dims=3)),
+    Op("flatten", lambda a: a.flatten(1), lambda a: a.reshape(a.shape[0], -1),
+       shapes(min_dims=2)),
+    Op("expand_squeeze", lambda a: a.expand_dims(0).squeeze(0), lambda a: a, shapes()),
+    Op("broadcast_to", lambda a: a.broadcast_to((3,) + a.shape),
+       lambda a: np.broadcast_to(a, (3,) + a.shape), shapes(), gradgrad=True),
+    Op("getitem_slice", lambda a: a[1:, ..., ::2], lambda a: a[1:, ..., ::2],
+       shapes(min_dims=2, min_side=2), gradgrad=True),
+    Op("getitem_int_array", lambda a: a[np.array([0, 1, 0, 0])],
+       lambda a: a[np.array([0, 1, 0, 0])], shapes(min_dims=1, min_side=2), gradgrad=True),
+    Op("getitem_bool", lambda a: a[mg.tensor(np.arange(a.shape[0]) % 2 == 0, device=a.device)],
+       lambda a: a[np.arange(a.shape[0]) % 2 == 0], shapes(min_dims=1)),
+    Op("concatenate", lambda a, b: mg.concatenate([a, b, a], axis=0),
+       lambda a, b: np.concatenate([a, b, a], axis=0),
+       shapes(min_dims=1).map(lambda s: (s[0], (2,) + s[0][1:]))),
+    Op("stack", lambda a, b: mg.stack([a, b], axis=-1), lambda a, b: np.stack([a, b], -1),
+       shapes().map(lambda s: (s[0], s[0]))),
+    Op("pad", lambda a: mg.pad(a, 1), lambda a: np.pad(a, 1), shapes(min_dims=1)),
+    # linear algebra
+    Op("matmul", lambda a, b: a @ b, np.matmul, matmul_shapes(), gradgrad=True),
+    Op("linear", lambda x, W, b: F.linear(x, W, b), lambda x, W, b: x @ W + b,
+       fixed((5, 3), (3, 4), (4,)), gradgrad=True),
+    # activations
+    Op("relu", F.relu, lambda a: np.maximum(a, 0), shapes(), (off_zero,), gradgrad=True),
+    Op("leaky_relu", lambda a: F.leaky_relu(a, 0.1), lambda a: np.where(a > 0, a, 0.1 * a),
+       shapes(), (off_zero,)),
+    Op("sigmoid", F.sigmoid, lambda a: 1 / (1 + np.exp(-a)), shapes(), gradgrad=True),
+    Op("tanh", F.tanh, np.tanh, shapes(), gradgrad=True),
+    Op("gelu", F.gelu, lambda a: a * 0.5 * (1 + _erf(a / np.sqrt(2))), shapes(),
+       gradgrad=True),
+    Op("softmax", F.softmax, _softmax, shapes(min_dims=1), gradgrad=True),
+    Op("softmax_axis0", lambda a: F.softmax(a, 0), lambda a: _softmax(a, 0),
+       shapes(min_dims=1)),
+    Op("log_softmax", F.log_softmax, lambda a: np.log(_softmax(a)), shapes(min_dims=1),
+       gradgrad=True),
+    # losses
+    Op("mse", F.mse_loss, lambda p, t: ((p - t) ** 2).mean(), fixed((5, 3), (5, 3)),
+       gradgrad=True),
+    Op("cross_entropy_labels", lambda x: F.cross_entropy(x, mg.tensor(LABELS, device=x.device)),
+       lambda x: -np.log(_softmax(x))[np.arange(5), LABELS].mean(), fixed((5, 3)),
+       gradgrad=True),
+    Op("cross_entropy_probs", lambda x, t: F.cross_entropy(x, t),
+       lambda x, t: -(t * np.log(_softmax(x))).sum(1).mean(), fixed((5, 3), (5, 3)),
+       (real, probs), gradgrad=True, targets=(1,)),
+    Op("cross_entropy_none", lambda x: F.cross_entropy(
+        x, mg.tensor(LABELS, device=x.device), reduction="none"),
+       lambda x: -np.log(_softmax(x))[np.arange(5), LABELS], fixed((5, 3))),
+    Op("nll_loss", lambda x: F.nll_loss(x, mg.tensor(LABELS, device=x.device)),
+       lambda x: -x[np.arange(5), LABELS].mean(), fixed((5, 3))),
+    Op("bce", lambda p, t: F.binary_cross_entropy(p, t),
+       lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean(),
+       fixed((4, 3), (4, 3)), (unit_interval,), targets=(1,)),
+    Op("bce_logits", lambda z, t: F.binary_cross_entropy_with_logits(z, t),
+       lambda z, t: (np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).mean(),
+       fixed((4, 3), (4, 3)), (real, unit_interval), gradgrad=True, targets=(1,)),
+    Op("categorical_crossentropy", lambda p, t: F.categorical_crossentropy(p, t),
+       lambda p, t: -(t * np.log(p / p.sum(1, keepdims=True))).sum(1).mean(),
+       fixed((4, 3), (4, 3)), (unit_interval, probs), targets=(1,)),
+    # convolution and pooling
+    Op("conv2d", lambda x, W, b: F.conv2d(x, W, b, stride=1, padding=1),
+       lambda x, W, b: _conv_ref(x, W, b, 1, 1), fixed((2, 3, 5, 5), (4, 3, 3, 3), (4,))),
+    Op("conv2d_stride2", lambda x, W, b: F.conv2d(x, W, b, stride=2),
+       lambda x, W, b: _conv_ref(x, W, b, 2, 0), fixed((2, 2, 7, 6), (3, 2, 3, 2), (3,)),
+       extra={"ref_note": "kernel 3x2"}),
+    Op("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: _pool_ref(x, 2, 2, 0, np.max),
+       fixed((2, 3, 5, 4)), (distinct,)),
+    Op("max_pool2d_overlap", lambda x: F.max_pool2d(x, 3, stride=2, padding=1),
+       lambda x: _pool_ref(x, 3, 2, 1, np.max), fixed((2, 2, 5, 5)), (distinct,)),
+    Op("avg_pool2d", lambda x: F.avg_pool2d(x, 2, stride=1, padding=1),
+       lambda x: _pool_ref(x, 2, 1, 1, np.mean), fixed((2, 2, 4, 5))),
+]
+
+# Keras 'same' conv kernel of 3x2 needs the reference with asymmetric kernel: _conv_ref
+# handles any kh, kw.
+BY_NAME = {op.name: op for op in CATALOGUE}

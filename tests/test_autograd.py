@@ -1,0 +1,307 @@
+"""Engine invariants: accumulation, deep graphs, graph freeing, no_grad, leaks, errors."""
+import gc
+import sys
+import weakref
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.functional as F
+
+
+def test_fan_out_accumulates():
+    a = mg.tensor(1.0, requires_grad=True)
+    b = a + a
+    c = b + b
+    c.backward()
+    assert a.grad.item() == 4.0
+
+
+def test_grad_accumulates_across_backward_calls():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [6.0, 6.0])
+
+
+def test_deep_chain_is_iterative_and_frees_cleanly():
+    limit = sys.getrecursionlimit()
+    x = mg.tensor(0.0, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y + 1
+    y.backward()
+    assert x.grad.item() == 1.0
+    assert y.item() == 100_000
+    assert sys.getrecursionlimit() == limit
+
+
+def test_deep_retained_graph_deallocates_without_crash():
+    x = mg.tensor(0.0, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.backward(retain_graph=True)
+    ref = weakref.ref(y)
+    del y
+    gc.collect()
+    assert ref() is None
+
+
+def test_second_backward_through_freed_graph_raises():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_retain_graph_allows_second_backward():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 8.0])
+
+
+def test_backward_needs_grad_for_non_scalar():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="one-element"):
+        (x * 2).backward()
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        (x * 2).backward(mg.ones(3))
+
+
+def test_backward_on_tensor_without_graph_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.tensor(1.0).backward()
+
+
+def test_no_grad_context_and_decorator():
+    x = mg.tensor([1.0], requires_grad=True)
+    with mg.no_grad():
+        y = x * 2
+        with mg.enable_grad():
+            z = x * 2
+    assert y.creator is None and not y.requires_grad
+    assert z.creator is not None
+
+    @mg.no_grad()
+    def f(t):
+        return t * 2
+    assert f(x).creator is None
+    assert mg.is_grad_enabled()
+
+
+def test_integer_and_bool_tensors_cannot_require_grad():
+    with pytest.raises(TypeError, match="floating point"):
+        mg.tensor([1, 2], requires_grad=True)
+    with pytest.raises(TypeError, match="floating point"):
+        mg.tensor([True], requires_grad=True)
+    labels = mg.tensor([0, 1])
+    assert labels.dtype == np.int64
+
+
+def test_no_work_for_inputs_that_need_no_grad():
+    data = mg.randn(4, 3)
+    W = mg.randn(3, 2, requires_grad=True)
+    y = (data @ W).sum()
+    y.backward()
+    assert data.grad is None and W.grad is not None
+
+
+def test_retain_grad_on_intermediate():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 3
+    h.retain_grad()
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), [6.0, 12.0])
+    assert (x * 3).grad is None
+
+
+def test_grad_function_does_not_touch_dot_grad():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    (g,) = mg.grad((x * x).sum(), x)
+    np.testing.assert_allclose(g.numpy(), [2.0, 4.0])
+    assert x.grad is None
+
+
+def test_double_backprop_hessian_vector_product():
+    x = mg.tensor([1.0, 2.0, 3.0], dtype="float64", requires_grad=True)
+    v = mg.tensor([1.0, 0.5, -1.0], dtype="float64")
+    f = (x ** 3).sum()
+    (g,) = mg.grad(f, x, create_graph=True)
+    (hv,) = mg.grad((g * v).sum(), x)
+    np.testing.assert_allclose(hv.numpy(), 6 * x.numpy() * v.numpy())
+
+
+def test_newton_method_with_create_graph():
+    # minimise f(x) = x^4 - 3x^2 + x from x = 2 using f' and f''
+    x = mg.tensor(2.0, dtype="float64", requires_grad=True)
+    for _ in range(20):
+        f = x ** 4 - 3 * x ** 2 + x
+        (g,) = mg.grad(f, x, create_graph=True)
+        (h,) = mg.grad(g, x)
+        x = mg.tensor(x.item() - g.item() / h.item(), dtype="float64", requires_grad=True)
+    assert abs(4 * x.item() ** 3 - 6 * x.item() + 1) < 1e-10
+
+
+def test_backward_create_graph_gives_differentiable_grad():
+    x = mg.tensor(2.0, dtype="float64", requires_grad=True)
+    y = x ** 3
+    y.backward(create_graph=True)
+    gx = x.grad
+    assert gx.requires_grad
+    x.grad = None
+    gx.backward()
+    assert x.grad.item() == pytest.approx(12.0)
+
+
+def _live_tensors():
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, mg.Tensor))
+
+
+def test_no_leaked_tensors_after_del():
+    base = _live_tensors()
+    gc.disable()
+    try:
+        x = mg.randn(5, 4, requires_grad=True)
+        W = mg.randn(4, 3, requires_grad=True)
+        loss = F.cross_entropy(F.relu(x @ W), mg.tensor([0, 1, 2, 0, 1]))
+        loss.backward()
+        del x, W, loss
+    finally:
+        gc.enable()
+    assert _live_tensors() == base
+
+
+def test_graph_is_freed_without_gc():
+    gc.disable()
+    try:
+        x = mg.randn(3, requires_grad=True)
+        y = (x * 2).exp()
+        ref = weakref.ref(y.creator)
+        del y
+        assert ref() is None     # no reference cycle: freed by refcounting alone
+    finally:
+        gc.enable()
+
+
+def test_anomaly_mode_names_the_op():
+    x = mg.tensor([0.0, 1.0], requires_grad=True)
+    y = F.sqrt(x).sum()
+    with pytest.raises(FloatingPointError, match="Sqrt"):
+        with mg.detect_anomaly(), np.errstate(divide="ignore"):
+            y.backward()
+
+
+def test_matmul_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"\(1, 1024\) and \(128, 384\)"):
+        mg.zeros(1, 1024) @ mg.zeros(128, 384)
+
+
+def test_broadcast_mismatch_names_both_shapes():
+    with pytest.raises(ValueError, match=r"Add: shapes \(2, 3\) and \(4,\) cannot be"):
+        mg.zeros(2, 3) + mg.zeros(4)
+
+
+def test_device_mismatch_is_a_clear_error():
+    a = mg.ones(3)
+    b = mg.ones(3, device="strict")
+    with pytest.raises(RuntimeError, match="same device"):
+        a + b
+
+
+def test_cuda_request_without_gpu_says_why():
+    if mg.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="CUDA is unavailable"):
+        mg.zeros(2, device="cuda")
+    assert mg.cuda.unavailable_reason()
+
+
+def test_to_device_is_differentiable(device):
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.to(device) * 2
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+    assert x.grad.device == "cpu"
+    assert y.device == mg.device(device) or device == "cuda"
+
+
+def test_default_dtype_and_float64_end_to_end():
+    assert mg.tensor(1.5).dtype == np.float32
+    mg.set_default_dtype("float64")
+    assert mg.tensor(1.5).dtype == np.float64
+    assert mg.randn(2).dtype == np.float64
+    mg.set_default_dtype("float32")
+    x = mg.tensor(np.ones(3), requires_grad=True)        # float64 array keeps its dtype
+    (x * 2.0).sum().backward()
+    assert x.grad.dtype == np.float64
+
+
+def test_python_scalars_keep_dtype():
+    x = mg.ones(3)
+    assert (x * 2.5).dtype == np.float32
+    assert (2 ** x).dtype == np.float32
+    assert (x + np.float64(1)).dtype == np.float32
+    assert (x + np.ones(3)).dtype == np.float32
+
+
+def test_numpy_on_the_left_defers_to_tensor():
+    x = mg.ones(3, requires_grad=True)
+    y = np.ones(3) * x
+    assert isinstance(y, mg.Tensor) and y.creator is not None
+
+
+def test_setitem_on_graph_tensor_refused():
+    x = mg.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        x[0] = 5.0
+    with mg.no_grad():
+        x[0] = 5.0
+    assert x.numpy()[0] == 5.0
+
+
+def test_tensor_api_surface():
+    x = mg.arange(6, dtype="float32").reshape(2, 3)
+    assert x.shape == (2, 3) and x.ndim == 2 and x.size == 6 and x.T.shape == (3, 2)
+    assert x.argmax().item() == 5 and x.argmax(axis=1).tolist() == [2, 2]
+    assert x.max(axis=0).tolist() == [3, 4, 5]
+    assert (x > 2).dtype == bool
+    assert x.detach().creator is None
+    assert x.astype("float64").dtype == np.float64
+    assert mg.zeros_like(x).shape == (2, 3) and mg.ones_like(x).sum().item() == 6
+    assert mg.full((2,), 7).tolist() == [7, 7]
+    assert mg.where(x > 2, x, 0.0).tolist() == [[0, 0, 0], [3, 4, 5]]
+    assert mg.maximum(x, 2.0).tolist() == [[2, 2, 2], [3, 4, 5]]
+    assert x.flatten().shape == (6,) and x.expand_dims(0).shape == (1, 2, 3)
+    assert x.squeeze().shape == (2, 3) and x.broadcast_to((4, 2, 3)).shape == (4, 2, 3)
+    assert mg.pad(x, 1).shape == (4, 5)
+    assert x.clip(1, 3).tolist() == [[1, 1, 2], [3, 3, 3]]
+    assert "tensor(" in repr(x)
+
+
+def test_manual_seed_reproducible():
+    mg.manual_seed(3)
+    a = mg.randn(4).numpy()
+    mg.manual_seed(3)
+    b = mg.randn(4).numpy()
+    mg.manual_seed(4)
+    c = mg.randn(4).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_max_ties_split_evenly():
+    x = mg.tensor([1.0, 3.0, 3.0], requires_grad=True)
+    x.max().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.5, 0.5])
+
+
+def test_relu_subgradient_at_zero_is_zero():
+    x = mg.tensor([0.0], requires_grad=True)
+    F.relu(x).sum().backward()
+    assert x.grad.item() == 0.0

@@ -1,0 +1,115 @@
+"""Forward, gradient and invariant tests generated from the op catalogue."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import minigrad as mg
+
+from catalogue import CATALOGUE
+
+TOL = {np.float32: dict(rtol=1.3e-6 * 10, atol=1e-5), np.float64: dict(rtol=1e-7, atol=1e-7)}
+
+
+def draw_arrays(op, shapes, seed):
+    rng = np.random.default_rng(seed)
+    return [op.domain(i)(rng.standard_normal(s)) for i, s in enumerate(shapes)]
+
+
+def to_tensors(arrays, device, dtype, op=None):
+    return [mg.tensor(a.astype(dtype), device=device,
+                      requires_grad=op is None or i not in op.targets)
+            for i, a in enumerate(arrays)]
+
+
+ids = [op.name for op in CATALOGUE]
+
+
+@pytest.mark.parametrize("op", CATALOGUE, ids=ids)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@given(data=st.data())
+def test_forward_matches_numpy(op, dtype, device, data):
+    shapes = data.draw(op.shapes, label="shapes")
+    arrays = draw_arrays(op, shapes, data.draw(st.integers(0, 2**16), label="seed"))
+    xs = to_tensors(arrays, device, dtype, op)
+    y = op.fn(*xs)
+    expected = op.ref(*[a.astype(dtype).astype(np.float64) for a in arrays])
+    assert y.shape == np.shape(expected), (y.shape, np.shape(expected))
+    assert y.dtype == dtype
+    tol = TOL[dtype] if op.name not in ("gelu",) else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y.numpy(), expected, **tol)
+
+
+@pytest.mark.parametrize("op", [o for o in CATALOGUE if o.grad], ids=[o.name for o in
+                                                                      CATALOGUE if o.grad])
+@given(data=st.data())
+def test_gradient_float64(op, device, data):
+    shapes = data.draw(op.shapes, label="shapes")
+    arrays = draw_arrays(op, shapes, data.draw(st.integers(0, 2**16), label="seed"))
+    xs = to_tensors(arrays, device, np.float64, op)
+    assert mg.gradcheck(op.fn, xs)
+
+
+GG = [o for o in CATALOGUE if o.gradgrad]
+
+
+@pytest.mark.parametrize("op", GG, ids=[o.name for o in GG])
+@given(data=st.data())
+def test_second_order_float64(op, data):
+    shapes = data.draw(op.shapes, label="shapes")
+    arrays = draw_arrays(op, shapes, data.draw(st.integers(0, 2**16), label="seed"))
+    xs = to_tensors(arrays, "cpu", np.float64, op)
+    assert mg.gradgradcheck(op.fn, xs)
+
+
+@pytest.mark.parametrize("op", CATALOGUE, ids=ids)
+def test_inputs_and_upstream_grad_not_mutated(op, device):
+    shapes = next(iter([op.shapes.example()]))
+    arrays = draw_arrays(op, shapes, 1)
+    xs = to_tensors(arrays, device, np.float64, op)
+    before = [x.numpy().copy() for x in xs]
+    y = op.fn(*xs)
+    gy = np.random.default_rng(2).standard_normal(y.shape)
+    gy_t = mg.tensor(gy, device=device)
+    gy_before = gy_t.numpy().copy()
+    y.backward(gy_t)
+    for x, b in zip(xs, before):
+        np.testing.assert_array_equal(x.numpy(), b)
+    np.testing.assert_array_equal(gy_t.numpy(), gy_before)
+
+
+@pytest.mark.parametrize("op", CATALOGUE, ids=ids)
+def test_no_aliased_grads(op):
+    shapes = op.shapes.example()
+    arrays = draw_arrays(op, shapes, 3)
+    xs = to_tensors(arrays, "cpu", np.float64, op)
+    y = op.fn(*xs)
+    gy = mg.tensor(np.ones(y.shape))
+    y.backward(gy)
+    grads = [x.grad.data for x in xs if x.grad is not None]
+    for i, g in enumerate(grads):
+        assert not np.shares_memory(g, gy.data)
+        for x in xs:
+            assert not np.shares_memory(g, x.data)
+        for h in grads[i + 1:]:
+            assert not np.shares_memory(g, h)
+
+
+@pytest.mark.parametrize("op", CATALOGUE, ids=ids)
+def test_no_grad_records_nothing(op):
+    arrays = draw_arrays(op, op.shapes.example(), 4)
+    xs = to_tensors(arrays, "cpu", np.float32, op)
+    with mg.no_grad():
+        y = op.fn(*xs)
+    assert y.creator is None and not y.requires_grad
+
+
+@pytest.mark.parametrize("op", CATALOGUE, ids=ids)
+def test_grad_dtype_and_shape_match_input(op):
+    arrays = draw_arrays(op, op.shapes.example(), 5)
+    xs = to_tensors(arrays, "cpu", np.float32, op)
+    y = op.fn(*xs)
+    y.backward(mg.ones(y.shape))
+    for x in xs:
+        if x.grad is not None:
+            assert x.grad.shape == x.shape and x.grad.dtype == np.float32
