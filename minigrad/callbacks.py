@@ -1,0 +1,196 @@
+"""Training callbacks (Keras names): EarlyStopping, ModelCheckpoint, TerminateOnNaN,
+LearningRateScheduler, CSVLogger, and History (returned by fit)."""
+from __future__ import annotations
+
+import csv
+import math
+import os
+
+import numpy as np
+
+__all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
+           "LearningRateScheduler", "CSVLogger"]
+
+
+class Callback:
+    """Hooks called by ``fit``; ``self.model`` is set before training starts."""
+
+    model = None
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None): ...
+    def on_train_end(self, logs=None): ...
+    def on_epoch_begin(self, epoch, logs=None): ...
+    def on_epoch_end(self, epoch, logs=None): ...
+    def on_train_batch_begin(self, batch, logs=None): ...
+    def on_train_batch_end(self, batch, logs=None): ...
+
+
+class History(Callback):
+    """Per-epoch logs: ``history.history['loss']``, ``['val_accuracy']``, ..."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+        self.params = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.append(epoch)
+        for k, v in (logs or {}).items():
+            self.history.setdefault(k, []).append(v)
+
+    def plot(self, metrics=None, ax=None):
+        """Plot loss and metric curves (needs matplotlib, imported here)."""
+        import matplotlib.pyplot as plt
+
+        keys = [k for k in self.history if not k.startswith("val_")]
+        if metrics is not None:
+            keys = [k for k in keys if k in metrics]
+        if ax is None:
+            fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.5), squeeze=False)
+            axes = axes[0]
+        else:
+            axes = [ax] * len(keys)
+        epochs = [e + 1 for e in self.epoch]
+        for a, k in zip(axes, keys):
+            a.plot(epochs, self.history[k], "o-", label=k)
+            if "val_" + k in self.history:
+                a.plot(epochs, self.history["val_" + k], "s--", label="val_" + k)
+            a.set_xlabel("epoch")
+            a.set_title(k)
+            a.legend()
+        return axes
+
+
+def _better(mode, monitor):
+    if mode == "auto":
+        mode = "max" if ("acc" in monitor or monitor.endswith("auc")) else "min"
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+    return mode
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
+                 restore_best_weights=False, verbose=0):
+        self.monitor, self.min_delta, self.patience = monitor, abs(min_delta), patience
+        self.mode = _better(mode, monitor)
+        self.restore_best_weights, self.verbose = restore_best_weights, verbose
+
+    def on_train_begin(self, logs=None):
+        self.wait, self.stopped_epoch = 0, None
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_weights = None
+
+    def _improved(self, v):
+        if self.mode == "min":
+            return v < self.best - self.min_delta
+        return v > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        v = (logs or {}).get(self.monitor)
+        if v is None:
+            raise KeyError(f"EarlyStopping: metric '{self.monitor}' not in logs "
+                           f"{sorted(logs or {})}")
+        if self._improved(v):
+            self.best, self.wait = v, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.state_dict()
+            return
+        self.wait += 1
+        if self.wait > self.patience:
+            self.model.stop_training = True
+            self.stopped_epoch = epoch
+            if self.restore_best_weights and self.best_weights is not None:
+                self.model.load_state_dict(self.best_weights)
+            if self.verbose:
+                print(f"Epoch {epoch + 1}: early stopping")
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (or its weights) after each epoch, or only when ``monitor`` improves.
+
+    ``filepath`` may hold format fields: ``'ckpt-{epoch:02d}-{val_loss:.3f}.npz'``.
+    Files are written atomically.
+    """
+
+    def __init__(self, filepath, monitor="val_loss", save_best_only=False,
+                 save_weights_only=False, mode="auto", verbose=0):
+        self.filepath, self.monitor = str(filepath), monitor
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.mode, self.verbose = _better(mode, monitor), verbose
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            v = logs.get(self.monitor)
+            if v is None:
+                raise KeyError(f"ModelCheckpoint: metric '{self.monitor}' not in logs")
+            better = v < self.best if self.mode == "min" else v > self.best
+            if not better:
+                return
+            self.best = v
+        path = self.filepath.format(epoch=epoch + 1, **logs)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: saved {path}")
+
+
+class TerminateOnNaN(Callback):
+    """Stop training (without raising) as soon as a batch loss is NaN or infinite."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            print(f"Batch {batch}: invalid loss {loss}, terminating training")
+            self.model.stop_training = True
+
+
+class LearningRateScheduler(Callback):
+    """Set the optimizer's learning rate at each epoch start: ``lr = schedule(epoch, lr)``."""
+
+    def __init__(self, schedule, verbose=0):
+        self.schedule, self.verbose = schedule, verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        opt = self.model.optimizer
+        lr = float(self.schedule(epoch, opt.lr))
+        opt.lr = lr
+        if self.verbose:
+            print(f"Epoch {epoch + 1}: learning rate {lr:.6g}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = self.model.optimizer.lr
+
+
+class CSVLogger(Callback):
+    """Append one CSV row of logs per epoch to ``filename``."""
+
+    def __init__(self, filename, separator=",", append=False):
+        self.filename, self.sep, self.append = str(filename), separator, append
+        self.keys = None
+
+    def on_train_begin(self, logs=None):
+        self.keys = None
+        if not self.append and os.path.exists(self.filename):
+            os.remove(self.filename)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+        new = not os.path.exists(self.filename) or os.path.getsize(self.filename) == 0
+        with open(self.filename, "a", newline="") as f:
+            w = csv.writer(f, delimiter=self.sep)
+            if new:
+                w.writerow(["epoch"] + self.keys)
+            w.writerow([epoch] + [logs.get(k, "") for k in self.keys])

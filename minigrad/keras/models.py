@@ -1,0 +1,58 @@
+"""Keras model names: Sequential, Model, load_model."""
+from __future__ import annotations
+
+from .. import io as wio
+from ..nn import layers as _layers
+from ..nn.sequential import Sequential
+from ..training import Model
+
+__all__ = ["Sequential", "Model", "load_model", "LAYER_REGISTRY"]
+
+# The fixed set of classes a saved architecture may name: a file can never make
+# load_model import or call anything else.
+LAYER_REGISTRY = {cls.__name__: cls for cls in (
+    _layers.Dense, _layers.Conv2D, _layers.MaxPooling2D, _layers.AveragePooling2D,
+    _layers.Flatten, _layers.Dropout, _layers.BatchNormalization, _layers.Activation,
+    _layers.ReLU, _layers.Sigmoid, _layers.Tanh, _layers.Softmax, _layers.GELU,
+    _layers.LeakyReLU, _layers.InputLayer)}
+
+
+def _layer_from_config(entry):
+    if not isinstance(entry, dict) or "class_name" not in entry:
+        raise wio.WeightsFileError(f"bad layer entry in the architecture: {entry!r}")
+    cls = LAYER_REGISTRY.get(entry["class_name"])
+    if cls is None:
+        raise wio.WeightsFileError(f"unknown layer class {entry['class_name']!r} in the "
+                                   f"architecture; known: {sorted(LAYER_REGISTRY)}")
+    cfg = dict(entry.get("config") or {})
+    cfg.pop("name", None)
+    try:
+        return cls(**cfg)
+    except TypeError as exc:
+        raise wio.WeightsFileError(f"bad config for {entry['class_name']}: {exc}") from None
+
+
+def load_model(path, compile: bool = True) -> Sequential:
+    """Rebuild a model saved with ``model.save(path)``: architecture, weights and (when
+    saved) the compile settings."""
+    cfg = wio.read_config(path)
+    if not cfg or cfg.get("format") != "minigrad-model":
+        raise wio.WeightsFileError(f"{path} holds no model architecture (was it written by "
+                                   "save_weights? use model.load_weights)")
+    mcfg = cfg["model"]
+    if mcfg.get("class_name") != "Sequential":
+        raise wio.WeightsFileError(f"unsupported model class {mcfg.get('class_name')!r}")
+    model = Sequential([_layer_from_config(e) for e in mcfg.get("layers", [])],
+                       name=mcfg.get("name", "sequential"))
+    if not model.parameters() and any(True for _ in model.layers):
+        raise wio.WeightsFileError(f"{path}: the saved model has no input shape to build from")
+    model.load_weights(path)
+    comp = cfg.get("compile")
+    if compile and comp:
+        from ..optim import optimizers
+        ocfg = dict(comp["optimizer"])
+        cls = {"SGD": optimizers.SGD, "Adam": optimizers.Adam, "AdamW": optimizers.AdamW,
+               "RMSprop": optimizers.RMSprop}.get(ocfg.pop("name"))
+        opt = cls(**ocfg) if cls else "adam"
+        model.compile(optimizer=opt, loss=comp["loss"], metrics=comp.get("metrics"))
+    return model

@@ -1,0 +1,97 @@
+"""Loss objects with Keras names and call order ``loss(y_true, y_pred)``.
+
+Each wraps a function of :mod:`minigrad.functional.loss` (PyTorch order: prediction
+first). ``from_logits=True`` means ``y_pred`` holds unnormalised scores.
+"""
+from __future__ import annotations
+
+from . import functional as F
+from .tensor import Tensor
+
+__all__ = ["Loss", "MeanSquaredError", "CategoricalCrossentropy",
+           "SparseCategoricalCrossentropy", "BinaryCrossentropy", "get"]
+
+
+class Loss:
+    """Base class. Subclasses implement ``compute(y_pred, y_true, from_logits)``."""
+
+    name = "loss"
+    #: the output activation this loss can fuse with (softmax + cross-entropy)
+    fuses_with = None
+    kind = "regression"
+
+    def __init__(self, from_logits: bool = False, reduction: str = "mean"):
+        self.from_logits = from_logits
+        self.reduction = reduction
+
+    def __call__(self, y_true, y_pred) -> Tensor:
+        return self.compute(y_pred, y_true, self.from_logits)
+
+    def compute(self, y_pred, y_true, from_logits: bool) -> Tensor:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        return {"name": self.name, "from_logits": self.from_logits}
+
+
+class MeanSquaredError(Loss):
+    """MSE = (1/n) sum (y - yhat)^2."""
+
+    name = "mse"
+
+    def compute(self, y_pred, y_true, from_logits):
+        return F.mse_loss(y_pred, y_true, reduction=self.reduction)
+
+
+class CategoricalCrossentropy(Loss):
+    """-sum_c y_c log(yhat_c) for one-hot / probability targets (N, C).
+
+    On probabilities it clips to [1e-7, 1 - 1e-7] like Keras; after a softmax output
+    layer, ``fit`` feeds it the logits instead (one fused, exact log-softmax op).
+    """
+
+    name = "categorical_crossentropy"
+    fuses_with = "softmax"
+    kind = "categorical"
+
+    def compute(self, y_pred, y_true, from_logits):
+        if from_logits:
+            return F.cross_entropy(y_pred, y_true, reduction=self.reduction)
+        return F.categorical_crossentropy(y_pred, y_true, reduction=self.reduction)
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Cross-entropy with integer class labels (N,)."""
+
+    name = "sparse_categorical_crossentropy"
+    kind = "sparse"
+
+
+class BinaryCrossentropy(Loss):
+    """-[y log p + (1 - y) log(1 - p)], p clipped to [1e-7, 1 - 1e-7] (or from logits)."""
+
+    name = "binary_crossentropy"
+    fuses_with = "sigmoid"
+    kind = "binary"
+
+    def compute(self, y_pred, y_true, from_logits):
+        if from_logits:
+            return F.binary_cross_entropy_with_logits(y_pred, y_true, self.reduction)
+        return F.binary_cross_entropy(y_pred, y_true, self.reduction)
+
+
+_BY_NAME = {
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+}
+
+
+def get(identifier) -> Loss:
+    """A Loss from a Keras name or an instance."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, str) and identifier in _BY_NAME:
+        return _BY_NAME[identifier]()
+    raise ValueError(f"unknown loss {identifier!r}; known: {sorted(_BY_NAME)}")

@@ -1,0 +1,14 @@
+"""Layers and containers: Module, Parameter, the Keras-style layers, Sequential."""
+from . import init
+from .layers import (GELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
+                     Dropout, Flatten, InputLayer, Layer, LeakyReLU, Linear, MaxPooling2D,
+                     ReLU, Sigmoid, Softmax, Tanh)
+from .module import Module, Parameter
+from .sequential import Sequential
+
+Input = InputLayer
+
+__all__ = ["Module", "Parameter", "Layer", "Dense", "Linear", "Conv2D", "MaxPooling2D",
+           "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization", "Activation",
+           "ReLU", "Sigmoid", "Tanh", "Softmax", "GELU", "LeakyReLU", "InputLayer", "Input",
+           "Sequential", "init"]

@@ -1,0 +1,549 @@
+"""Keras-style layers: Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
+BatchNormalization, Activation and activation layers, plus PyTorch's Linear.
+
+A layer builds its weights on first call (or at construction when ``input_shape`` is
+given), so ``Dense(64)`` needs no input size. Shapes exclude the batch axis, as in Keras.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import backend
+from .. import functional as F
+from ..autograd import Function
+from ..backend import get_array_module
+from ..tensor import Tensor, get_default_dtype
+from . import init as _init
+from .module import Module, Parameter
+
+__all__ = ["Layer", "Dense", "Linear", "Conv2D", "MaxPooling2D", "AveragePooling2D",
+           "Flatten", "Dropout", "BatchNormalization", "Activation", "ReLU", "Sigmoid",
+           "Tanh", "Softmax", "GELU", "LeakyReLU", "InputLayer", "ACTIVATIONS",
+           "get_activation"]
+
+ACTIVATIONS = {
+    None: None, "linear": None,
+    "relu": F.relu, "sigmoid": F.sigmoid, "tanh": F.tanh, "gelu": F.gelu,
+    "softmax": F.softmax, "log_softmax": F.log_softmax, "leaky_relu": F.leaky_relu,
+}
+
+
+def get_activation(activation):
+    """An activation function from its Keras name (or a callable as is)."""
+    if callable(activation):
+        return activation
+    try:
+        return ACTIVATIONS[activation]
+    except KeyError:
+        names = sorted(k for k in ACTIVATIONS if k)
+        raise ValueError(f"unknown activation {activation!r}; known: {names}") from None
+
+
+def _activation_name(fn) -> Optional[str]:
+    for k, v in ACTIVATIONS.items():
+        if v is fn and k is not None:
+            return k
+    return getattr(fn, "__name__", None)
+
+
+_counts: dict = {}
+
+
+def _auto_name(cls_name: str) -> str:
+    base = "".join("_" + c.lower() if c.isupper() else c for c in cls_name).lstrip("_")
+    base = base.replace("2_d", "2d")
+    n = _counts.get(base, 0)
+    _counts[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+class Layer(Module):
+    """A Module with Keras conventions: lazy ``build(input_shape)``, ``output_shape``,
+    a name, an optional ``activation`` applied last, and ``get_config()``.
+
+    Subclasses implement ``build(input_shape)`` (create weights; shapes exclude the batch
+    axis), ``call(x)`` and ``compute_output_shape(input_shape)``.
+    """
+
+    def __init__(self, input_shape=None, name: Optional[str] = None, activation=None):
+        super().__init__()
+        self.name = name or _auto_name(type(self).__name__)
+        self.activation = get_activation(activation)
+        self.built = False
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self._device = backend.as_device("cpu")
+
+    # subclasses override
+    def build(self, input_shape) -> None:
+        self.built = True
+
+    def call(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        return {"name": self.name}
+
+    def _on_device(self, device) -> None:
+        self._device = device
+
+    def _add_weight(self, shape, initializer, dtype=None, trainable=True) -> Parameter:
+        host = _init.get(initializer)(tuple(shape), np.dtype(dtype or get_default_dtype()))
+        return Parameter.from_array(backend.move(host, self._device))
+
+    def ensure_built(self, input_shape) -> None:
+        """Build for ``input_shape`` (no batch axis) unless already built."""
+        if not self.built:
+            self.build(tuple(input_shape))
+            self.built = True
+            self.input_shape = tuple(input_shape)
+
+    def forward(self, x, apply_activation: bool = True):
+        if not isinstance(x, Tensor):
+            x = Tensor._wrap(backend.move(np.asarray(x), self._device))
+        if x.dtype.kind != "f":
+            raise TypeError(f"layer '{self.name}': input has dtype {x.dtype}; convert it to "
+                            "float32 first (uint8 pixel arithmetic would wrap around)")
+        self.ensure_built(x.shape[1:])
+        self._check_input(x.shape)
+        y = self.call(x)
+        if apply_activation and self.activation is not None:
+            y = self.activation(y)
+        return y
+
+    def _check_input(self, shape) -> None:
+        pass
+
+    @property
+    def output_shape(self):
+        if self.input_shape is None:
+            return None
+        return (None,) + tuple(self.compute_output_shape(self.input_shape))
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.parameters()))
+
+    def get_weights(self):
+        return [backend.to_host(p.data).copy() for p in self.parameters()]
+
+    def set_weights(self, weights) -> None:
+        ps = self.parameters()
+        if len(weights) != len(ps):
+            raise ValueError(f"layer '{self.name}' has {len(ps)} weights, got {len(weights)}")
+        for p, w in zip(ps, weights):
+            if tuple(w.shape) != p.shape:
+                raise ValueError(f"layer '{self.name}': weight shape {tuple(w.shape)} does "
+                                 f"not match {p.shape}")
+        for p, w in zip(ps, weights):
+            p.data = backend.move(np.asarray(w, dtype=p.dtype).copy(), self._device)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name='{self.name}')"
+
+
+def _shape_mismatch(layer, expected, got):
+    return ValueError(
+        f"Input to layer '{layer.name}' ({type(layer).__name__}) is incompatible: expected "
+        f"shape {expected}, received shape {got}")
+
+
+class InputLayer(Layer):
+    """Declares the input shape of a Sequential model (no computation)."""
+
+    def __init__(self, input_shape, name=None):
+        super().__init__(input_shape=input_shape, name=name)
+
+    def call(self, x):
+        return x
+
+    def get_config(self):
+        return {"name": self.name, "input_shape": list(self.input_shape)}
+
+
+class Dense(Layer):
+    """Fully connected layer: ``y = activation(x @ kernel + bias)``.
+
+    Args:
+        units: output features.
+        activation: name ('relu', 'softmax', ...) or callable, or None.
+        use_bias: add a bias vector.
+        kernel_initializer, bias_initializer: initialiser names.
+        input_shape: (features,) to build at construction.
+
+    Shapes: (N, in) -> (N, units); kernel (in, units), bias (units,).
+    """
+
+    def __init__(self, units: int, activation=None, use_bias: bool = True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 input_shape=None, name=None, input_dim: Optional[int] = None):
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        super().__init__(input_shape=input_shape, name=name, activation=activation)
+        if int(units) <= 0:
+            raise ValueError(f"Dense: units must be positive, got {units}")
+        self.units = int(units)
+        self.use_bias = use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        if self.input_shape is not None:
+            self.ensure_built(self.input_shape)
+
+    def build(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(
+                f"layer '{self.name}' (Dense) expects inputs of shape (batch, features), "
+                f"got feature shape {tuple(input_shape)}; add a Flatten layer before it")
+        self.kernel = self._add_weight((input_shape[0], self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self._add_weight((self.units,), self.bias_initializer)
+
+    def _check_input(self, shape):
+        if len(shape) != 2 or shape[1] != self.kernel.shape[0]:
+            raise _shape_mismatch(self, (None, self.kernel.shape[0]), tuple(shape))
+
+    def call(self, x):
+        return F.linear(x, self.kernel, self.bias if self.use_bias else None)
+
+    def compute_output_shape(self, input_shape):
+        return (self.units,)
+
+    def get_config(self):
+        return {"name": self.name, "units": self.units,
+                "activation": _activation_name(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer,
+                "input_shape": list(self.input_shape) if self.input_shape else None}
+
+
+class Linear(Dense):
+    """PyTorch-style ``Linear(in_features, out_features, bias=True)``: a Dense layer
+    built for ``in_features`` (weights are stored as (in, out))."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, name=None):
+        super().__init__(out_features, use_bias=bias, input_shape=(in_features,), name=name)
+
+
+def _pair(v, name):
+    if isinstance(v, int):
+        return (v, v)
+    v = tuple(int(a) for a in v)
+    if len(v) != 2:
+        raise ValueError(f"{name} must be an int or a pair, got {v}")
+    return v
+
+
+class Conv2D(Layer):
+    """2-D convolution, Keras layout: inputs (N, H, W, C), kernel (kh, kw, C, filters).
+
+    Args:
+        filters: output channels.
+        kernel_size: int or (kh, kw).
+        strides: int or (sh, sw).
+        padding: 'valid' (no padding) or 'same' (output size ceil(H / s)).
+        activation, use_bias, kernel_initializer, bias_initializer, input_shape: as Dense.
+        data_format: 'channels_last' (N, H, W, C) or 'channels_first' (N, C, H, W).
+    """
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding: str = "valid",
+                 activation=None, use_bias: bool = True, data_format: str = "channels_last",
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 input_shape=None, name=None):
+        super().__init__(input_shape=input_shape, name=name, activation=activation)
+        self.filters = int(filters)
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        if padding not in ("valid", "same"):
+            raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}")
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(f"Conv2D: data_format must be 'channels_last' or "
+                             f"'channels_first', got {data_format!r}")
+        self.padding, self.data_format, self.use_bias = padding, data_format, use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        if self.input_shape is not None:
+            self.ensure_built(self.input_shape)
+
+    @property
+    def _layout(self):
+        return "NHWC" if self.data_format == "channels_last" else "NCHW"
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"layer '{self.name}' (Conv2D) expects inputs of shape "
+                             f"(batch, H, W, C), got feature shape {tuple(input_shape)}")
+        c = input_shape[-1] if self.data_format == "channels_last" else input_shape[0]
+        kh, kw = self.kernel_size
+        self.kernel = self._add_weight((kh, kw, c, self.filters), self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self._add_weight((self.filters,), self.bias_initializer)
+
+    def _check_input(self, shape):
+        c = self.kernel.shape[2]
+        expect = (None, None, None, c) if self.data_format == "channels_last" else (None, c, None, None)
+        got_c = shape[-1] if self.data_format == "channels_last" else (shape[1] if len(shape) > 1 else None)
+        if len(shape) != 4 or got_c != c:
+            raise _shape_mismatch(self, expect, tuple(shape))
+
+    def call(self, x):
+        b = self.bias if self.use_bias else None
+        if self.data_format == "channels_last":
+            return F.conv2d(x, self.kernel, b, self.strides, self.padding, layout="NHWC")
+        from ..functional.conv import _conv_nhwc
+        from ..functional.shape import transpose
+        y = _conv_nhwc(transpose(x, 0, 2, 3, 1), self.kernel, b, self.strides, self.padding)
+        return transpose(y, 0, 3, 1, 2)
+
+    def compute_output_shape(self, input_shape):
+        from ..functional.conv import conv_output_size
+        if self.data_format == "channels_last":
+            H, W = input_shape[0], input_shape[1]
+        else:
+            H, W = input_shape[1], input_shape[2]
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        if self.padding == "same":
+            Ho, Wo = -(-H // sh), -(-W // sw)
+        else:
+            Ho, Wo = conv_output_size(H, kh, sh), conv_output_size(W, kw, sw)
+        if Ho <= 0 or Wo <= 0:
+            raise ValueError(f"layer '{self.name}' (Conv2D): kernel {self.kernel_size} does "
+                             f"not fit input {H}x{W}")
+        if self.data_format == "channels_last":
+            return (Ho, Wo, self.filters)
+        return (self.filters, Ho, Wo)
+
+    def get_config(self):
+        return {"name": self.name, "filters": self.filters,
+                "kernel_size": list(self.kernel_size), "strides": list(self.strides),
+                "padding": self.padding, "data_format": self.data_format,
+                "activation": _activation_name(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer,
+                "input_shape": list(self.input_shape) if self.input_shape else None}
+
+
+class _Pooling2D(Layer):
+    _fn = None
+
+    def __init__(self, pool_size=2, strides=None, padding: str = "valid",
+                 data_format: str = "channels_last", input_shape=None, name=None):
+        super().__init__(input_shape=input_shape, name=name)
+        self.pool_size = _pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else _pair(strides, "strides")
+        if padding not in ("valid", "same"):
+            raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same'")
+        self.padding, self.data_format = padding, data_format
+
+    def _check_input(self, shape):
+        if len(shape) != 4:
+            raise _shape_mismatch(self, (None, None, None, None), tuple(shape))
+
+    def call(self, x):
+        layout = "NHWC" if self.data_format == "channels_last" else "NCHW"
+        return type(self)._fn(x, self.pool_size, self.strides, self.padding, layout=layout)
+
+    def compute_output_shape(self, input_shape):
+        if self.data_format == "channels_last":
+            H, W, C = input_shape
+        else:
+            C, H, W = input_shape
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        if self.padding == "same":
+            Ho, Wo = -(-H // sh), -(-W // sw)
+        else:
+            Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
+        return (Ho, Wo, C) if self.data_format == "channels_last" else (C, Ho, Wo)
+
+    def get_config(self):
+        return {"name": self.name, "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": self.padding,
+                "data_format": self.data_format}
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max pooling over (pool_size) windows; strides default to pool_size."""
+    _fn = staticmethod(F.max_pool2d)
+
+
+class AveragePooling2D(_Pooling2D):
+    """Average pooling over (pool_size) windows; strides default to pool_size."""
+    _fn = staticmethod(F.avg_pool2d)
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1 * d2 * ...)."""
+
+    def call(self, x):
+        return F.flatten(x, 1)
+
+    def compute_output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+
+class Dropout(Layer):
+    """Inverted dropout while training (rate = fraction dropped); identity in eval mode."""
+
+    def __init__(self, rate: float, name=None, input_shape=None):
+        super().__init__(input_shape=input_shape, name=name)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+
+    def call(self, x):
+        return F.dropout(x, self.rate, self.training)
+
+    def get_config(self):
+        return {"name": self.name, "rate": self.rate}
+
+
+class Activation(Layer):
+    """Applies an activation by name: ``Activation('relu')``."""
+
+    def __init__(self, activation, name=None, input_shape=None):
+        super().__init__(input_shape=input_shape, name=name, activation=activation)
+        self._act_name = activation if isinstance(activation, str) else None
+
+    def call(self, x):
+        return x
+
+    def get_config(self):
+        return {"name": self.name, "activation": _activation_name(self.activation)}
+
+
+class ReLU(Activation):
+    def __init__(self, name=None, input_shape=None):
+        super().__init__("relu", name=name, input_shape=input_shape)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class Sigmoid(Activation):
+    def __init__(self, name=None, input_shape=None):
+        super().__init__("sigmoid", name=name, input_shape=input_shape)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class Tanh(Activation):
+    def __init__(self, name=None, input_shape=None):
+        super().__init__("tanh", name=name, input_shape=input_shape)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class GELU(Activation):
+    def __init__(self, name=None, input_shape=None):
+        super().__init__("gelu", name=name, input_shape=input_shape)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class Softmax(Activation):
+    def __init__(self, name=None, input_shape=None):
+        super().__init__("softmax", name=name, input_shape=input_shape)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+class LeakyReLU(Layer):
+    """``x`` if positive else ``negative_slope * x``."""
+
+    def __init__(self, negative_slope: float = 0.3, name=None, input_shape=None):
+        super().__init__(input_shape=input_shape, name=name)
+        self.negative_slope = float(negative_slope)
+
+    def call(self, x):
+        return F.leaky_relu(x, self.negative_slope)
+
+    def get_config(self):
+        return {"name": self.name, "negative_slope": self.negative_slope}
+
+
+class _BatchNormTrain(Function):
+    """y = gamma * (x - mean) / sqrt(var + eps) + beta over the batch (and spatial) axes.
+
+    Backward (per channel, m = samples per channel, xhat the normalised input):
+    gx = gamma / sqrt(var + eps) * (gy - mean(gy) - xhat * mean(gy * xhat)).
+    """
+
+    def __init__(self, axes, eps):
+        self.axes, self.eps = axes, eps
+
+    def forward(self, x, gamma, beta):
+        xp = get_array_module(x)
+        mean = x.mean(axis=self.axes, keepdims=True)
+        var = x.var(axis=self.axes, keepdims=True)
+        inv = 1.0 / xp.sqrt(var + self.eps)
+        xhat = (x - mean) * inv
+        self.xhat, self.inv, self.gamma = xhat, inv, gamma
+        self.batch_mean, self.batch_var = mean, var
+        return xhat * gamma + beta
+
+    def backward(self, gy):
+        need = self.needs_input_grad
+        xhat = self.xhat
+        ggamma = (gy * xhat).sum(axis=self.axes, keepdims=True) if need[1] else None
+        gbeta = gy.sum(axis=self.axes, keepdims=True) if need[2] else None
+        gx = None
+        if need[0]:
+            m_gy = gy.mean(axis=self.axes, keepdims=True)
+            m_gyx = (gy * xhat).mean(axis=self.axes, keepdims=True)
+            gx = (self.gamma * self.inv) * (gy - m_gy - xhat * m_gyx)
+        return gx, ggamma, gbeta
+
+
+class BatchNormalization(Layer):
+    """Batch normalisation over the last axis (Keras defaults: momentum 0.99, eps 1e-3).
+
+    Training: normalise with the batch statistics and update the moving averages
+    ``moving = momentum * moving + (1 - momentum) * batch``. Inference: use the moving
+    averages.
+    """
+
+    def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
+                 name=None, input_shape=None):
+        super().__init__(input_shape=input_shape, name=name)
+        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        if self.input_shape is not None:
+            self.ensure_built(self.input_shape)
+
+    def build(self, input_shape):
+        c = input_shape[self.axis]
+        self.gamma = self._add_weight((c,), "ones")
+        self.beta = self._add_weight((c,), "zeros")
+        dt = get_default_dtype()
+        self.moving_mean = backend.move(np.zeros(c, dt), self._device)
+        self.moving_variance = backend.move(np.ones(c, dt), self._device)
+
+    def _buffer_names(self):
+        return ("moving_mean", "moving_variance") if self.built else ()
+
+    def call(self, x):
+        axis = self.axis % x.ndim
+        axes = tuple(i for i in range(x.ndim) if i != axis)
+        shape = [1] * x.ndim
+        shape[axis] = x.shape[axis]
+        g, b = self.gamma.reshape(shape), self.beta.reshape(shape)
+        if self.training:
+            fn = _BatchNormTrain(axes, self.epsilon)
+            y = fn.apply(x, g, b)
+            mom = self.momentum
+            bm = fn.batch_mean.reshape(-1)
+            bv = fn.batch_var.reshape(-1)
+            self.moving_mean = mom * self.moving_mean + (1 - mom) * bm.astype(self.moving_mean.dtype)
+            self.moving_variance = mom * self.moving_variance + (1 - mom) * bv.astype(self.moving_mean.dtype)
+            return y
+        xp = get_array_module(x.data)
+        inv = 1.0 / xp.sqrt(self.moving_variance + self.epsilon)
+        mean = Tensor._wrap(self.moving_mean.reshape(shape))
+        return (x - mean) * Tensor._wrap(inv.reshape(shape)) * g + b
+
+    def get_config(self):
+        return {"name": self.name, "axis": self.axis, "momentum": self.momentum,
+                "epsilon": self.epsilon}

@@ -1,0 +1,209 @@
+"""Module and Parameter: the containers that hold a network's weights."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterator, Tuple
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Tensor, _check_grad_dtype
+
+__all__ = ["Parameter", "Module"]
+
+
+class Parameter(Tensor):
+    """A Tensor that is a trainable weight of a Module (``requires_grad`` is True)."""
+
+    __slots__ = ()
+
+    def __init__(self, data, dtype=None, device=None, name=None):
+        super().__init__(data, dtype=dtype, device=device, requires_grad=True, name=name)
+
+    @classmethod
+    def from_array(cls, array, name=None) -> "Parameter":
+        """Wrap a backend array (no copy)."""
+        _check_grad_dtype(array.dtype)
+        p = cls._wrap(array, True)
+        p.name = name
+        return p
+
+
+class Module:
+    """Base class of layers and models.
+
+    Parameters and sub-modules assigned as attributes are registered in assignment order
+    (so ``parameters()`` and ``state_dict()`` are deterministic). Each module has its own
+    train/eval mode.
+
+    Example:
+        >>> class MLP(nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.fc1 = nn.Dense(128, activation='relu')
+        ...         self.fc2 = nn.Dense(10)
+        ...     def forward(self, x):
+        ...         return self.fc2(self.fc1(x))
+    """
+
+    def __init__(self):
+        object.__setattr__(self, "_params", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_params" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call super().__init__() before "
+                               "assigning attributes")
+        self._params.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._params[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        self._params.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # --- traversal ---------------------------------------------------------------------
+    def children(self) -> Iterator["Module"]:
+        return iter(self._modules.values())
+
+    def named_modules(self, prefix: str = "") -> Iterator[Tuple[str, "Module"]]:
+        stack = [(prefix, self)]
+        seen = set()
+        while stack:
+            name, m = stack.pop(0)
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield name, m
+            stack[0:0] = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items()]
+
+    def modules(self) -> Iterator["Module"]:
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs, each parameter once, in registration order."""
+        seen = set()
+        for mname, m in self.named_modules(prefix):
+            for pname, p in m._params.items():
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mname}.{pname}" if mname else pname), p
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    # --- modes, gradients, devices --------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device) -> "Module":
+        """Move every parameter and buffer to ``device`` in place (optimizers stay valid)."""
+        dev = backend.as_device(device)
+        for m in self.modules():
+            for p in m._params.values():
+                p.data = backend.move(p.data, dev)
+                if p.grad is not None:
+                    p.grad = Tensor._wrap(backend.move(p.grad.data, dev))
+            for name in m._buffer_names():
+                setattr(m, name, backend.move(getattr(m, name), dev))
+            m._on_device(dev)
+        return self
+
+    def _buffer_names(self):
+        """Names of non-trainable arrays saved in the state dict (e.g. running means)."""
+        return ()
+
+    def _on_device(self, device) -> None:
+        """Hook for modules that remember their device."""
+
+    @property
+    def device(self):
+        ps = self.parameters()
+        return ps[0].device if ps else backend.as_device("cpu")
+
+    # --- state ------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Host copies of all parameters and buffers, keyed by dotted name."""
+        out = OrderedDict()
+        for name, p in self.named_parameters():
+            out[name] = backend.to_host(p.data).copy()
+        for mname, m in self.named_modules():
+            for b in m._buffer_names():
+                out[f"{mname}.{b}" if mname else b] = backend.to_host(getattr(m, b)).copy()
+        return out
+
+    def _state_targets(self):
+        targets = OrderedDict((n, ("param", p, None)) for n, p in self.named_parameters())
+        for mname, m in self.named_modules():
+            for b in m._buffer_names():
+                targets[f"{mname}.{b}" if mname else b] = ("buffer", m, b)
+        return targets
+
+    def load_state_dict(self, state, strict: bool = True) -> None:
+        """Copy arrays from ``state`` into this module's parameters and buffers.
+
+        Every name, shape and dtype is checked BEFORE anything changes: a mismatch raises
+        naming the offending keys and leaves the module untouched.
+        """
+        targets = self._state_targets()
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {missing}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {unexpected}")
+        for k, (kind, obj, attr) in targets.items():
+            if k not in state:
+                continue
+            cur = obj.data if kind == "param" else getattr(obj, attr)
+            v = state[k]
+            shape = tuple(getattr(v, "shape", ()))
+            if shape != tuple(cur.shape):
+                problems.append(f"'{k}': shape {shape} in the file, {tuple(cur.shape)} in "
+                                "the model")
+            elif np.dtype(getattr(v, "dtype", None)) != cur.dtype:
+                problems.append(f"'{k}': dtype {np.dtype(v.dtype)} in the file, {cur.dtype} "
+                                "in the model")
+        if problems:
+            raise ValueError(f"cannot load state into {type(self).__name__}: "
+                             + "; ".join(problems))
+        for k, (kind, obj, attr) in targets.items():
+            if k not in state:
+                continue
+            cur = obj.data if kind == "param" else getattr(obj, attr)
+            dev = backend.device_of(cur)
+            new = backend.move(np.array(backend.to_host(state[k]), copy=True), dev)
+            if kind == "param":
+                obj.data = new
+            else:
+                setattr(obj, attr, new)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}("]
+        for k, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({k}): {sub}")
+        return "\n".join(lines) + ")" if len(lines) > 1 else f"{type(self).__name__}()"

@@ -1,0 +1,165 @@
+"""Sequential: a stack of layers, each feeding the next (Keras' ``models.Sequential``)."""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import numpy as np
+
+from ..training import Model
+from .layers import InputLayer, Layer, _activation_name
+from .module import Module
+
+__all__ = ["Sequential"]
+
+
+class Sequential(Model):
+    """A linear stack of layers with Keras' training API.
+
+    Supports ``add``, ``len``, iteration and indexing; builds from the first layer's
+    ``input_shape`` (or on first call), after which ``summary()`` and ``load_weights``
+    work before any training.
+
+    Example:
+        >>> model = Sequential([Dense(64, activation='relu', input_shape=(784,)),
+        ...                     Dense(10, activation='softmax')])
+        >>> model.compile(optimizer='adam', loss='categorical_crossentropy',
+        ...               metrics=['accuracy'])
+    """
+
+    def __init__(self, layers: Optional[Iterable[Module]] = None, name: str = "sequential"):
+        super().__init__()
+        object.__setattr__(self, "_layers", [])
+        object.__setattr__(self, "name", name)
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer: Module) -> None:
+        """Append a layer (built at once when the model's input shape is known)."""
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
+        idx = len(self._layers)
+        self._layers.append(layer)
+        setattr(self, str(idx), layer)   # registered as sub-module "0", "1", ...
+        shape = self._input_shape()
+        if shape is not None:
+            self._build_from(shape)
+        if self.optimizer is not None and self.parameters():
+            self.optimizer.bind(self.parameters())
+
+    def __setattr__(self, name, value):
+        if name.isdigit():
+            self._modules[name] = value
+            object.__setattr__(self, "_l" + name, value)
+            return
+        super().__setattr__(name, value)
+
+    @property
+    def layers(self):
+        return [layer for layer in self._layers if not isinstance(layer, InputLayer)]
+
+    def __len__(self):
+        return len(self._layers)
+
+    def __iter__(self):
+        return iter(self._layers)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Sequential(self._layers[i])
+        return self._layers[i]
+
+    def _input_shape(self):
+        if self._layers and isinstance(self._layers[0], Layer):
+            s = self._layers[0].input_shape
+            return tuple(s) if s is not None else None
+        return None
+
+    def _build_from(self, shape):
+        for layer in self._layers:
+            if isinstance(layer, Layer):
+                layer.ensure_built(shape)
+                shape = layer.compute_output_shape(shape)
+            else:
+                return
+
+    def build(self, input_shape) -> None:
+        """Build every layer for inputs of ``input_shape`` (without the batch axis)."""
+        if not self._layers:
+            raise ValueError("Sequential: add layers before building")
+        first = self._layers[0]
+        if isinstance(first, Layer) and first.input_shape is None:
+            first.input_shape = tuple(input_shape)
+        self._build_from(tuple(input_shape))
+        if self.optimizer is not None:
+            self.optimizer.bind(self.parameters())
+
+    def forward(self, x, apply_final_activation: bool = True):
+        last = len(self._layers) - 1
+        for i, layer in enumerate(self._layers):
+            if i == last and not apply_final_activation and isinstance(layer, Layer):
+                x = layer.forward(x, apply_activation=False)
+            else:
+                x = layer(x)
+        return x
+
+    def forward_logits(self, x):
+        return self.forward(x, apply_final_activation=False)
+
+    def final_activation_name(self):
+        if not self._layers or not isinstance(self._layers[-1], Layer):
+            return None
+        act = self._layers[-1].activation
+        return _activation_name(act) if act is not None else None
+
+    # --- description ---------------------------------------------------------------------
+    def summary(self, print_fn=print) -> str:
+        """Print (and return) each layer's output shape and parameter count, Keras style."""
+        shape = self._input_shape()
+        if shape is None:
+            raise ValueError("summary: the model is not built; give the first layer "
+                             "input_shape=... or call the model on data first")
+        w = (29, 26, 12)
+        rule = "_" * sum(w)
+        lines = [f'Model: "{self.name}"', rule,
+                 " Layer (type)".ljust(w[0]) + "Output Shape".ljust(w[1]) + "Param #",
+                 "=" * sum(w)]
+        total = 0
+        for layer in self.layers:
+            shape = layer.compute_output_shape(shape)
+            n = layer.count_params() if isinstance(layer, Layer) else \
+                sum(p.size for p in layer.parameters())
+            total += n
+            name = f" {getattr(layer, 'name', '')} ({type(layer).__name__})"
+            out = str((None,) + tuple(shape))
+            lines.append(name.ljust(w[0] - 1) + " " + out.ljust(w[1] - 1) + " " + f"{n:,}")
+        trainable = total
+        lines += ["=" * sum(w), f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                  "Non-trainable params: 0", rule]
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def get_config(self) -> dict:
+        layers = []
+        for layer in self._layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"cannot serialise a {type(layer).__name__}: only Keras-style "
+                                "layers have a config")
+            layers.append({"class_name": type(layer).__name__, "config": layer.get_config()})
+        return {"class_name": "Sequential", "name": self.name, "layers": layers}
+
+    def save(self, path) -> str:
+        """Save architecture (JSON) and weights in one .npz file (no pickle, atomic)."""
+        from .. import io as wio
+        if not self.parameters():
+            raise RuntimeError("save: the model has no weights yet (build it first)")
+        cfg = {"format": "minigrad-model", "version": 1, "model": self.get_config()}
+        if self.loss is not None:
+            cfg["compile"] = {"loss": self.loss.name, "optimizer": self.optimizer.get_config(),
+                              "metrics": list(self.metrics_names)}
+        return wio.save_arrays(path, self.state_dict(), config=cfg)
+
+    def __repr__(self):
+        inner = ",\n  ".join(repr(layer) for layer in self._layers)
+        return f"Sequential([\n  {inner}\n])"

@@ -1,0 +1,242 @@
+"""Optimizers, each from its documented formula (g is the gradient, t the step count):
+
+* Gradient descent / SGD:  theta <- theta - lr * g
+* Momentum (Keras form):   v <- mu v - lr g;  theta <- theta + v
+  (Nesterov:               theta <- theta + mu v - lr g)
+* Adam (Kingma & Ba):      m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+                           m_hat = m / (1 - b1^t);  v_hat = v / (1 - b2^t);
+                           theta <- theta - lr m_hat / (sqrt(v_hat) + eps)
+  The seed article's Adam omits the bias correction (m_hat = m, v_hat = v):
+  ``Adam(bias_correction=False)`` reproduces it exactly.
+* AdamW:                   Adam, then theta <- theta - lr * wd * theta (decoupled decay)
+* RMSprop:                 s <- rho s + (1 - rho) g^2;  theta <- theta - lr g / (sqrt(s) + eps)
+
+State is created lazily with ``xp.zeros_like(param)``, on the parameter's device, and all
+updates are in place (the parameters' arrays keep their identity).
+"""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from ..backend import get_array_module
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
+
+
+class Optimizer:
+    """Base class. ``step()`` walks the parameters that have a gradient and calls
+    ``update_one(param, grad_array, state, lr)`` for each.
+
+    Takes parameters PyTorch-style (``SGD(model.parameters(), lr=0.1)``) or none,
+    Keras-style (``Adam(learning_rate=1e-3)``; ``compile`` binds the model's).
+    ``learning_rate`` may be a float or a schedule ``step -> lr``.
+    """
+
+    def __init__(self, params=None, learning_rate=0.01, lr=None, weight_decay: float = 0.0,
+                 clipnorm: Optional[float] = None):
+        if isinstance(params, (int, float)):      # Keras: Adam(0.001)
+            params, learning_rate = None, params
+        if lr is not None:
+            learning_rate = lr
+        if not callable(learning_rate) and float(learning_rate) < 0:
+            raise ValueError(f"learning rate must be >= 0, got {learning_rate}")
+        self.learning_rate = learning_rate
+        self.weight_decay = float(weight_decay)
+        self.clipnorm = clipnorm
+        self.iterations = 0
+        self.state = {}
+        self.params = []
+        if params is not None:
+            self.bind(params)
+
+    def bind(self, params: Iterable) -> "Optimizer":
+        """Set the parameters to optimise (keeps existing state of the same ones)."""
+        params = list(params)
+        for p in params:
+            if not getattr(p, "requires_grad", False):
+                raise ValueError("optimizer got a tensor that does not require grad")
+        self.params = params
+        return self
+
+    @property
+    def lr(self) -> float:
+        """The learning rate for the next step (schedules evaluated at ``iterations``)."""
+        lr = self.learning_rate
+        return float(lr(self.iterations)) if callable(lr) else float(lr)
+
+    @lr.setter
+    def lr(self, value) -> None:
+        self.learning_rate = value
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        lr = self.lr
+        self.iterations += 1
+        for p in self.params:
+            if p.grad is None:
+                continue
+            g = p.grad.data
+            if self.clipnorm is not None:
+                xp = get_array_module(g)
+                norm = xp.sqrt((g * g).sum())
+                g = g * xp.minimum(1.0, self.clipnorm / (norm + 1e-12))
+            st = self.state.get(id(p))
+            if st is None:
+                st = self.state[id(p)] = {}
+            self.update_one(p, g, st, lr)
+
+    def update_one(self, p, g, state, lr) -> None:
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        lr = self.learning_rate
+        return {"name": type(self).__name__,
+                "learning_rate": lr if not callable(lr) else self.lr}
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum, Nesterov momentum and L2
+    weight decay (added to the gradient: g <- g + wd * theta, as PyTorch's SGD).
+
+    Plain gradient descent is ``SGD(momentum=0)``: theta <- theta - lr * g.
+    """
+
+    def __init__(self, params=None, learning_rate=0.01, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0, lr=None, clipnorm=None):
+        super().__init__(params, learning_rate, lr, weight_decay, clipnorm)
+        if momentum < 0:
+            raise ValueError(f"momentum must be >= 0, got {momentum}")
+        if nesterov and momentum == 0:
+            raise ValueError("nesterov needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), nesterov
+
+    def update_one(self, p, g, state, lr):
+        xp = get_array_module(g)
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        if self.momentum == 0:
+            p.data -= lr * g
+            return
+        v = state.get("v")
+        if v is None:
+            v = state["v"] = xp.zeros_like(p.data)
+        v *= self.momentum
+        v -= lr * g
+        if self.nesterov:
+            p.data += self.momentum * v - lr * g
+        else:
+            p.data += v
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (Kingma & Ba; Keras defaults: eps = 1e-7).
+
+    Args:
+        learning_rate: step size (float or schedule).
+        beta_1, beta_2: decay rates of the first and second moment estimates.
+        epsilon: added to sqrt(v_hat).
+        bias_correction: False reproduces the seed article's formula
+            theta <- theta - lr m / (sqrt(v) + eps).
+        weight_decay: L2 penalty added to the gradient (Adam) or decoupled (AdamW).
+    """
+
+    decoupled = False
+
+    def __init__(self, params=None, learning_rate=0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, bias_correction: bool = True,
+                 weight_decay: float = 0.0, lr=None, clipnorm=None, betas=None, eps=None):
+        super().__init__(params, learning_rate, lr, weight_decay, clipnorm)
+        if betas is not None:
+            beta_1, beta_2 = betas
+        if eps is not None:
+            epsilon = eps
+        for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not 0.0 <= b < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {b}")
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.bias_correction = bias_correction
+
+    def update_one(self, p, g, state, lr):
+        xp = get_array_module(g)
+        if self.weight_decay and not self.decoupled:
+            g = g + self.weight_decay * p.data
+        m = state.get("m")
+        if m is None:
+            m = state["m"] = xp.zeros_like(p.data)
+            state["v"] = xp.zeros_like(p.data)
+            state["t"] = 0
+        v = state["v"]
+        state["t"] += 1
+        t = state["t"]
+        b1, b2 = self.beta_1, self.beta_2
+        # m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2   (in place)
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        if self.bias_correction:
+            c1, c2 = 1 - b1 ** t, 1 - b2 ** t
+        else:
+            c1 = c2 = 1.0
+        # theta <- theta - lr * (m / c1) / (sqrt(v / c2) + eps)
+        denom = xp.sqrt(v * (1.0 / c2))
+        denom += self.epsilon
+        if self.decoupled and self.weight_decay:
+            p.data -= (lr * self.weight_decay) * p.data
+        p.data -= (lr / c1) * m / denom
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "bias_correction": self.bias_correction}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter; default wd 0.004 as Keras)."""
+
+    decoupled = True
+
+    def __init__(self, params=None, learning_rate=0.001, weight_decay: float = 0.004, **kw):
+        super().__init__(params, learning_rate, weight_decay=weight_decay, **kw)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Keras defaults rho = 0.9, eps = 1e-7)."""
+
+    def __init__(self, params=None, learning_rate=0.001, rho: float = 0.9,
+                 epsilon: float = 1e-7, weight_decay: float = 0.0, lr=None, clipnorm=None):
+        super().__init__(params, learning_rate, lr, weight_decay, clipnorm)
+        self.rho, self.epsilon = float(rho), float(epsilon)
+
+    def update_one(self, p, g, state, lr):
+        xp = get_array_module(g)
+        if self.weight_decay:
+            g = g + self.weight_decay * p.data
+        s = state.get("s")
+        if s is None:
+            s = state["s"] = xp.zeros_like(p.data)
+        s *= self.rho
+        s += (1 - self.rho) * (g * g)
+        denom = xp.sqrt(s)
+        denom += self.epsilon
+        p.data -= lr * g / denom
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+
+def get(identifier) -> Optimizer:
+    """An optimizer from a Keras name ('adam', 'sgd', 'rmsprop', 'adamw') or an instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(f"unknown optimizer {identifier!r}; known: {sorted(_BY_NAME)}")

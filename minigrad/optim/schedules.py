@@ -1,0 +1,68 @@
+"""Learning-rate schedules: callables ``step -> learning rate`` (Keras names)."""
+from __future__ import annotations
+
+import math
+
+__all__ = ["LearningRateSchedule", "ExponentialDecay", "StepDecay", "CosineDecay",
+           "PiecewiseConstantDecay"]
+
+
+class LearningRateSchedule:
+    """Base class: ``schedule(step)`` returns the learning rate for optimizer step ``step``
+    (counted from 0)."""
+
+    def __call__(self, step: int) -> float:
+        raise NotImplementedError
+
+
+class ExponentialDecay(LearningRateSchedule):
+    """lr = initial * decay_rate ^ (step / decay_steps) (floored when ``staircase``)."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+        if decay_steps <= 0:
+            raise ValueError("decay_steps must be positive")
+        self.initial, self.steps, self.rate, self.staircase = (
+            float(initial_learning_rate), decay_steps, float(decay_rate), staircase)
+
+    def __call__(self, step):
+        p = step / self.steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial * self.rate ** p
+
+
+class StepDecay(LearningRateSchedule):
+    """lr = initial * gamma ^ floor(step / step_size)  (PyTorch's StepLR)."""
+
+    def __init__(self, initial_learning_rate, step_size, gamma=0.1):
+        self.initial, self.step_size, self.gamma = float(initial_learning_rate), step_size, gamma
+
+    def __call__(self, step):
+        return self.initial * self.gamma ** (step // self.step_size)
+
+
+class CosineDecay(LearningRateSchedule):
+    """lr = alpha_lr + (initial - alpha_lr) (1 + cos(pi min(step, T) / T)) / 2."""
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0):
+        self.initial, self.T, self.alpha = float(initial_learning_rate), decay_steps, alpha
+
+    def __call__(self, step):
+        t = min(step, self.T) / self.T
+        cos = 0.5 * (1 + math.cos(math.pi * t))
+        return self.initial * ((1 - self.alpha) * cos + self.alpha)
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    """``values[i]`` while ``step <= boundaries[i]`` (the last value after)."""
+
+    def __init__(self, boundaries, values):
+        if len(values) != len(boundaries) + 1:
+            raise ValueError("need one more value than boundaries")
+        self.boundaries, self.values = list(boundaries), list(values)
+
+    def __call__(self, step):
+        for b, v in zip(self.boundaries, self.values):
+            if step <= b:
+                return v
+        return self.values[-1]

@@ -1,0 +1,516 @@
+"""Keras-style training: compile / fit / evaluate / predict, metrics, the progress bar.
+
+The training step, written out (the seed article's loop)::
+
+    out  = model(x)                 # forward propagation
+    loss = loss_fn(out, y)          # loss
+    loss.backward()                 # backpropagation
+    optimizer.step()                # parameter update
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Optional
+
+import numpy as np
+
+from . import backend
+from . import callbacks as cbks
+from . import io as wio
+from . import losses as losses_mod
+from .autograd import no_grad
+from .backend import get_array_module
+from .nn.module import Module
+from .optim import optimizers as optim_mod
+from .tensor import Tensor, get_default_dtype
+
+__all__ = ["Model", "ProgressBar"]
+
+
+# ---------------------------------------------------------------------------------------
+# Metrics: each returns a device scalar "sum over the batch"; fit divides by the count.
+# ---------------------------------------------------------------------------------------
+
+def _acc_sum(kind):
+    def categorical(out, y):
+        xp = get_array_module(out)
+        return (xp.argmax(out, axis=-1) == xp.argmax(y, axis=-1)).sum()
+
+    def sparse(out, y):
+        xp = get_array_module(out)
+        return (xp.argmax(out, axis=-1) == y.reshape(-1)).sum()
+
+    def binary(out, y, logits=False):
+        thr = 0.0 if logits else 0.5
+        return ((out > thr) == (y > 0.5)).mean(axis=-1).sum()
+    return {"categorical": categorical, "sparse": sparse, "binary": binary}[kind]
+
+
+def _mae_sum(out, y):
+    xp = get_array_module(out)
+    return xp.abs(out - y).reshape(out.shape[0], -1).mean(axis=1).sum()
+
+
+def _mse_sum(out, y):
+    d = out - y
+    return (d * d).reshape(out.shape[0], -1).mean(axis=1).sum()
+
+
+class ProgressBar:
+    """Keras-like progress line: ``120/938 [===>......] - ETA: 9s - loss: 0.21``.
+
+    verbose=1 redraws the line (at most ten times a second, only on a terminal; elsewhere
+    once at the end of the epoch), verbose=2 prints one line per epoch, 0 nothing.
+    """
+
+    def __init__(self, target: int, verbose: int = 1, width: int = 30, stream=None):
+        self.target, self.verbose, self.width = target, verbose, width
+        self.stream = stream or sys.stdout
+        self.start = time.perf_counter()
+        self._last = 0.0
+        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def _fmt_values(self, values):
+        return "".join(f" - {k}: {v:.4f}" for k, v in values.items())
+
+    def update(self, current: int, values: dict, finalize: bool = False):
+        if self.verbose == 0:
+            return
+        now = time.perf_counter()
+        elapsed = now - self.start
+        if not finalize:
+            if self.verbose != 1 or not self._tty or now - self._last < 0.1:
+                return
+        self._last = now
+        n = len(str(self.target))
+        if finalize:
+            per = elapsed / max(current, 1)
+            timing = f" - {elapsed:.0f}s {per * 1e3:.0f}ms/step"
+        else:
+            eta = elapsed / max(current, 1) * (self.target - current)
+            timing = f" - ETA: {eta:.0f}s"
+        filled = int(self.width * current / max(self.target, 1))
+        bar = "=" * max(filled - 1, 0) + (">" if filled < self.width else "=") if filled else ""
+        bar = bar.ljust(self.width, ".")
+        line = f"{current:>{n}}/{self.target} [{bar}]{timing}{self._fmt_values(values)}"
+        end = "\n" if finalize else ""
+        self.stream.write(("\r" if self._tty else "") + line + end)
+        self.stream.flush()
+
+
+def _as_batch_array(a, name):
+    if isinstance(a, Tensor):
+        return a.data
+    if isinstance(a, (list, tuple)):
+        a = np.asarray(a)
+    if not hasattr(a, "shape"):
+        raise TypeError(f"{name} must be an array, got {type(a).__name__}")
+    return a
+
+
+class Model(Module):
+    """A Module with Keras' training API. :class:`~minigrad.nn.Sequential` is one.
+
+    Subclasses implement ``forward(x)``; ``forward_logits(x)`` may return the
+    pre-activation output of a final softmax/sigmoid so the loss can fuse with it.
+    """
+
+    def __init__(self):
+        super().__init__()
+        object.__setattr__(self, "optimizer", None)
+        object.__setattr__(self, "loss", None)
+        object.__setattr__(self, "metrics_names", [])
+        object.__setattr__(self, "stop_training", False)
+        object.__setattr__(self, "_metric_fns", [])
+        object.__setattr__(self, "_fused", False)
+
+    # --- hooks for subclasses ---------------------------------------------------------------
+    def forward_logits(self, x):
+        """The output before a final activation the loss can absorb (default: forward)."""
+        return self.forward(x)
+
+    def final_activation_name(self) -> Optional[str]:
+        return None
+
+    def build(self, input_shape) -> None:
+        """Create weights for inputs of ``input_shape`` (batch axis included or not)."""
+
+    # --- compile -------------------------------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None) -> None:
+        """Choose the optimizer, the loss and the metrics.
+
+        Args:
+            optimizer: name ('adam', 'sgd', 'rmsprop', 'adamw') or an Optimizer.
+            loss: name ('mse', 'categorical_crossentropy',
+                'sparse_categorical_crossentropy', 'binary_crossentropy') or a Loss.
+            metrics: list of 'accuracy'/'acc', 'mae', 'mse'.
+        """
+        if loss is None:
+            raise ValueError("compile: a loss is required")
+        opt = optim_mod.get(optimizer)
+        loss_obj = losses_mod.get(loss)
+        object.__setattr__(self, "optimizer", opt)
+        object.__setattr__(self, "loss", loss_obj)
+        names, fns = [], []
+        for m in metrics or []:
+            key = m.lower() if isinstance(m, str) else m
+            if key in ("accuracy", "acc"):
+                kind = {"categorical": "categorical", "sparse": "sparse",
+                        "binary": "binary"}.get(loss_obj.kind)
+                if kind is None:
+                    raise ValueError(f"'accuracy' needs a classification loss, not "
+                                     f"'{loss_obj.name}'")
+                names.append("accuracy")
+                fns.append(_acc_sum(kind))
+            elif key in ("mae", "mean_absolute_error"):
+                names.append("mae")
+                fns.append(_mae_sum)
+            elif key in ("mse", "mean_squared_error"):
+                names.append("mse")
+                fns.append(_mse_sum)
+            else:
+                raise ValueError(f"unknown metric {m!r}; known: accuracy, mae, mse")
+        object.__setattr__(self, "metrics_names", names)
+        object.__setattr__(self, "_metric_fns", fns)
+        if self.parameters():
+            opt.bind(self.parameters())
+
+    def _require_compiled(self, what):
+        if self.loss is None:
+            raise RuntimeError(f"{what}: call model.compile(optimizer, loss) first")
+
+    # --- data checks -------------------------------------------------------------------------
+    def _prepare_x(self, x, what):
+        x = _as_batch_array(x, "x")
+        if x.shape[0] == 0 if x.ndim else True:
+            raise ValueError(f"{what}: got 0 samples (x has shape {tuple(x.shape)})")
+        return x
+
+    def _prepare(self, x, y, what):
+        x = self._prepare_x(x, what)
+        y = _as_batch_array(y, "y")
+        if y.ndim == 0 or y.shape[0] != x.shape[0]:
+            raise ValueError(f"{what}: x has {x.shape[0]} samples but y has "
+                             f"{y.shape[0] if y.ndim else 0} (shapes {tuple(x.shape)} and "
+                             f"{tuple(y.shape)})")
+        self._ensure_built(x)
+        out_shape = self._output_shape(x)
+        kind = self.loss.kind
+        if kind == "sparse":
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y.reshape(-1)
+            if y.ndim != 1:
+                raise ValueError(f"{what}: sparse_categorical_crossentropy needs integer labels "
+                                 f"of shape ({x.shape[0]},), got {tuple(y.shape)}")
+            if np.dtype(y.dtype).kind == "f":
+                if not bool((y == y.astype(np.int64)).all()):
+                    raise ValueError(f"{what}: labels must be whole numbers")
+                y = y.astype(np.int64)
+            from .functional.loss import check_class_targets
+            check_class_targets(y, out_shape[-1])
+        elif kind in ("categorical", "binary", "regression"):
+            if tuple(y.shape[1:]) != tuple(out_shape[1:]):
+                hint = ""
+                if kind == "categorical" and y.ndim == 1:
+                    hint = (" (integer labels: use to_categorical(y, num_classes) or "
+                            "loss='sparse_categorical_crossentropy')")
+                raise ValueError(f"{what}: targets of shape {tuple(y.shape)} do not match the "
+                                 f"model output shape (None, {', '.join(map(str, out_shape[1:]))})"
+                                 + hint)
+            if np.dtype(y.dtype).kind != "f":
+                y = y.astype(get_default_dtype())
+        return x, y
+
+    def _ensure_built(self, x):
+        if not self.parameters():
+            self.build(tuple(x.shape[1:]))
+        if self.optimizer is not None and not self.optimizer.params:
+            self.optimizer.bind(self.parameters())
+
+    def _output_shape(self, x):
+        with no_grad():
+            was = self.training
+            self.eval()
+            out = self.forward(self._to_input(x[:1]))
+            self.train(was)
+        return out.shape
+
+    def _to_input(self, xb) -> Tensor:
+        dev = self.device
+        xb = backend.move(xb, dev) if not isinstance(xb, np.ndarray) or dev != "cpu" else xb
+        if xb.dtype.kind != "f":
+            xb = xb.astype(get_default_dtype())
+        return Tensor._wrap(xb)
+
+    def _to_target(self, yb):
+        return backend.move(yb, self.device)
+
+    # --- one step ------------------------------------------------------------------------------
+    def _loss_and_output(self, xb, yb):
+        """(loss, output array for metrics, metric output is logits?)."""
+        fused = self.loss.fuses_with is not None and not self.loss.from_logits and \
+            self.final_activation_name() == self.loss.fuses_with
+        if fused:
+            out = self.forward_logits(xb)
+            loss = self.loss.compute(out, yb, from_logits=True)
+        else:
+            out = self.forward(xb)
+            loss = self.loss.compute(out, yb, from_logits=self.loss.from_logits)
+        return loss, out.data, fused or self.loss.from_logits
+
+    def _metric_values(self, out, yb, logits):
+        vals = []
+        for fn in self._metric_fns:
+            if fn.__name__ == "binary":
+                vals.append(fn(out, yb, logits))
+            else:
+                vals.append(fn(out, yb))
+        return vals
+
+    def _train_step(self, xb, yb):
+        self.optimizer.zero_grad()
+        loss, out, logits = self._loss_and_output(xb, yb)
+        loss.backward()
+        self.optimizer.step()
+        return loss.data, self._metric_values(out, yb, logits)
+
+    def train_on_batch(self, x, y):
+        """One optimizer step on one batch. Returns the loss (a float), or
+        ``[loss, *metrics]`` when metrics were compiled (as Keras)."""
+        self._require_compiled("train_on_batch")
+        x, y = self._prepare(x, y, "train_on_batch")
+        self.train()
+        loss, mets = self._train_step(self._to_input(x), self._to_target(y))
+        vals = _read_scalars([loss] + mets)
+        n = x.shape[0]
+        out = [vals[0]] + [v / n for v in vals[1:]]
+        return out[0] if not mets else out
+
+    # --- fit -----------------------------------------------------------------------------------
+    def fit(self, x, y, batch_size: int = 32, epochs: int = 1, verbose: int = 1,
+            callbacks=None, validation_split: float = 0.0, validation_data=None,
+            shuffle: bool = True, initial_epoch: int = 0, check_finite: bool = False):
+        """Train for ``epochs`` passes over (x, y) in mini-batches.
+
+        Args:
+            x: inputs (N, ...) as NumPy/CuPy arrays or Tensors.
+            y: targets matching the loss (one-hot (N, C), labels (N,), values (N, ...)).
+            batch_size: samples per step; the last batch may be smaller.
+            epochs: number of passes.
+            verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+            callbacks: list of Callback.
+            validation_split: fraction of the data (taken from the end, before shuffling)
+                held out for validation.
+            validation_data: (x_val, y_val) evaluated after each epoch.
+            shuffle: reshuffle the training data every epoch (seeded by mg.manual_seed).
+            check_finite: raise on the first non-finite input value, naming its index.
+
+        Returns:
+            A History whose ``history`` maps 'loss', metrics and 'val_*' to lists.
+
+        Raises:
+            FloatingPointError: when a batch loss is NaN/Inf (naming the epoch and batch),
+                unless a TerminateOnNaN callback is given (then training stops quietly).
+        """
+        self._require_compiled("fit")
+        if batch_size is None:
+            batch_size = 32
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        x, y = self._prepare(x, y, "fit")
+        if check_finite:
+            _check_finite_data(x, "x")
+        if validation_split and validation_data is None:
+            if not 0.0 < validation_split < 1.0:
+                raise ValueError("validation_split must be in (0, 1)")
+            n_val = int(x.shape[0] * validation_split)
+            if n_val == 0 or n_val == x.shape[0]:
+                raise ValueError(f"validation_split={validation_split} leaves an empty split "
+                                 f"of {x.shape[0]} samples")
+            x, xv = x[:-n_val], x[-n_val:]
+            y, yv = y[:-n_val], y[-n_val:]
+            validation_data = (xv, yv)
+        n = x.shape[0]
+        steps = math.ceil(n / batch_size)
+        history = cbks.History()
+        history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        cb_list = [history] + list(callbacks or [])
+        for cb in cb_list:
+            cb.set_model(self)
+        terminate_quietly = any(isinstance(cb, cbks.TerminateOnNaN) for cb in cb_list)
+        object.__setattr__(self, "stop_training", False)
+        for cb in cb_list:
+            cb.on_train_begin()
+        rng = backend.host_rng()
+        for epoch in range(initial_epoch, epochs):
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            for cb in cb_list:
+                cb.on_epoch_begin(epoch)
+            self.train()
+            order = rng.permutation(n) if shuffle else None
+            bar = ProgressBar(steps, verbose)
+            tot = np.zeros(1 + len(self._metric_fns))
+            seen = 0
+            for b in range(steps):
+                idx = slice(b * batch_size, min((b + 1) * batch_size, n))
+                if order is not None:
+                    idx = order[idx]
+                    if not isinstance(x, np.ndarray):     # data already on a device
+                        idx = backend.move(idx, backend.device_of(x))
+                xb, yb = x[idx], y[idx]
+                loss, mets = self._train_step(self._to_input(xb), self._to_target(yb))
+                vals = _read_scalars([loss] + mets)       # one device-to-host read per step
+                bs = xb.shape[0]
+                if not math.isfinite(vals[0]):
+                    if terminate_quietly:
+                        for cb in cb_list:
+                            cb.on_train_batch_end(b, {"loss": vals[0]})
+                        break
+                    raise FloatingPointError(
+                        f"fit: the loss became {vals[0]} at epoch {epoch + 1}, batch {b + 1} "
+                        f"of {steps}; lower the learning rate or check the data (use "
+                        "check_finite=True to find non-finite inputs)")
+                tot[0] += vals[0] * bs
+                tot[1:] += vals[1:]
+                seen += bs
+                logs = self._logs(tot, seen)
+                for cb in cb_list[1:]:
+                    cb.on_train_batch_end(b, {**logs, "loss": vals[0]})
+                bar.update(b + 1, logs)
+                if self.stop_training:
+                    break
+            logs = self._logs(tot, max(seen, 1))
+            if validation_data is not None and not self.stop_training:
+                vx, vy = validation_data
+                vres = self.evaluate(vx, vy, batch_size=batch_size, verbose=0,
+                                     return_dict=True)
+                logs.update({f"val_{k}": v for k, v in vres.items()})
+            bar.update(seen and steps, logs, finalize=True)
+            for cb in cb_list:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in cb_list:
+            cb.on_train_end()
+        return history
+
+    def _logs(self, tot, count):
+        logs = {"loss": float(tot[0] / count)}
+        for name, v in zip(self.metrics_names, tot[1:]):
+            logs[name] = float(v / count)
+        return logs
+
+    # --- evaluate / predict -----------------------------------------------------------------------
+    def evaluate(self, x, y, batch_size: int = 32, verbose: int = 1, return_dict: bool = False):
+        """Loss and metrics over (x, y), in eval mode, without building a graph.
+
+        Returns:
+            The loss when no metrics were compiled, else ``[loss, *metrics]`` (or a dict).
+        """
+        self._require_compiled("evaluate")
+        x, y = self._prepare(x, y, "evaluate")
+        n = x.shape[0]
+        batch_size = batch_size or 32
+        steps = math.ceil(n / batch_size)
+        was = self.training
+        self.eval()
+        tot = np.zeros(1 + len(self._metric_fns))
+        bar = ProgressBar(steps, verbose)
+        try:
+            with no_grad():
+                for b in range(steps):
+                    sl = slice(b * batch_size, min((b + 1) * batch_size, n))
+                    xb, yb = self._to_input(x[sl]), self._to_target(y[sl])
+                    loss, out, logits = self._loss_and_output(xb, yb)
+                    vals = _read_scalars([loss.data] + self._metric_values(out, yb, logits))
+                    tot[0] += vals[0] * (sl.stop - sl.start)
+                    tot[1:] += vals[1:]
+                    bar.update(b + 1, self._logs(tot, sl.stop))
+        finally:
+            self.train(was)
+        logs = self._logs(tot, n)
+        bar.update(steps, logs, finalize=True)
+        if return_dict:
+            return logs
+        vals = [logs["loss"]] + [logs[k] for k in self.metrics_names]
+        return vals[0] if len(vals) == 1 else vals
+
+    def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
+        """The model's outputs for ``x`` as a host NumPy array (eval mode, no graph)."""
+        x = self._prepare_x(x, "predict")
+        self._ensure_built(x)
+        n = x.shape[0]
+        batch_size = batch_size or 32
+        outs = []
+        was = self.training
+        self.eval()
+        try:
+            with no_grad():
+                for b in range(math.ceil(n / batch_size)):
+                    xb = self._to_input(x[b * batch_size:(b + 1) * batch_size])
+                    outs.append(self.forward(xb).data)
+        finally:
+            self.train(was)
+        xp = get_array_module(outs[0])
+        return backend.to_host(xp.concatenate(outs, axis=0))
+
+    def __call__(self, x, *args, **kwargs):
+        if not isinstance(x, Tensor):
+            x = self._to_input(_as_batch_array(x, "x"))
+        return self.forward(x, *args, **kwargs)
+
+    # --- weights ---------------------------------------------------------------------------------
+    def save_weights(self, path) -> str:
+        """Write all weights to an .npz file (no pickle, atomic). Returns the path."""
+        if not self.parameters():
+            raise RuntimeError("save_weights: the model has no weights yet (build it first)")
+        return wio.save_arrays(path, self.state_dict())
+
+    def load_weights(self, path) -> None:
+        """Load weights saved by save_weights/save. Names, dtypes and shapes are all checked
+        before anything changes; on any mismatch the model is left as it was."""
+        headers = wio.read_headers(path)
+        headers.pop(wio.CONFIG_KEY, None)
+        targets = self._state_targets()
+        if not targets:
+            raise RuntimeError("load_weights: build the model first (give input_shape or call "
+                               "it once) so its weights exist")
+        missing = [k for k in targets if k not in headers]
+        unexpected = [k for k in headers if k not in targets]
+        problems = []
+        if missing:
+            problems.append(f"missing in file: {missing}")
+        if unexpected:
+            problems.append(f"unexpected in file: {unexpected}")
+        for k, (kind, obj, attr) in targets.items():
+            if k in headers:
+                cur = obj.data if kind == "param" else getattr(obj, attr)
+                shape, dtype = headers[k]
+                if tuple(shape) != tuple(cur.shape) or dtype != cur.dtype:
+                    problems.append(f"'{k}': file has {tuple(shape)} {dtype}, model has "
+                                    f"{tuple(cur.shape)} {cur.dtype}")
+        if problems:
+            raise wio.WeightsFileError(f"cannot load {path}: " + "; ".join(problems))
+        self.load_state_dict(wio.load_arrays(path, list(targets)))
+
+
+def _read_scalars(arrays):
+    """Read several device scalars with ONE device-to-host transfer."""
+    if not arrays:
+        return []
+    xp = get_array_module(arrays[0])
+    if xp is np:
+        return [float(a) for a in arrays]
+    stacked = xp.stack([xp.asarray(a, dtype=xp.float64).reshape(()) for a in arrays])
+    return [float(v) for v in backend.to_host(stacked)]
+
+
+def _check_finite_data(x, name):
+    xp = get_array_module(x)
+    bad = ~xp.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+    if bool(bad.any()):
+        i = int(xp.argmax(bad))
+        raise ValueError(f"fit: {name}[{i}] contains NaN or Inf")

@@ -1,0 +1,122 @@
+"""IDX parsing and verification, the search order, the bundled sample, to_categorical
+(RELIABILITY items 21-22)."""
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from minigrad.datasets import idx, mnist
+from minigrad.keras.utils import to_categorical
+
+
+def write_gz(path, raw):
+    with gzip.open(path, "wb") as f:
+        f.write(raw)
+
+
+def images_bytes(n=3, rows=2, cols=2, magic=2051):
+    return (magic.to_bytes(4, "big") + n.to_bytes(4, "big") + rows.to_bytes(4, "big")
+            + cols.to_bytes(4, "big") + bytes(i % 256 for i in range(n * rows * cols)))
+
+
+def test_parse_valid_images_and_labels():
+    a = idx.parse_idx(images_bytes(), 2051)
+    assert a.shape == (3, 2, 2) and a.dtype == np.uint8
+    lab = idx.parse_idx((2049).to_bytes(4, "big") + (3).to_bytes(4, "big") + bytes([1, 2, 9]),
+                        2049)
+    assert lab.tolist() == [1, 2, 9]
+
+
+def test_bad_magic_and_truncation_are_clear_value_errors():
+    with pytest.raises(ValueError, match="bad IDX magic 2049, expected 2051"):
+        idx.parse_idx(images_bytes(magic=2049), 2051)
+    with pytest.raises(ValueError, match="truncated"):
+        idx.parse_idx(images_bytes()[:-3], 2051)
+    with pytest.raises(ValueError, match="too short"):
+        idx.parse_idx(b"\0\0", 2051)
+
+
+def test_checksum_mismatch_raises(tmp_path):
+    p = tmp_path / "f.gz"
+    write_gz(p, images_bytes())
+    with pytest.raises(idx.ChecksumError, match="SHA-256"):
+        idx.verify(p, idx.read_idx_bytes(p), sha256="0" * 64)
+
+
+def test_corrupt_gzip_is_a_value_error(tmp_path):
+    p = tmp_path / "f.gz"
+    write_gz(p, images_bytes(n=200))
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        idx.read_idx_bytes(p)
+
+
+def make_folder(tmp_path, n_img=4, n_lab=4, label_max=9):
+    d = tmp_path / "mnist"
+    d.mkdir()
+    for prefix in ("train", "t10k"):
+        write_gz(d / f"{prefix}-images-idx3-ubyte.gz", images_bytes(n_img, 28, 28))
+        labels = bytes([label_max] * n_lab)
+        write_gz(d / f"{prefix}-labels-idx1-ubyte.gz",
+                 (2049).to_bytes(4, "big") + n_lab.to_bytes(4, "big") + labels)
+    return d
+
+
+def test_wrong_content_in_search_path_is_rejected_by_checksum(tmp_path, monkeypatch):
+    d = make_folder(tmp_path)
+    monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path))
+    with pytest.raises(idx.ChecksumError):
+        mnist.load_data(sample=False)
+
+
+def test_count_and_label_range_checks(tmp_path):
+    d = make_folder(tmp_path, n_img=4, n_lab=3)
+    with pytest.raises(ValueError, match="4 images but .* 3 labels"):
+        idx.load_pair(d / "train-images-idx3-ubyte.gz", d / "train-labels-idx1-ubyte.gz", {})
+    (tmp_path / "other").mkdir()
+    d2 = make_folder(tmp_path / "other", label_max=11)
+    with pytest.raises(ValueError, match="label 11 is out of range"):
+        idx.load_pair(d2 / "train-images-idx3-ubyte.gz", d2 / "train-labels-idx1-ubyte.gz", {})
+
+
+def test_nothing_found_offline_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path / "none"))
+    monkeypatch.setenv("MINIGRAD_NO_DOWNLOAD", "1")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(mnist.DataNotFoundError, match="put train-images-idx3-ubyte.gz"):
+        mnist.load_data(sample=False)
+    with pytest.warns(UserWarning, match="bundled sample"):
+        (x, y), _ = mnist.load_data()
+    assert x.shape == (6000, 28, 28) and mnist.data_source["mnist"] == "sample"
+    with pytest.raises(mnist.DataNotFoundError):
+        mnist.load_fashion_mnist()
+
+
+def test_bundled_sample_is_real_mnist():
+    (x, y), (xt, yt) = mnist.load_data(sample=True)
+    assert x.dtype == np.uint8 and x.shape == (6000, 28, 28) and xt.shape == (1000, 28, 28)
+    assert y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]     # the official first labels
+    assert set(np.unique(y)) == set(range(10))
+    size = sum(f.stat().st_size for f in mnist.SAMPLE_DIR.iterdir())
+    assert size < 2_000_000
+
+
+@pytest.mark.skipif(not os.environ.get("MINIGRAD_DATA") or not os.path.isdir(
+    os.path.join(os.environ.get("MINIGRAD_DATA", ""), "mnist")), reason="full MNIST not present")
+def test_full_mnist_loads_and_verifies():
+    (x, y), (xt, yt) = mnist.load_data(sample=False)
+    assert x.shape == (60000, 28, 28) and xt.shape == (10000, 28, 28)
+    assert y.shape == (60000,) and yt.shape == (10000,)
+
+
+def test_to_categorical():
+    out = to_categorical([0, 2, 1], 3)
+    np.testing.assert_array_equal(out, np.eye(3)[[0, 2, 1]])
+    assert out.dtype == np.float32
+    assert to_categorical(np.array([[1], [0]])).shape == (2, 2)
+    with pytest.raises(ValueError, match="out of range"):
+        to_categorical([3], 3)
+    with pytest.raises(ValueError, match="negative"):
+        to_categorical([-1], 3)

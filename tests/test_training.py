@@ -1,0 +1,233 @@
+"""compile / fit / evaluate / predict, callbacks, and a short real MNIST training."""
+import csv
+import math
+import os
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.keras import callbacks, layers, models
+from minigrad.keras.datasets import mnist
+from minigrad.keras.utils import to_categorical
+
+
+def small_cnn():
+    return models.Sequential([
+        layers.Conv2D(8, (3, 3), activation="relu", input_shape=(12, 12, 1)),
+        layers.MaxPooling2D((2, 2)),
+        layers.Flatten(),
+        layers.Dense(10, activation="softmax"),
+    ])
+
+
+def toy_data(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 12, 12, 1)).astype(np.float32)
+    labels = (x[:, :6].mean(axis=(1, 2, 3)) > x[:, 6:].mean(axis=(1, 2, 3))).astype(int)
+    return x, labels
+
+
+def mlp(loss="categorical_crossentropy", out=2, act="softmax", metrics=("accuracy",)):
+    m = models.Sequential([layers.Dense(16, activation="relu", input_shape=(4,)),
+                           layers.Dense(out, activation=act)])
+    m.compile(optimizer="adam", loss=loss, metrics=list(metrics))
+    return m
+
+
+def test_fit_evaluate_predict_small_cnn():
+    x, labels = toy_data()
+    y = to_categorical(labels, 10)
+    model = small_cnn()
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    hist = model.fit(x, y, batch_size=32, epochs=3, verbose=0, validation_data=(x, y))
+    assert set(hist.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(hist.history["loss"]) == 3 and hist.epoch == [0, 1, 2]
+    assert hist.history["loss"][-1] < hist.history["loss"][0]
+    loss, acc = model.evaluate(x, y, verbose=0)
+    assert math.isfinite(loss) and 0 <= acc <= 1
+    p = model.predict(x[:5])
+    assert isinstance(p, np.ndarray) and p.shape == (5, 10)
+    np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_evaluate_without_metrics_returns_loss_only():
+    m = mlp(metrics=())
+    x = np.random.default_rng(0).random((10, 4)).astype(np.float32)
+    out = m.evaluate(x, to_categorical(np.arange(10) % 2, 2), verbose=0)
+    assert isinstance(out, float)
+
+
+def test_softmax_categorical_fusion_is_exact_for_confident_errors():
+    m = mlp()
+    # a saturated wrong prediction: clipped Keras loss would be -log(1e-7) = 16.1
+    m.layers[-1].kernel.data[:] = 0
+    m.layers[-1].bias.data[:] = np.array([0.0, 200.0], dtype=np.float32)
+    x = np.zeros((1, 4), np.float32)
+    loss = m.evaluate(x, np.array([[1.0, 0.0]], np.float32), verbose=0)[0]
+    assert loss == pytest.approx(200.0, rel=1e-5)
+
+
+def test_sparse_and_binary_and_mse_losses():
+    rng = np.random.default_rng(1)
+    x = rng.random((40, 4)).astype(np.float32)
+    yl = (x[:, 0] > 0.5).astype(np.int64)
+    m = mlp("sparse_categorical_crossentropy")
+    h = m.fit(x, yl, epochs=2, verbose=0)
+    assert "accuracy" in h.history
+    mb = mlp("binary_crossentropy", out=1, act="sigmoid")
+    mb.fit(x, yl.reshape(-1, 1).astype(np.float32), epochs=2, verbose=0)
+    mr = mlp("mse", out=1, act=None, metrics=("mae",))
+    h = mr.fit(x, x[:, :1], epochs=2, verbose=0)
+    assert "mae" in h.history
+
+
+def test_train_on_batch_returns_loss():
+    m = mlp(metrics=())
+    x = np.random.default_rng(2).random((8, 4)).astype(np.float32)
+    v = m.train_on_batch(x, to_categorical(np.arange(8) % 2, 2))
+    assert isinstance(v, float) and v > 0
+
+
+def test_partial_batches_and_batch_larger_than_n():
+    m = mlp()
+    x = np.random.default_rng(3).random((10, 4)).astype(np.float32)
+    y = to_categorical(np.arange(10) % 2, 2)
+    m.fit(x, y, batch_size=3, epochs=1, verbose=0)
+    m.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    assert m.predict(x, batch_size=4).shape == (10, 2)
+
+
+def test_empty_data_raises_at_once():
+    m = mlp()
+    with pytest.raises(ValueError, match="0 samples"):
+        m.fit(np.zeros((0, 4), np.float32), np.zeros((0, 2), np.float32), verbose=0)
+    with pytest.raises(ValueError, match="0 samples"):
+        m.evaluate(np.zeros((0, 4), np.float32), np.zeros((0, 2), np.float32), verbose=0)
+    with pytest.raises(ValueError, match="0 samples"):
+        m.predict(np.zeros((0, 4), np.float32))
+
+
+def test_target_mismatches_raise_clearly():
+    m = mlp()
+    x = np.zeros((4, 4), np.float32)
+    with pytest.raises(ValueError, match=r"\(4,\).*to_categorical"):
+        m.fit(x, np.array([0, 1, 0, 1]), verbose=0)
+    with pytest.raises(ValueError, match="do not match the model output"):
+        m.fit(x, np.zeros((4, 3), np.float32), verbose=0)
+    with pytest.raises(ValueError, match="4 samples but y has 3"):
+        m.fit(x, np.zeros((3, 2), np.float32), verbose=0)
+    ms = mlp("sparse_categorical_crossentropy")
+    with pytest.raises(ValueError, match="out of range"):
+        ms.fit(x, np.array([0, 1, 2, -1]), verbose=0)
+
+
+def test_not_compiled_raises():
+    m = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    with pytest.raises(RuntimeError, match="compile"):
+        m.fit(np.zeros((2, 3), np.float32), np.zeros((2, 2), np.float32))
+
+
+def test_non_finite_loss_stops_fit_naming_epoch_and_batch():
+    m = mlp("mse", out=1, act=None, metrics=())
+    x = np.ones((8, 4), np.float32)
+    y = np.ones((8, 1), np.float32)
+    y[5] = np.nan
+    with pytest.raises(FloatingPointError, match=r"epoch 1, batch 3"):
+        m.fit(x, y, batch_size=2, shuffle=False, verbose=0)
+    h = m.fit(x, y, batch_size=2, shuffle=False, verbose=0,
+              callbacks=[callbacks.TerminateOnNaN()])
+    assert m.stop_training
+
+
+def test_check_finite_reports_first_bad_index():
+    m = mlp()
+    x = np.zeros((6, 4), np.float32)
+    x[4, 2] = np.inf
+    with pytest.raises(ValueError, match=r"x\[4\]"):
+        m.fit(x, to_categorical(np.arange(6) % 2, 2), verbose=0, check_finite=True)
+
+
+def test_validation_split_and_callbacks(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.random((60, 4)).astype(np.float32)
+    y = to_categorical((x[:, 0] > 0.5).astype(int), 2)
+    m = mlp()
+    log = tmp_path / "log.csv"
+    ckpt = tmp_path / "w-{epoch:02d}.npz"
+    seen = []
+    es = callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    h = m.fit(x, y, epochs=5, verbose=0, validation_split=0.25,
+              callbacks=[callbacks.CSVLogger(log), callbacks.ModelCheckpoint(
+                  str(ckpt), save_weights_only=True),
+                  callbacks.LearningRateScheduler(lambda e, lr: (seen.append(lr), lr * 0.5)[1]),
+                  es])
+    assert "val_loss" in h.history
+    assert len(h.epoch) == 2 and es.stopped_epoch == 1        # no 10.0 improvement
+    rows = list(csv.reader(open(log)))
+    assert rows[0][0] == "epoch" and len(rows) == 3
+    assert os.path.exists(tmp_path / "w-01.npz") and os.path.exists(tmp_path / "w-02.npz")
+    assert seen[1] == pytest.approx(seen[0] * 0.5)
+
+
+def test_fit_reproducible_with_seed():
+    x, labels = toy_data(64)
+    y = to_categorical(labels, 10)
+    weights = []
+    for _ in range(2):
+        mg.manual_seed(11)
+        m = small_cnn()
+        m.compile(optimizer="adam", loss="categorical_crossentropy")
+        m.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        weights.append(m.state_dict())
+    for k in weights[0]:
+        np.testing.assert_array_equal(weights[0][k], weights[1][k])
+
+
+def test_progress_bar_output(capsys):
+    m = mlp()
+    x = np.random.default_rng(5).random((20, 4)).astype(np.float32)
+    m.fit(x, to_categorical(np.arange(20) % 2, 2), batch_size=5, epochs=1, verbose=1)
+    out = capsys.readouterr().out
+    assert "Epoch 1/1" in out and "4/4 [" in out and "loss:" in out and "accuracy:" in out
+
+
+def test_training_does_not_leak_tensors():
+    import gc
+    m = mlp()
+    x = np.random.default_rng(6).random((32, 4)).astype(np.float32)
+    y = to_categorical(np.arange(32) % 2, 2)
+    m.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    gc.collect()
+    base = sum(isinstance(o, mg.Tensor) for o in gc.get_objects())
+    m.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    m.evaluate(x, y, verbose=0)
+    gc.collect()
+    assert sum(isinstance(o, mg.Tensor) for o in gc.get_objects()) == base
+
+
+def test_predict_builds_no_graph():
+    m = mlp()
+    before = mg.is_grad_enabled()
+    m.predict(np.zeros((3, 4), np.float32))
+    assert mg.is_grad_enabled() == before
+    out = m(np.zeros((3, 4), np.float32))
+    assert out.creator is not None
+    with mg.no_grad():
+        assert m(np.zeros((3, 4), np.float32)).creator is None
+
+
+def test_short_real_mnist_training():
+    """One epoch of the article's CNN on real MNIST images reaches > 0.9 test accuracy."""
+    (x_train, y_train), (x_test, y_test) = mnist.load_data()
+    x_train = x_train[:6000].reshape(-1, 28, 28, 1).astype(np.float32) / 255.0
+    x_test = x_test[:1000].reshape(-1, 28, 28, 1).astype(np.float32) / 255.0
+    y_train = to_categorical(y_train[:6000], 10)
+    y_test = to_categorical(y_test[:1000], 10)
+    mg.manual_seed(0)
+    from test_nn import article_cnn
+    model = article_cnn()
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, batch_size=32, epochs=1, verbose=0)
+    _, acc = model.evaluate(x_test, y_test, verbose=0)
+    assert acc > 0.9
