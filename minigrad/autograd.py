@@ -141,17 +141,20 @@ class Function:
         ``inputs`` are Tensors; a Tensor whose ``data`` is a Python number is a constant.
         Returns one Tensor, or a tuple when forward returns a tuple.
         """
-        from .tensor import Tensor
-
         xs = [x.data for x in inputs]
         if len(xs) > 1:
-            _check_same_device(self, xs)
+            t0 = type(xs[0])
+            for x in xs:
+                if type(x) is not t0 or t0 is not _NDARRAY:
+                    _check_same_device(self, xs)
+                    break
         needs = False
         if _grad_enabled.get():
-            needs_in = tuple([x.requires_grad for x in inputs])
-            needs = True in needs_in
-            if needs:
-                self.needs_input_grad = needs_in
+            for x in inputs:
+                if x.requires_grad:
+                    needs = True
+                    self.needs_input_grad = tuple([x.requires_grad for x in inputs])
+                    break
         try:
             ys = self.forward(*xs)
         except ValueError as exc:
@@ -160,37 +163,27 @@ class Function:
             shapes = " and ".join(str(tuple(getattr(x, "shape", ()))) for x in xs)
             raise ValueError(f"{type(self).__name__}: shapes {shapes} cannot be broadcast "
                              "together") from None
-        single = not isinstance(ys, tuple)
-        if single:
-            ys = (ys,)
-        xp = backend.get_array_module(*ys)
-        outputs = []
-        for y in ys:
-            if not isinstance(y, backend_array_types()):
-                if type(y) in SCALAR_TYPES:     # constants combined with constants
-                    outputs.append(Tensor._wrap(y))
-                    continue
-                y = xp.asarray(y)
-            t = Tensor.__new__(Tensor)
-            t.data = y
-            t.grad = None
-            t.requires_grad = needs
-            t.creator = None
-            t.name = None
-            t._retains_grad = False
-            outputs.append(t)
+        if type(ys) is not tuple:
+            out = _new_tensor(ys, needs)
+            if needs:
+                self._link(inputs, (out,))
+            return out
+        outputs = tuple([_new_tensor(y, needs) for y in ys])
         if needs:
-            gen = 0
-            for x in inputs:
-                c = x.creator
-                if c is not None and c.generation > gen:
-                    gen = c.generation
-            self.generation = gen + 1
-            self.inputs = inputs
-            self.outputs = [weakref.ref(t) for t in outputs]
-            for t in outputs:
-                t.creator = self
-        return outputs[0] if single else tuple(outputs)
+            self._link(inputs, outputs)
+        return outputs
+
+    def _link(self, inputs, outputs) -> None:
+        gen = 0
+        for x in inputs:
+            c = x.creator
+            if c is not None and c.generation > gen:
+                gen = c.generation
+        self.generation = gen + 1
+        self.inputs = inputs
+        self.outputs = [_weakref(t) for t in outputs]
+        for t in outputs:
+            t.creator = self
 
     def _release(self) -> None:
         """Drop inputs and saved arrays after backward (the graph is freed)."""
@@ -199,6 +192,36 @@ class Function:
         self.inputs = None
         self.generation = gen
         self.outputs = outs
+
+
+_NDARRAY = np.ndarray
+_weakref = weakref.ref
+_Tensor = None    # set by tensor.py once the class exists (it imports this module)
+
+
+def _set_tensor_class(cls) -> None:
+    global _Tensor
+    _Tensor = cls
+
+
+def _tensor_cls():
+    return _Tensor
+
+
+def _new_tensor(y, requires_grad):
+    """Wrap a forward result; NumPy scalars become 0-d arrays, constants stay numbers."""
+    if type(y) is not _NDARRAY and not isinstance(y, backend_array_types()):
+        if type(y) in SCALAR_TYPES:        # constants combined with constants
+            return _Tensor._wrap(y)
+        y = backend.get_array_module(y).asarray(y)
+    t = _Tensor.__new__(_Tensor)
+    t.data = y
+    t.grad = None
+    t.requires_grad = requires_grad
+    t.creator = None
+    t.name = None
+    t._retains_grad = False
+    return t
 
 
 def _array_types():
@@ -225,7 +248,7 @@ def _check_same_device(fn, xs) -> None:
             continue
         if t0 is None:
             t0, x0 = t, x
-        elif t is not t0:
+        elif t is not t0 or t is not _NDARRAY:
             d0, d1 = backend.device_of(x0), backend.device_of(x)
             if d0 != d1:
                 raise RuntimeError(
@@ -270,114 +293,91 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
     Returns:
         With ``capture``, a list of gradients aligned with it (None where unreachable).
     """
-    from .tensor import Tensor
-
+    Tensor = _tensor_cls()
     if create_graph:
         token = _grad_enabled.set(True)
-    capture_ids = None
+    capture_ids = None if capture is None else {id(t) for t in capture}
     captured = {}
-    if capture is not None:
-        capture_ids = {id(t): t for t in capture}
-    grads = {}          # id(tensor) -> pending gradient
-    keep = {}           # id(tensor) -> tensor (keeps ids valid while pending)
+    pending = {}        # id(tensor) -> (tensor, gradient so far); keeps the tensor alive
     heap = []
     pushed = set()
     counter = 0
     anomaly = _anomaly_enabled.get()
-
-    def deliver(x, gx, borrowed):
-        """Hand a finished gradient to a leaf (or to the capture list)."""
-        if capture_ids is not None:
-            if id(x) in capture_ids:
-                prev = captured.get(id(x))
-                captured[id(x)] = gx if prev is None else prev + gx
-            return
-        prev = x.grad
-        if create_graph:
-            if not isinstance(gx, Tensor):
-                gx = Tensor._wrap(gx)
-            x.grad = gx if prev is None else prev + gx
-        else:
-            if prev is None:
-                if borrowed or gx.base is not None:
-                    gx = gx.copy()      # no grad may alias another array
-                x.grad = Tensor._wrap(gx)
-            else:
-                x.grad = Tensor._wrap(prev.data + gx)
+    push = heapq.heappush
+    pop = heapq.heappop
 
     try:
         for t, g in zip(roots, root_grads):
             c = t.creator
             if c is None:
-                deliver(t, g, True)
+                _deliver(t, g, True, capture_ids, captured, create_graph)
                 continue
             key = id(t)
-            prev = grads.get(key)
-            grads[key] = g if prev is None else prev + g
-            keep[key] = t
+            entry = pending.get(key)
+            pending[key] = (t, g if entry is None else entry[1] + g)
             if c not in pushed:
                 pushed.add(c)
-                heapq.heappush(heap, (-c.generation, counter, c))
+                push(heap, (-c.generation, counter, c))
                 counter += 1
 
         while heap:
-            f = heapq.heappop(heap)[2]
-            if f.inputs is None:
+            f = pop(heap)[2]
+            inputs = f.inputs
+            if inputs is None:
                 raise RuntimeError(_FREED_MSG.format(op=type(f).__name__))
             gys = []
             for ref in f.outputs:
                 o = ref()
                 g = None
                 if o is not None:
-                    key = id(o)
-                    g = grads.pop(key, None)
-                    keep.pop(key, None)
-                    if g is not None:
-                        if capture_ids is not None and key in capture_ids:
-                            captured[key] = g
-                        elif o._retains_grad and capture_ids is None:
-                            deliver(o, g, True)
+                    entry = pending.pop(id(o), None)
+                    if entry is not None:
+                        g = entry[1]
+                        if capture_ids is not None:
+                            if id(o) in capture_ids:
+                                captured[id(o)] = g
+                        elif o._retains_grad:
+                            _deliver(o, g, True, capture_ids, captured, create_graph)
                 gys.append(g)
             if len(gys) == 1:
                 if gys[0] is None:
                     continue
+            elif all(g is None for g in gys):
+                continue
             else:
-                if all(g is None for g in gys):
-                    continue
-                gys = [_zeros_for(o_ref(), create_graph) if g is None else g
-                       for g, o_ref in zip(gys, f.outputs)]
-            if create_graph:
-                gxs = f.backward_graph(*gys)
-            else:
-                gxs = f.backward(*gys)
-            if not isinstance(gxs, tuple):
+                gys = [_zeros_for(r(), create_graph) if g is None else g
+                       for g, r in zip(gys, f.outputs)]
+            gxs = f.backward_graph(*gys) if create_graph else f.backward(*gys)
+            if type(gxs) is not tuple:
                 gxs = (gxs,)
             if anomaly:
                 _check_finite(f, gxs)
-            for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
+            for x, gx, need in zip(inputs, gxs, f.needs_input_grad):
                 if not need or gx is None:
                     continue
+                shape = x.data.shape
                 borrowed = False
-                if gx.shape != x.data.shape:
+                if gx.shape != shape:
                     if create_graph:
                         from .functional.shape import sum_to
-                        gx = sum_to(gx, x.data.shape)
+                        gx = sum_to(gx, shape)
                     else:
-                        gx = sum_to_array(gx, x.data.shape)
+                        gx = sum_to_array(gx, shape)
+                    assert gx.shape == shape, (type(f).__name__, gx.shape, shape)
                 else:
-                    borrowed = any(gx is g for g in gys)
-                assert gx.shape == x.data.shape, (type(f).__name__, gx.shape, x.data.shape)
+                    for g in gys:
+                        if gx is g:
+                            borrowed = True
                 c = x.creator
                 if c is None:
-                    deliver(x, gx, borrowed)
+                    _deliver(x, gx, borrowed, capture_ids, captured, create_graph)
                     continue
                 key = id(x)
-                prev = grads.get(key)
-                grads[key] = gx if prev is None else prev + gx
-                keep[key] = x
+                entry = pending.get(key)
+                pending[key] = (x, gx if entry is None else entry[1] + gx)
                 if c not in pushed:
                     pushed.add(c)
-                    heapq.heappush(heap, (-c.generation, counter, c))
+                    push(heap, (-c.generation, counter, c))
                     counter += 1
             if not retain_graph:
                 f._release()
@@ -396,8 +396,29 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
     return None
 
 
+def _deliver(x, gx, borrowed, capture_ids, captured, create_graph):
+    """Hand a finished gradient to a leaf's ``.grad`` (or to the capture dict)."""
+    if capture_ids is not None:
+        key = id(x)
+        if key in capture_ids:
+            prev = captured.get(key)
+            captured[key] = gx if prev is None else prev + gx
+        return
+    prev = x.grad
+    if create_graph:
+        if not isinstance(gx, _Tensor):
+            gx = _Tensor._wrap(gx)
+        x.grad = gx if prev is None else prev + gx
+    elif prev is None:
+        if borrowed or gx.base is not None:
+            gx = gx.copy()      # no grad may alias another array
+        x.grad = _Tensor._wrap(gx)
+    else:
+        x.grad = _Tensor._wrap(prev.data + gx)
+
+
 def _zeros_for(t, create_graph):
-    from .tensor import Tensor
+    Tensor = _tensor_cls()
     z = backend.get_array_module(t.data).zeros_like(t.data)
     return Tensor._wrap(z) if create_graph else z
 
@@ -461,7 +482,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
 
 def _initial_grad(out, g, create_graph):
     """The upstream gradient that starts a backward at ``out``."""
-    from .tensor import Tensor
+    Tensor = _tensor_cls()
 
     if not out.requires_grad:
         raise RuntimeError(
@@ -474,7 +495,7 @@ def _initial_grad(out, g, create_graph):
             raise RuntimeError(
                 f"grad can be implicitly created only for one-element outputs; this "
                 f"output has shape {tuple(out.shape)}: pass grad= (same shape) explicitly")
-        g = xp.ones_like(out.data)
+        g = xp.ones(out.data.shape, dtype=out.data.dtype)
     else:
         g = g.data if isinstance(g, Tensor) else g
         if not isinstance(g, backend_array_types()):

@@ -409,6 +409,8 @@ class Tensor:
         return _act.log_softmax(self, axis)
 
 
+autograd._set_tensor_class(Tensor)
+
 from .functional import activation as _act  # noqa: E402  (needs Tensor defined)
 from .functional import arithmetic as _arith  # noqa: E402
 from .functional import linalg as _linalg  # noqa: E402

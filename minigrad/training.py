@@ -134,6 +134,11 @@ class Model(Module):
     def final_activation_name(self) -> Optional[str]:
         return None
 
+    def compute_output_shape(self, input_shape):
+        """Output shape (no batch axis) for inputs of ``input_shape``, or None when it
+        can only be found by running the model."""
+        return None
+
     def build(self, input_shape) -> None:
         """Create weights for inputs of ``input_shape`` (batch axis included or not)."""
 
@@ -230,6 +235,9 @@ class Model(Module):
             self.optimizer.bind(self.parameters())
 
     def _output_shape(self, x):
+        shape = self.compute_output_shape(tuple(x.shape[1:]))
+        if shape is not None:
+            return (x.shape[0],) + tuple(shape)
         with no_grad():
             was = self.training
             self.eval()

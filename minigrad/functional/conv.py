@@ -13,6 +13,8 @@ same op with transposed views.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
@@ -98,12 +100,20 @@ def _crop(gx, pads, in_shape):
 # Convolution
 # =====================================================================================
 
+def sum_rows(g2):
+    """Column sums of a 2-D array as a matrix-vector product (much faster than
+    ``g2.sum(axis=0)`` for tall arrays with few columns)."""
+    xp = get_array_module(g2)
+    return xp.ones(g2.shape[0], dtype=g2.dtype) @ g2
+
+
 class Conv2d(Function):
     """y[n, i, j, o] = sum_{a, b, c} x[n, s i + a, s j + b, c] W[a, b, c, o] + b[o]
-    (cross-correlation, NHWC input, HWIO kernel)."""
+    (cross-correlation, NHWC input, HWIO kernel), optionally followed by a fused ReLU
+    computed in place (its mask is read from the saved output in backward)."""
 
-    def __init__(self, stride, pads):
-        self.stride, self.pads = stride, pads
+    def __init__(self, stride, pads, relu=False):
+        self.stride, self.pads, self.relu = stride, pads, relu
 
     def forward(self, x, W, b=None):
         sh, sw = self.stride
@@ -117,6 +127,9 @@ class Conv2d(Function):
         y = cols @ Wm
         if b is not None:
             y += b
+        if self.relu:
+            get_array_module(y).maximum(y, 0, out=y)
+            self.y = y
         if self.needs_input_grad and self.needs_input_grad[1]:
             self.cols = cols
         self.Wm, self.pad_shape, self.out_shape = Wm, xpad.shape, (N, Ho, Wo)
@@ -128,6 +141,8 @@ class Conv2d(Function):
         N, Ho, Wo = self.out_shape
         kh, kw, C, O = self.W_shape
         gy2 = gy.reshape(N * Ho * Wo, O)
+        if self.relu:
+            gy2 = gy2 * (self.y > 0)      # ReLU'(0) = 0
         gx = gW = gb = None
         if need[0]:
             g6 = (gy2 @ self.Wm.T).reshape(N, Ho, Wo, kh, kw, C)
@@ -135,12 +150,13 @@ class Conv2d(Function):
         if need[1]:
             gW = (self.cols.T @ gy2).reshape(self.W_shape)
         if len(need) == 3:
-            gb = gy2.sum(axis=0) if need[2] else None
+            gb = sum_rows(gy2) if need[2] else None
             return gx, gW, gb
         return gx, gW
 
 
-def _conv_nhwc(x: Tensor, W: Tensor, b, stride, padding, name="conv2d") -> Tensor:
+def _conv_nhwc(x: Tensor, W: Tensor, b, stride, padding, name="conv2d",
+               relu: bool = False) -> Tensor:
     if x.ndim != 4:
         raise ValueError(f"{name}: expected a 4-D input (N, H, W, C), got shape {x.shape}")
     if W.ndim != 4:
@@ -159,14 +175,15 @@ def _conv_nhwc(x: Tensor, W: Tensor, b, stride, padding, name="conv2d") -> Tenso
         raise ValueError(f"{name}: kernel {kh}x{kw} is larger than the (padded) input "
                          f"{Hp}x{Wp} (input shape {x.shape})")
     if b is None:
-        return Conv2d((sh, sw), pads).apply(x, W)
+        return Conv2d((sh, sw), pads, relu).apply(x, W)
     b = _as_tensor(b)
     if b.shape != (O,):
         raise ValueError(f"{name}: bias must have shape ({O},), got {b.shape}")
-    return Conv2d((sh, sw), pads).apply(x, W, b)
+    return Conv2d((sh, sw), pads, relu).apply(x, W, b)
 
 
-def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW") -> Tensor:
+def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW",
+           activation: Optional[str] = None) -> Tensor:
     """2-D cross-correlation, as ``torch.nn.functional.conv2d`` and Keras ``Conv2D``.
 
     Args:
@@ -176,13 +193,17 @@ def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW") -> Tensor:
         stride: int or (sh, sw).
         padding: int, (ph, pw), ``'valid'`` or ``'same'``.
         layout: ``'NCHW'`` or ``'NHWC'``; the output has the same layout as ``x``.
+        activation: None, or ``'relu'`` to fuse a ReLU into the op (one pass less).
 
     Returns:
         (N, O, Ho, Wo) or (N, Ho, Wo, O) with Ho = (H + 2 ph - kh) // sh + 1.
     """
     x, W = _as_tensor(x), _as_tensor(W)
+    if activation not in (None, "relu"):
+        raise ValueError(f"conv2d: only activation='relu' can be fused, got {activation!r}")
+    relu = activation == "relu"
     if layout == "NHWC":
-        return _conv_nhwc(x, W, b, stride, padding)
+        return _conv_nhwc(x, W, b, stride, padding, relu=relu)
     if layout != "NCHW":
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     if x.ndim != 4 or W.ndim != 4:
@@ -191,7 +212,8 @@ def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW") -> Tensor:
     if x.shape[1] != W.shape[1]:
         raise ValueError(f"conv2d: input has {x.shape[1]} channels but the kernel expects "
                          f"{W.shape[1]} (input shape {x.shape}, kernel shape {W.shape})")
-    y = _conv_nhwc(transpose(x, 0, 2, 3, 1), transpose(W, 2, 3, 1, 0), b, stride, padding)
+    y = _conv_nhwc(transpose(x, 0, 2, 3, 1), transpose(W, 2, 3, 1, 0), b, stride, padding,
+                   relu=relu)
     return transpose(y, 0, 3, 1, 2)
 
 
@@ -201,7 +223,12 @@ def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW") -> Tensor:
 
 class MaxPool2d(Function):
     """y[n, i, j, c] = max over the window at (s i, s j). Tied maxima share the gradient
-    evenly (so the gradient always sums to gy)."""
+    evenly (so the gradient always sums to gy).
+
+    When the stride equals the window and there is no padding (the usual 2x2 pooling),
+    the window's k*k positions are k*k strided views of x: the max is k*k - 1 elementwise
+    maximums and the backward k*k masks, with no window copy and no scatter.
+    """
 
     def __init__(self, k, s, pads):
         self.k, self.s, self.pads = k, s, pads
@@ -209,34 +236,37 @@ class MaxPool2d(Function):
     def forward(self, x):
         (kh, kw), (sh, sw) = self.k, self.s
         self.in_shape = x.shape
-        if (kh, kw) == (sh, sw) and self.pads == ((0, 0), (0, 0)):
-            # Non-overlapping windows: a reshape instead of a strided view.
+        xp = get_array_module(x)
+        self.fast = (kh, kw) == (sh, sw) and self.pads == ((0, 0), (0, 0))
+        if self.fast:
             N, H, W, C = x.shape
             Ho, Wo = H // kh, W // kw
-            xr = x[:, :Ho * kh, :Wo * kw, :].reshape(N, Ho, kh, Wo, kw, C)
-            y = xr.max(axis=(2, 4))
-            self.xr, self.fast = xr, True
-        else:
-            xp = get_array_module(x)
-            xpad = _pad_nhwc(x, self.pads, -xp.inf)
-            win = windows(xpad, kh, kw, sh, sw)
-            y = win.max(axis=(3, 4))
-            self.win, self.pad_shape, self.fast = win, xpad.shape, False
-        self.y = y
+            views = [x[:, i:Ho * kh:kh, j:Wo * kw:kw, :] for i in range(kh) for j in range(kw)]
+            y = views[0].copy()
+            for v in views[1:]:
+                xp.maximum(y, v, out=y)
+            self.views, self.y = views, y
+            return y
+        xpad = _pad_nhwc(x, self.pads, -xp.inf)
+        win = windows(xpad, kh, kw, sh, sw)
+        y = win.max(axis=(3, 4))
+        self.win, self.pad_shape, self.y = win, xpad.shape, y
         return y
 
     def backward(self, gy):
         xp = get_array_module(gy)
         if self.fast:
-            y6 = self.y[:, :, None, :, None, :]
-            mask = (self.xr == y6).astype(gy.dtype)
-            count = mask.sum(axis=(2, 4), keepdims=True)
-            g6 = mask * (gy[:, :, None, :, None, :] / count)
-            N, Ho, kh, Wo, kw, C = g6.shape
-            if (Ho * kh, Wo * kw) == self.in_shape[1:3]:
-                return g6.reshape(self.in_shape)
-            gx = xp.zeros(self.in_shape, dtype=gy.dtype)
-            gx[:, :Ho * kh, :Wo * kw, :] = g6.reshape(N, Ho * kh, Wo * kw, C)
+            (kh, kw), y = self.k, self.y
+            masks = [v == y for v in self.views]
+            count = masks[0].astype(gy.dtype)
+            for m in masks[1:]:
+                count += m
+            g = gy / count
+            gx = xp.zeros(self.in_shape, dtype=gy.dtype) if self._cropped() else \
+                xp.empty(self.in_shape, dtype=gy.dtype)
+            N, Ho, Wo, C = y.shape
+            for (i, j), m in zip(((i, j) for i in range(kh) for j in range(kw)), masks):
+                xp.multiply(g, m, out=gx[:, i:Ho * kh:kh, j:Wo * kw:kw, :])
             return gx
         y6 = self.y[:, :, :, None, None, :]
         mask = (self.win == y6).astype(gy.dtype)
@@ -244,6 +274,10 @@ class MaxPool2d(Function):
         g6 = mask * (gy[:, :, :, None, None, :] / count)
         gx = col2im(g6, self.pad_shape, *self.s)
         return _crop(gx, self.pads, self.in_shape)
+
+    def _cropped(self):
+        (kh, kw), (N, H, W, C) = self.k, self.in_shape
+        return H % kh != 0 or W % kw != 0
 
 
 class AvgPool2d(Function):

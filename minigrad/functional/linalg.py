@@ -78,20 +78,29 @@ def matmul(x0, x1) -> Tensor:
 
 
 class Linear(Function):
-    """y = x W + b for x (N, in), W (in, out), b (out,): one fused op for dense layers.
+    """y = x W + b for x (N, in), W (in, out), b (out,): one fused op for dense layers,
+    optionally followed by a ReLU computed in place.
 
-    gx = gy W^T, gW = x^T gy, gb = sum_N gy.
+    gx = gy W^T, gW = x^T gy, gb = sum_N gy (after gy <- gy * [y > 0] with the ReLU).
     """
+
+    def __init__(self, relu=False):
+        self.relu = relu
 
     def forward(self, x, W, b=None):
         self.x, self.W = x, W
         y = x @ W
         if b is not None:
             y += b
+        if self.relu:
+            get_array_module(y).maximum(y, 0, out=y)
+            self.y = y
         return y
 
     def backward(self, gy):
         need = self.needs_input_grad
+        if self.relu:
+            gy = gy * (self.y > 0)        # ReLU'(0) = 0
         gx = gy @ self.W.T if need[0] else None
         gW = self.x.T @ gy if need[1] else None
         if len(need) == 3:
@@ -104,6 +113,8 @@ class Linear(Function):
         from .shape import transpose
         x, W = self.inputs[:2]
         need = self.needs_input_grad
+        if self.relu:
+            gy = gy * Tensor._wrap(self.y > 0)
         out = [matmul(gy, transpose(W)) if need[0] else None,
                matmul(transpose(x), gy) if need[1] else None]
         if len(need) == 3:
@@ -111,20 +122,26 @@ class Linear(Function):
         return tuple(out)
 
 
-def linear(x, W, b=None) -> Tensor:
-    """Affine map ``y = x @ W + b`` with x (N, in), W (in, out), b (out,) or None.
+def linear(x, W, b=None, activation=None) -> Tensor:
+    """Affine map ``y = x @ W + b`` with x (N, in), W (in, out), b (out,) or None;
+    ``activation='relu'`` fuses a ReLU into the same op.
 
     Raises:
         ValueError: naming both shapes when ``x``'s last axis is not ``W``'s first.
     """
     x, W = _pair(x, W)
+    if activation not in (None, "relu"):
+        raise ValueError(f"linear: only activation='relu' can be fused, got {activation!r}")
+    relu = activation == "relu"
     if x.ndim != 2 or W.ndim != 2:
+        from .activation import relu as _relu
         y = matmul(x, W)
-        return y if b is None else y + b
+        y = y if b is None else y + b
+        return _relu(y) if relu else y
     if x.shape[1] != W.shape[0]:
         raise ValueError(f"linear: shapes {x.shape} and {W.shape} cannot be multiplied "
                          f"({x.shape[1]} != {W.shape[0]})")
     if b is None:
-        return Linear().apply(x, W)
+        return Linear(relu).apply(x, W)
     _, b = _pair(x, b)
-    return Linear().apply(x, W, b)
+    return Linear(relu).apply(x, W, b)

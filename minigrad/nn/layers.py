@@ -110,13 +110,19 @@ class Layer(Module):
                             "float32 first (uint8 pixel arithmetic would wrap around)")
         self.ensure_built(x.shape[1:])
         self._check_input(x.shape)
+        act = self.activation if apply_activation else None
+        if act is F.relu and self._fuses_relu:
+            return self.call(x, fused_activation="relu")
         y = self.call(x)
-        if apply_activation and self.activation is not None:
-            y = self.activation(y)
+        if act is not None:
+            y = act(y)
         return y
 
     def _check_input(self, shape) -> None:
         pass
+
+    #: layers whose op can apply a ReLU in place (Dense, Conv2D)
+    _fuses_relu = False
 
     @property
     def output_shape(self):
@@ -204,8 +210,11 @@ class Dense(Layer):
         if len(shape) != 2 or shape[1] != self.kernel.shape[0]:
             raise _shape_mismatch(self, (None, self.kernel.shape[0]), tuple(shape))
 
-    def call(self, x):
-        return F.linear(x, self.kernel, self.bias if self.use_bias else None)
+    _fuses_relu = True
+
+    def call(self, x, fused_activation=None):
+        return F.linear(x, self.kernel, self.bias if self.use_bias else None,
+                        activation=fused_activation)
 
     def compute_output_shape(self, input_shape):
         return (self.units,)
@@ -286,13 +295,18 @@ class Conv2D(Layer):
         if len(shape) != 4 or got_c != c:
             raise _shape_mismatch(self, expect, tuple(shape))
 
-    def call(self, x):
+    _fuses_relu = True
+
+    def call(self, x, fused_activation=None):
         b = self.bias if self.use_bias else None
+        relu = fused_activation == "relu"
         if self.data_format == "channels_last":
-            return F.conv2d(x, self.kernel, b, self.strides, self.padding, layout="NHWC")
+            return F.conv2d(x, self.kernel, b, self.strides, self.padding, layout="NHWC",
+                            activation=fused_activation)
         from ..functional.conv import _conv_nhwc
         from ..functional.shape import transpose
-        y = _conv_nhwc(transpose(x, 0, 2, 3, 1), self.kernel, b, self.strides, self.padding)
+        y = _conv_nhwc(transpose(x, 0, 2, 3, 1), self.kernel, b, self.strides, self.padding,
+                       relu=relu)
         return transpose(y, 0, 3, 1, 2)
 
     def compute_output_shape(self, input_shape):

@@ -93,6 +93,14 @@ class Sequential(Model):
         if self.optimizer is not None:
             self.optimizer.bind(self.parameters())
 
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self._layers:
+            if not isinstance(layer, Layer):
+                return None
+            shape = layer.compute_output_shape(shape)
+        return shape
+
     def forward(self, x, apply_final_activation: bool = True):
         last = len(self._layers) - 1
         for i, layer in enumerate(self._layers):
