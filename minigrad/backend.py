@@ -257,6 +257,20 @@ def erf(x):
     return b.xp.asarray(erf(b.to_host(x)))
 
 
+#: CPU work on large batches is split into chunks of about this many bytes, so that the
+#: several passes of an op over one chunk stay in the core's cache.
+CPU_CHUNK_BYTES = 1 << 22
+
+
+def batch_chunks(x, n: int, bytes_per_item: int):
+    """Slices that split the leading axis of length ``n`` into cache-sized chunks on the
+    CPU; one slice (the whole batch) on GPUs, where a launch costs more than a pass."""
+    if get_backend(x).name != "cpu" or n * bytes_per_item <= CPU_CHUNK_BYTES:
+        return [slice(0, n)]
+    step = max(1, CPU_CHUNK_BYTES // max(bytes_per_item, 1))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
 def synchronize(device=None) -> None:
     """Wait until queued work on ``device`` (default: every backend) has finished."""
     if device is None:

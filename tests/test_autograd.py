@@ -305,3 +305,12 @@ def test_relu_subgradient_at_zero_is_zero():
     x = mg.tensor([0.0], requires_grad=True)
     F.relu(x).sum().backward()
     assert x.grad.item() == 0.0
+
+
+def test_max_pool_ties_split_evenly_both_paths():
+    x = mg.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
+    F.max_pool2d(x, 2).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full((1, 1, 2, 2), 0.25))
+    x2 = mg.tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
+    F.max_pool2d(x2, 3, stride=1).sum().backward()
+    np.testing.assert_allclose(x2.grad.numpy().sum(), 1.0)

@@ -1,7 +1,7 @@
 """Forward, gradient and invariant tests generated from the op catalogue."""
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -63,9 +63,10 @@ def test_second_order_float64(op, data):
 
 
 @pytest.mark.parametrize("op", CATALOGUE, ids=ids)
-def test_inputs_and_upstream_grad_not_mutated(op, device):
-    shapes = next(iter([op.shapes.example()]))
-    arrays = draw_arrays(op, shapes, 1)
+@settings(max_examples=3)
+@given(data=st.data())
+def test_inputs_and_upstream_grad_not_mutated(op, device, data):
+    arrays = draw_arrays(op, data.draw(op.shapes), 1)
     xs = to_tensors(arrays, device, np.float64, op)
     before = [x.numpy().copy() for x in xs]
     y = op.fn(*xs)
@@ -79,9 +80,10 @@ def test_inputs_and_upstream_grad_not_mutated(op, device):
 
 
 @pytest.mark.parametrize("op", CATALOGUE, ids=ids)
-def test_no_aliased_grads(op):
-    shapes = op.shapes.example()
-    arrays = draw_arrays(op, shapes, 3)
+@settings(max_examples=3)
+@given(data=st.data())
+def test_no_aliased_grads(op, data):
+    arrays = draw_arrays(op, data.draw(op.shapes), 3)
     xs = to_tensors(arrays, "cpu", np.float64, op)
     y = op.fn(*xs)
     gy = mg.tensor(np.ones(y.shape))
@@ -96,8 +98,10 @@ def test_no_aliased_grads(op):
 
 
 @pytest.mark.parametrize("op", CATALOGUE, ids=ids)
-def test_no_grad_records_nothing(op):
-    arrays = draw_arrays(op, op.shapes.example(), 4)
+@settings(max_examples=2)
+@given(data=st.data())
+def test_no_grad_records_nothing(op, data):
+    arrays = draw_arrays(op, data.draw(op.shapes), 4)
     xs = to_tensors(arrays, "cpu", np.float32, op)
     with mg.no_grad():
         y = op.fn(*xs)
@@ -105,8 +109,10 @@ def test_no_grad_records_nothing(op):
 
 
 @pytest.mark.parametrize("op", CATALOGUE, ids=ids)
-def test_grad_dtype_and_shape_match_input(op):
-    arrays = draw_arrays(op, op.shapes.example(), 5)
+@settings(max_examples=2)
+@given(data=st.data())
+def test_grad_dtype_and_shape_match_input(op, data):
+    arrays = draw_arrays(op, data.draw(op.shapes), 5)
     xs = to_tensors(arrays, "cpu", np.float32, op)
     y = op.fn(*xs)
     y.backward(mg.ones(y.shape))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from math import prod as np_prod
+
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
@@ -69,11 +71,11 @@ def windows(x, kh, kw, sh, sw):
     return backend.as_strided(x, (N, Ho, Wo, kh, kw, C), (sN, sH * sh, sW * sw, sH, sW, sC))
 
 
-def col2im(g6, shape, sh, sw):
+def col2im(g6, shape, sh, sw, out=None):
     """Adjoint of :func:`windows`: add each window's gradient back to NHWC ``shape``."""
     xp = get_array_module(g6)
     N, Ho, Wo, kh, kw, C = g6.shape
-    gx = xp.zeros(shape, dtype=g6.dtype)
+    gx = xp.zeros(shape, dtype=g6.dtype) if out is None else out
     for i in range(kh):
         for j in range(kw):
             gx[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, :] += g6[:, :, :, i, j, :]
@@ -122,7 +124,7 @@ class Conv2d(Function):
         xpad = _pad_nhwc(x, self.pads)
         win = windows(xpad, kh, kw, sh, sw)
         N, Ho, Wo = win.shape[:3]
-        cols = win.reshape(N * Ho * Wo, kh * kw * C)
+        cols = win.reshape(N * Ho * Wo, kh * kw * C)      # im2col: the one copy
         Wm = W.reshape(kh * kw * C, O)
         y = cols @ Wm
         if b is not None:
@@ -145,8 +147,16 @@ class Conv2d(Function):
             gy2 = gy2 * (self.y > 0)      # ReLU'(0) = 0
         gx = gW = gb = None
         if need[0]:
-            g6 = (gy2 @ self.Wm.T).reshape(N, Ho, Wo, kh, kw, C)
-            gx = _crop(col2im(g6, self.pad_shape, *self.stride), self.pads, self.in_shape)
+            # gcols = gy W^T and col2im, chunk by chunk of the batch (cache-sized on CPU)
+            xp = get_array_module(gy2)
+            gxp = xp.zeros(self.pad_shape, dtype=gy2.dtype)
+            rows = Ho * Wo
+            per_item = 4 * rows * kh * kw * C + 4 * int(np_prod(self.pad_shape[1:]))
+            for s in backend.batch_chunks(gy2, N, per_item):
+                g6 = (gy2[s.start * rows:s.stop * rows] @ self.Wm.T).reshape(
+                    s.stop - s.start, Ho, Wo, kh, kw, C)
+                col2im(g6, None, *self.stride, out=gxp[s])
+            gx = _crop(gxp, self.pads, self.in_shape)
         if need[1]:
             gW = (self.cols.T @ gy2).reshape(self.W_shape)
         if len(need) == 3:
@@ -257,16 +267,20 @@ class MaxPool2d(Function):
         xp = get_array_module(gy)
         if self.fast:
             (kh, kw), y = self.k, self.y
-            masks = [v == y for v in self.views]
-            count = masks[0].astype(gy.dtype)
-            for m in masks[1:]:
-                count += m
-            g = gy / count
             gx = xp.zeros(self.in_shape, dtype=gy.dtype) if self._cropped() else \
                 xp.empty(self.in_shape, dtype=gy.dtype)
             N, Ho, Wo, C = y.shape
-            for (i, j), m in zip(((i, j) for i in range(kh) for j in range(kw)), masks):
-                xp.multiply(g, m, out=gx[:, i:Ho * kh:kh, j:Wo * kw:kw, :])
+            offsets = [(i, j) for i in range(kh) for j in range(kw)]
+            per_item = 4 * int(np_prod(self.in_shape[1:])) * 3
+            for s in backend.batch_chunks(gy, N, per_item):
+                ys, gys = y[s], gy[s]
+                masks = [v[s] == ys for v in self.views]
+                count = masks[0].astype(gy.dtype)
+                for m in masks[1:]:
+                    count += m
+                g = gys / count
+                for (i, j), m in zip(offsets, masks):
+                    xp.multiply(g, m, out=gx[s, i:Ho * kh:kh, j:Wo * kw:kw, :])
             return gx
         y6 = self.y[:, :, :, None, None, :]
         mask = (self.win == y6).astype(gy.dtype)

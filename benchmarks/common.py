@@ -1,0 +1,106 @@
+"""Shared helpers for the benchmark scripts: timing, machine description, results files.
+
+Timing rules: warm up, synchronize the device before reading the clock, take the median
+of several runs, and compare against the reference in the SAME run (report ratios; the
+absolute times drift on a shared machine). Interleave the contenders round by round.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def blas_name() -> str:
+    try:
+        cfg = np.show_config(mode="dicts")
+        blas = cfg["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version')}"
+    except Exception:
+        return "unknown"
+
+
+def machine() -> dict:
+    info = {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu_name(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": blas_name(),
+    }
+    try:
+        import torch
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        info["torch"] = None
+    import minigrad
+    info["minigrad"] = minigrad.__version__
+    if minigrad.cuda.is_available():
+        import cupy
+        props = cupy.cuda.runtime.getDeviceProperties(0)
+        info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        info["cupy"] = cupy.__version__
+        info["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+        info["driver"] = cupy.cuda.runtime.driverGetVersion()
+    return info
+
+
+def interleaved(contenders: dict, repeats: int = 15, warmup: int = 3, inner: int = 1,
+                sync=None) -> dict:
+    """Median seconds per call of each ``name -> fn``, run round-robin.
+
+    ``inner`` calls are timed together (for microsecond-scale work); ``sync()`` is called
+    before each clock read (device work).
+    """
+    sync = sync or (lambda: None)
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+        sync()
+    times = {k: [] for k in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            sync()
+            t = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            sync()
+            times[name].append((time.perf_counter() - t) / inner)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def save(name: str, payload: dict) -> str:
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d")
+    path = os.path.join(RESULTS, f"{name}-{stamp}.json")
+    with open(path, "w") as f:
+        json.dump(payload, f, indent=2)
+    return path
+
+
+def table(rows, headers) -> str:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = " | ".join(str(h).ljust(w) for h, w in zip(headers, widths))
+    sep = "-+-".join("-" * w for w in widths)
+    body = "\n".join(" | ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows)
+    return f"{line}\n{sep}\n{body}"
