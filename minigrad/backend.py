@@ -93,7 +93,7 @@ try:  # pragma: no cover - exercised only where CuPy is installed
         to_host=_cupy.asnumpy,
         as_strided=lambda x, shape, strides: _cupy.lib.stride_tricks.as_strided(
             x, shape=shape, strides=strides),
-        scatter_add=_cupyx.scatter_add,
+        scatter_add=getattr(getattr(_cupy, "add", None), "at", None) or _cupyx.scatter_add,
         array_index=lambda a: a.device.id,
         synchronize=lambda: _cupy.cuda.Stream.null.synchronize(),
         seed=lambda s: _cupy.random.seed(s),

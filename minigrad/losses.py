@@ -27,7 +27,9 @@ class Loss:
     def __call__(self, y_true, y_pred) -> Tensor:
         return self.compute(y_pred, y_true, self.from_logits)
 
-    def compute(self, y_pred, y_true, from_logits: bool) -> Tensor:
+    def compute(self, y_pred, y_true, from_logits: bool, checked: bool = False) -> Tensor:
+        """The loss; ``checked=True`` when the targets were validated already (fit does
+        it once for the whole data set, saving a device read per step)."""
         raise NotImplementedError
 
     def get_config(self) -> dict:
@@ -39,7 +41,7 @@ class MeanSquaredError(Loss):
 
     name = "mse"
 
-    def compute(self, y_pred, y_true, from_logits):
+    def compute(self, y_pred, y_true, from_logits, checked=False):
         return F.mse_loss(y_pred, y_true, reduction=self.reduction)
 
 
@@ -54,10 +56,12 @@ class CategoricalCrossentropy(Loss):
     fuses_with = "softmax"
     kind = "categorical"
 
-    def compute(self, y_pred, y_true, from_logits):
+    def compute(self, y_pred, y_true, from_logits, checked=False):
         if from_logits:
-            return F.cross_entropy(y_pred, y_true, reduction=self.reduction)
-        return F.categorical_crossentropy(y_pred, y_true, reduction=self.reduction)
+            return F.cross_entropy(y_pred, y_true, reduction=self.reduction,
+                                   check_targets=not checked)
+        return F.categorical_crossentropy(y_pred, y_true, reduction=self.reduction,
+                                         check_targets=not checked)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
@@ -74,7 +78,7 @@ class BinaryCrossentropy(Loss):
     fuses_with = "sigmoid"
     kind = "binary"
 
-    def compute(self, y_pred, y_true, from_logits):
+    def compute(self, y_pred, y_true, from_logits, checked=False):
         if from_logits:
             return F.binary_cross_entropy_with_logits(y_pred, y_true, self.reduction)
         return F.binary_cross_entropy(y_pred, y_true, self.reduction)

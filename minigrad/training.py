@@ -262,10 +262,10 @@ class Model(Module):
             self.final_activation_name() == self.loss.fuses_with
         if fused:
             out = self.forward_logits(xb)
-            loss = self.loss.compute(out, yb, from_logits=True)
+            loss = self.loss.compute(out, yb, from_logits=True, checked=True)
         else:
             out = self.forward(xb)
-            loss = self.loss.compute(out, yb, from_logits=self.loss.from_logits)
+            loss = self.loss.compute(out, yb, from_logits=self.loss.from_logits, checked=True)
         return loss, out.data, fused or self.loss.from_logits
 
     def _metric_values(self, out, yb, logits):

@@ -250,7 +250,8 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean") ->
     return _reduce(BCEWithLogits(t.astype(z.dtype, copy=False)).apply(z), reduction)
 
 
-def categorical_crossentropy(prob, target, reduction: str = "mean") -> Tensor:
+def categorical_crossentropy(prob, target, reduction: str = "mean",
+                             check_targets: bool = True) -> Tensor:
     """Keras' categorical cross-entropy on probabilities (N, C).
 
     Rows of ``prob`` are renormalised to sum to 1, clipped to [1e-7, 1 - 1e-7], and
@@ -258,7 +259,7 @@ def categorical_crossentropy(prob, target, reduction: str = "mean") -> Tensor:
     """
     _check_reduction(reduction)
     p = _as_tensor(prob)
-    t, is_index = _class_target(p, target, True)
+    t, is_index = _class_target(p, target, check_targets)
     xp = get_array_module(p.data)
     if is_index:
         t = xp.eye(p.shape[1], dtype=p.dtype)[t]
