@@ -214,14 +214,7 @@ def _new_tensor(y, requires_grad):
         if type(y) in SCALAR_TYPES:        # constants combined with constants
             return _Tensor._wrap(y)
         y = backend.get_array_module(y).asarray(y)
-    t = _Tensor.__new__(_Tensor)
-    t.data = y
-    t.grad = None
-    t.requires_grad = requires_grad
-    t.creator = None
-    t.name = None
-    t._retains_grad = False
-    return t
+    return _Tensor._wrap(y, requires_grad)
 
 
 def _array_types():

@@ -109,14 +109,16 @@ def test_zip_bomb_member_refused_without_unpacking(tmp_path):
 def test_atomic_save_keeps_old_file_on_crash(tmp_path, monkeypatch):
     a = model()
     p = a.save_weights(tmp_path / "w.npz")
-    old = open(p, "rb").read()
+    with open(p, "rb") as f:
+        old = f.read()
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt("crash mid-save")
     monkeypatch.setattr(np, "savez", boom)
     with pytest.raises(KeyboardInterrupt):
         model().save_weights(p)
-    assert open(p, "rb").read() == old
+    with open(p, "rb") as f:
+        assert f.read() == old
     assert [f for f in os.listdir(tmp_path) if f.startswith(".tmp")] == []
 
 

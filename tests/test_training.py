@@ -164,7 +164,8 @@ def test_validation_split_and_callbacks(tmp_path):
                   es])
     assert "val_loss" in h.history
     assert len(h.epoch) == 2 and es.stopped_epoch == 1        # no 10.0 improvement
-    rows = list(csv.reader(open(log)))
+    with open(log) as f:
+        rows = list(csv.reader(f))
     assert rows[0][0] == "epoch" and len(rows) == 3
     assert os.path.exists(tmp_path / "w-01.npz") and os.path.exists(tmp_path / "w-02.npz")
     assert seen[1] == pytest.approx(seen[0] * 0.5)

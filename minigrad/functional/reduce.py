@@ -147,24 +147,23 @@ def min(x, axis=None, keepdims: bool = False) -> Tensor:
     return Min(_norm_axis(axis, x.ndim), keepdims).apply(x)
 
 
-def argmax(x, axis=None, keepdims: bool = False) -> Tensor:
-    """Index of the maximum (int64 tensor, not differentiable)."""
+def _arg(name, x, axis, keepdims) -> Tensor:
     x = _as_tensor(x)
     xp = get_array_module(x.data)
-    r = xp.argmax(x.data, axis=axis)
+    r = getattr(xp, name)(x.data, axis=axis)
     if keepdims:
         r = xp.expand_dims(r, axis) if axis is not None else r.reshape((1,) * x.ndim)
     return Tensor._wrap(xp.asarray(r))
+
+
+def argmax(x, axis=None, keepdims: bool = False) -> Tensor:
+    """Index of the maximum (int64 tensor, not differentiable)."""
+    return _arg("argmax", x, axis, keepdims)
 
 
 def argmin(x, axis=None, keepdims: bool = False) -> Tensor:
     """Index of the minimum (int64 tensor, not differentiable)."""
-    x = _as_tensor(x)
-    xp = get_array_module(x.data)
-    r = xp.argmin(x.data, axis=axis)
-    if keepdims:
-        r = xp.expand_dims(r, axis) if axis is not None else r.reshape((1,) * x.ndim)
-    return Tensor._wrap(xp.asarray(r))
+    return _arg("argmin", x, axis, keepdims)
 
 
 class LogSumExp(Function):

@@ -15,6 +15,7 @@ from .. import functional as F
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor, get_default_dtype
+from ..functional.conv import _pair
 from . import init as _init
 from .module import Module, Parameter
 
@@ -233,15 +234,6 @@ class Linear(Dense):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, name=None):
         super().__init__(out_features, use_bias=bias, input_shape=(in_features,), name=name)
-
-
-def _pair(v, name):
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(int(a) for a in v)
-    if len(v) != 2:
-        raise ValueError(f"{name} must be an int or a pair, got {v}")
-    return v
 
 
 class Conv2D(Layer):
