@@ -16,7 +16,7 @@ from .creation import (arange, empty, from_numpy, full, full_like, ones, ones_li
                        randn, tensor, zeros, zeros_like)
 from .functional import (concatenate, logsumexp, maximum, minimum, pad, stack, where)
 from .functional import exp, log, sqrt, tanh, sigmoid, relu, abs, clip, matmul
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .gradcheck import GradcheckError, check_vjp, gradcheck, gradgradcheck
 from .tensor import Tensor, get_default_dtype, set_default_dtype
 
 __version__ = "0.1.0"

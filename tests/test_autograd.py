@@ -314,3 +314,26 @@ def test_max_pool_ties_split_evenly_both_paths():
     x2 = mg.tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
     F.max_pool2d(x2, 3, stride=1).sum().backward()
     np.testing.assert_allclose(x2.grad.numpy().sum(), 1.0)
+
+
+def test_directional_check_on_large_arrays(device):
+    x = mg.randn(4, 3, 16, 16, dtype="float64", device=device, requires_grad=True)
+    W = mg.randn(8, 3, 3, 3, dtype="float64", device=device, requires_grad=True)
+    assert mg.check_vjp(lambda x, W: F.max_pool2d(F.relu(F.conv2d(x, W, padding=1)), 2),
+                        [x, W])
+
+
+def test_directional_check_catches_a_wrong_backward():
+    class CubeWrong(mg.Function):
+        def forward(self, x):
+            self.x = x
+            return x ** 3
+
+        def backward(self, gy):
+            return gy * self.x ** 2          # missing the factor 3
+
+    x = mg.randn(1000, dtype="float64", requires_grad=True)
+    with pytest.raises(mg.GradcheckError, match="directional"):
+        mg.check_vjp(lambda t: CubeWrong().apply(t), [x])
+    with pytest.raises(mg.GradcheckError, match="input 0 at index"):
+        mg.gradcheck(lambda t: CubeWrong().apply(t), [x[:5].detach().requires_grad_()])

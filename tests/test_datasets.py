@@ -120,3 +120,38 @@ def test_to_categorical():
         to_categorical([3], 3)
     with pytest.raises(ValueError, match="negative"):
         to_categorical([-1], 3)
+
+
+def _serve(tmp_path, files):
+    """A local 'mirror' reachable through file:// URLs."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name, raw in files.items():
+        write_gz(mirror / name, raw)
+    return mirror.as_uri() + "/"
+
+
+def test_download_verifies_then_renames(tmp_path, monkeypatch):
+    (xs, ys), (xt, yt) = mnist.load_data(sample=True)
+    sample = {}
+    for f in mnist.FILES:
+        sample[f] = idx.read_idx_bytes(mnist.SAMPLE_DIR / (mnist.SAMPLE_PREFIX + f))
+    checks = {f: (__import__("hashlib").sha256(raw).hexdigest(), None) for f, raw in sample.items()}
+    url = _serve(tmp_path, sample)
+    monkeypatch.setitem(mnist.MIRRORS, "mnist", ["file:///nonexistent/", url])
+    monkeypatch.delenv("MINIGRAD_NO_DOWNLOAD", raising=False)
+    cache = tmp_path / "cache"
+    assert mnist._download("mnist", cache, checks)
+    assert sorted(os.listdir(cache)) == sorted(mnist.FILES)      # no temporary files left
+    (x, y), _ = mnist._load_folder(cache, checks)
+    assert np.array_equal(x, xs) and np.array_equal(y, ys)
+
+
+def test_download_with_wrong_content_deletes_and_raises(tmp_path, monkeypatch):
+    url = _serve(tmp_path, {f: images_bytes() for f in mnist.FILES})
+    monkeypatch.setitem(mnist.MIRRORS, "mnist", [url])
+    monkeypatch.delenv("MINIGRAD_NO_DOWNLOAD", raising=False)
+    cache = tmp_path / "cache"
+    with pytest.raises(idx.ChecksumError, match="deleted"):
+        mnist._download("mnist", cache, mnist.MNIST_CHECKS)
+    assert os.listdir(cache) == []

@@ -8,7 +8,7 @@ import minigrad as mg
 
 from catalogue import CATALOGUE
 
-TOL = {np.float32: dict(rtol=1.3e-6 * 10, atol=1e-5), np.float64: dict(rtol=1e-7, atol=1e-7)}
+TOL = {np.float32: dict(rtol=1.3e-6, atol=1e-5), np.float64: dict(rtol=1e-7, atol=1e-7)}
 
 
 def draw_arrays(op, shapes, seed):

@@ -232,3 +232,45 @@ def test_short_real_mnist_training():
     model.fit(x_train, y_train, batch_size=32, epochs=1, verbose=0)
     _, acc = model.evaluate(x_test, y_test, verbose=0)
     assert acc > 0.9
+
+
+def _live_tensors():
+    import gc
+    gc.collect()
+    return sum(isinstance(o, mg.Tensor) for o in gc.get_objects())
+
+
+def test_no_leak_after_exception_mid_fit():
+    import gc
+    base = _live_tensors()
+    gc.disable()
+    try:
+        m = mlp("mse", out=1, act=None, metrics=())
+        x = np.ones((8, 4), np.float32)
+        y = np.ones((8, 1), np.float32)
+        y[5] = np.nan
+        with pytest.raises(FloatingPointError):
+            m.fit(x, y, batch_size=2, shuffle=False, verbose=0)
+        del m
+    finally:
+        gc.enable()
+    assert _live_tensors() == base
+
+
+def test_memory_flat_over_1000_steps():
+    import tracemalloc
+    m = mlp(metrics=())
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 4)).astype(np.float32)
+    y = to_categorical(np.arange(16) % 2, 2)
+    for _ in range(50):
+        m.train_on_batch(x, y)
+    tracemalloc.start()
+    for _ in range(100):
+        m.train_on_batch(x, y)
+    early, _ = tracemalloc.get_traced_memory()
+    for _ in range(900):
+        m.train_on_batch(x, y)
+    late, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert late - early < 64 * 1024, (early, late)

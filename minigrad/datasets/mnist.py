@@ -93,6 +93,13 @@ def _has_all(d: Path) -> bool:
 
 
 def _download(name, folder: Path, checks) -> bool:
+    """Fetch the missing files into ``folder``: each to a temporary file, verified, then
+    renamed. Returns False when no mirror answers.
+
+    Raises:
+        ChecksumError: a mirror served content that fails verification (the temporary
+            file is deleted first).
+    """
     if os.environ.get("MINIGRAD_NO_DOWNLOAD") == "1":
         return False
     try:
@@ -102,12 +109,13 @@ def _download(name, folder: Path, checks) -> bool:
     for fname in FILES:
         if (folder / fname).is_file():
             continue
-        ok = False
+        ok, bad = False, None
         for base in MIRRORS[name]:
+            url = base + fname
             fd, tmp = tempfile.mkstemp(prefix=".part-", dir=folder)
             os.close(fd)
             try:
-                with urllib.request.urlopen(base + fname, timeout=20) as r, open(tmp, "wb") as f:
+                with urllib.request.urlopen(url, timeout=20) as r, open(tmp, "wb") as f:
                     while True:
                         chunk = r.read(1 << 20)
                         if not chunk:
@@ -118,12 +126,17 @@ def _download(name, folder: Path, checks) -> bool:
                 os.replace(tmp, folder / fname)
                 ok = True
                 break
+            except ChecksumError as exc:
+                bad = ChecksumError(f"{url}: {str(exc).split(': ', 1)[-1]}; the downloaded "
+                                    "file was deleted")
             except (OSError, ValueError):
                 continue
             finally:
                 if os.path.exists(tmp):
                     os.remove(tmp)
         if not ok:
+            if bad is not None:
+                raise bad
             return False
     return True
 
