@@ -212,3 +212,19 @@ def test_pooling_layers_shapes():
     assert nn.MaxPooling2D(2)(x).shape == (2, 3, 3, 3)
     assert nn.MaxPooling2D(2, padding="same")(x).shape == (2, 4, 4, 3)
     assert nn.AveragePooling2D(3, strides=2)(x).shape == (2, 3, 3, 3)
+
+
+def test_sequential_moves_relu_past_max_pooling_exactly():
+    mg.manual_seed(2)
+    model = article_cnn()
+    x = mg.tensor(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32))
+    y = mg.tensor([1, 4, 7])
+    F.cross_entropy(model.forward_logits(x), y).backward()
+    fused = [p.grad.numpy() for p in model.parameters()]
+    model.zero_grad()
+    h = x
+    for layer in model.layers[:-1]:
+        h = layer(h)                          # layer by layer: ReLU before each pooling
+    F.cross_entropy(model.layers[-1](h, apply_activation=False), y).backward()
+    for a, b in zip(fused, (p.grad.numpy() for p in model.parameters())):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

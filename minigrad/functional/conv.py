@@ -247,10 +247,20 @@ class MaxPool2d(Function):
     When the stride equals the window and there is no padding (the usual 2x2 pooling),
     the window's k*k positions are k*k strided views of x: the max is k*k - 1 elementwise
     maximums and the backward k*k masks, with no window copy and no scatter.
+
+    With ``relu=True`` the op computes ReLU(maxpool(x)), which equals maxpool(ReLU(x))
+    because ReLU is monotone: a ReLU before the pooling can be applied after it, on a
+    k*k times smaller array, forward and backward.
     """
 
-    def __init__(self, k, s, pads):
-        self.k, self.s, self.pads = k, s, pads
+    def __init__(self, k, s, pads, relu=False):
+        self.k, self.s, self.pads, self.relu = k, s, pads, relu
+
+    def _out(self, y):
+        self.y = y                     # the max itself: the masks compare against it
+        if not self.relu:
+            return y
+        return get_array_module(y).maximum(y, 0)
 
     def forward(self, x):
         (kh, kw), (sh, sw) = self.k, self.s
@@ -264,16 +274,17 @@ class MaxPool2d(Function):
             y = views[0].copy()
             for v in views[1:]:
                 xp.maximum(y, v, out=y)
-            self.views, self.y = views, y
-            return y
+            self.views = views
+            return self._out(y)
         xpad = _pad_nhwc(x, self.pads, -xp.inf)
         win = windows(xpad, kh, kw, sh, sw)
-        y = win.max(axis=(3, 4))
-        self.win, self.pad_shape, self.y = win, xpad.shape, y
-        return y
+        self.win, self.pad_shape = win, xpad.shape
+        return self._out(win.max(axis=(3, 4)))
 
     def backward(self, gy):
         xp = get_array_module(gy)
+        if self.relu:
+            gy = gy * (self.y > 0)              # ReLU'(0) = 0
         if self.fast:
             (kh, kw), y = self.k, self.y
             gx = xp.zeros(self.in_shape, dtype=gy.dtype) if self._cropped() else \
@@ -326,7 +337,7 @@ class AvgPool2d(Function):
         return _crop(col2im(g6, self.pad_shape, sh, sw), self.pads, self.in_shape)
 
 
-def _pool(cls, x, kernel_size, stride, padding, layout, name):
+def _pool(cls, x, kernel_size, stride, padding, layout, name, **kw):
     x = _as_tensor(x)
     if layout not in ("NCHW", "NHWC"):
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
@@ -342,16 +353,21 @@ def _pool(cls, x, kernel_size, stride, padding, layout, name):
     if H + sum(pads[0]) < k[0] or W + sum(pads[1]) < k[1]:
         raise ValueError(f"{name}: window {k} is larger than the input {H}x{W} "
                          f"(input shape {x.shape})")
-    y = cls(k, s, pads).apply(xin)
+    y = cls(k, s, pads, **kw).apply(xin)
     return transpose(y, 0, 3, 1, 2) if layout == "NCHW" else y
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, layout: str = "NCHW") -> Tensor:
+def max_pool2d(x, kernel_size, stride=None, padding=0, layout: str = "NCHW",
+               activation: Optional[str] = None) -> Tensor:
     """Max pooling (stride defaults to the kernel size); ties share the gradient evenly.
 
     ``layout='NCHW'`` (PyTorch) or ``'NHWC'`` (Keras); padding pads with -inf.
+    ``activation='relu'`` returns ReLU(maxpool(x)) = maxpool(ReLU(x)) in one op.
     """
-    return _pool(MaxPool2d, x, kernel_size, stride, padding, layout, "max_pool2d")
+    if activation not in (None, "relu"):
+        raise ValueError(f"max_pool2d: only activation='relu' can be fused, got {activation!r}")
+    return _pool(MaxPool2d, x, kernel_size, stride, padding, layout, "max_pool2d",
+                 relu=activation == "relu")
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0, layout: str = "NCHW") -> Tensor:

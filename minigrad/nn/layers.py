@@ -345,9 +345,11 @@ class _Pooling2D(Layer):
         if len(shape) != 4:
             raise _shape_mismatch(self, (None, None, None, None), tuple(shape))
 
-    def call(self, x):
+    def call(self, x, fused_activation=None):
         layout = "NHWC" if self.data_format == "channels_last" else "NCHW"
-        return type(self)._fn(x, self.pool_size, self.strides, self.padding, layout=layout)
+        kw = {"activation": fused_activation} if fused_activation else {}
+        return type(self)._fn(x, self.pool_size, self.strides, self.padding, layout=layout,
+                              **kw)
 
     def compute_output_shape(self, input_shape):
         if self.data_format == "channels_last":
@@ -368,8 +370,20 @@ class _Pooling2D(Layer):
 
 
 class MaxPooling2D(_Pooling2D):
-    """Max pooling over (pool_size) windows; strides default to pool_size."""
+    """Max pooling over (pool_size) windows; strides default to pool_size.
+
+    A ReLU of the layer before can be moved after it (ReLU and max commute), where it
+    works on a pool_size times smaller array: Sequential does this by itself.
+    """
     _fn = staticmethod(F.max_pool2d)
+
+    def pooled_forward(self, x, fused_activation):
+        """Forward with an activation applied after the pooling (only 'relu')."""
+        if not isinstance(x, Tensor):
+            x = Tensor._wrap(backend.move(np.asarray(x), self._device))
+        self.ensure_built(x.shape[1:])
+        self._check_input(x.shape)
+        return self.call(x, fused_activation=fused_activation)
 
 
 class AveragePooling2D(_Pooling2D):

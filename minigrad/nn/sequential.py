@@ -6,7 +6,8 @@ from typing import Iterable, Optional
 import numpy as np
 
 from ..training import Model
-from .layers import InputLayer, Layer, _activation_name
+from .. import functional as F
+from .layers import InputLayer, Layer, MaxPooling2D, _activation_name
 from .module import Module
 
 __all__ = ["Sequential"]
@@ -101,10 +102,27 @@ class Sequential(Model):
             shape = layer.compute_output_shape(shape)
         return shape
 
+    def _relu_moves_past(self, i) -> bool:
+        """True when layer i ends in a ReLU that can move past the max pooling at i + 1
+        (ReLU and max commute), so that it runs on the pooled, smaller array."""
+        layers = self._layers
+        if i + 1 >= len(layers):
+            return False
+        a, b = layers[i], layers[i + 1]
+        return (isinstance(a, Layer) and a.activation is F.relu and
+                isinstance(b, MaxPooling2D) and type(b).call is MaxPooling2D.call)
+
     def forward(self, x, apply_final_activation: bool = True):
         last = len(self._layers) - 1
+        moved = False
         for i, layer in enumerate(self._layers):
-            if i == last and not apply_final_activation and isinstance(layer, Layer):
+            if moved:
+                x = layer.pooled_forward(x, "relu")
+                moved = False
+            elif self._relu_moves_past(i):
+                x = layer.forward(x, apply_activation=False)
+                moved = True
+            elif i == last and not apply_final_activation and isinstance(layer, Layer):
                 x = layer.forward(x, apply_activation=False)
             else:
                 x = layer(x)
