@@ -240,6 +240,8 @@ CATALOGUE = [
     # convolution and pooling
     Op("conv2d", lambda x, W, b: F.conv2d(x, W, b, stride=1, padding=1),
        lambda x, W, b: _conv_ref(x, W, b, 1, 1), fixed((2, 3, 5, 5), (4, 3, 3, 3), (4,))),
+    Op("conv2d_many_channels", lambda x, W, b: F.conv2d(x, W, b, padding=1),
+       lambda x, W, b: _conv_ref(x, W, b, 1, 1), fixed((2, 9, 4, 4), (3, 9, 3, 3), (3,))),
     Op("conv2d_stride2", lambda x, W, b: F.conv2d(x, W, b, stride=2),
        lambda x, W, b: _conv_ref(x, W, b, 2, 0), fixed((2, 2, 7, 6), (3, 2, 3, 2), (3,)),
        extra={"ref_note": "kernel 3x2"}),

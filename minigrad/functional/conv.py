@@ -102,6 +102,9 @@ def _crop(gx, pads, in_shape):
 # Convolution
 # =====================================================================================
 
+_FEW_CHANNELS = 8
+
+
 def sum_rows(g2):
     """Column sums of a 2-D array as a matrix-vector product (much faster than
     ``g2.sum(axis=0)`` for tall arrays with few columns)."""
@@ -124,7 +127,17 @@ class Conv2d(Function):
         xpad = _pad_nhwc(x, self.pads)
         win = windows(xpad, kh, kw, sh, sw)
         N, Ho, Wo = win.shape[:3]
-        cols = win.reshape(N * Ho * Wo, kh * kw * C)      # im2col: the one copy
+        if C < _FEW_CHANNELS:
+            # Few channels (an image input): gather the columns as kh*kw*C planes, each
+            # one contiguous copy; cols is their transposed view (BLAS reads it as is).
+            xp = get_array_module(x)
+            planes = xp.empty((kh * kw * C, N, Ho, Wo), dtype=x.dtype)
+            for k in range(kh * kw * C):
+                (i, j), c = divmod(k // C, kw), k % C
+                planes[k] = xpad[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, c]
+            cols = planes.reshape(kh * kw * C, N * Ho * Wo).T
+        else:
+            cols = win.reshape(N * Ho * Wo, kh * kw * C)      # im2col: the one copy
         Wm = W.reshape(kh * kw * C, O)
         y = cols @ Wm
         if b is not None:
