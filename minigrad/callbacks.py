@@ -18,6 +18,7 @@ class Callback:
     model = None
 
     def set_model(self, model):
+        """Called by fit before training: the model this callback watches."""
         self.model = model
 
     def on_train_begin(self, logs=None): ...

@@ -35,7 +35,7 @@ def _shape(shape):
     return tuple(int(s) for s in shape)
 
 
-def _make(host_or_fn, shape, dtype, device, requires_grad, kind="f"):
+def _make(host_or_fn, shape, dtype, device, requires_grad):
     dev = backend.as_device(device)
     dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
     arr = host_or_fn(dev.xp, shape, dt)

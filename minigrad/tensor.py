@@ -157,7 +157,7 @@ class Tensor:
         extra = ""
         if self.device != "cpu":
             extra += f", device='{self.device}'"
-        if self.dtype != np.float32 and self.dtype.kind == "f" or self.dtype.kind != "f":
+        if self.dtype != np.float32:
             extra += f", dtype={self.dtype}"
         if self.creator is not None:
             extra += f", grad_fn=<{type(self.creator).__name__}>"
@@ -189,6 +189,7 @@ class Tensor:
         return bool(self.item())
 
     def tolist(self):
+        """The values as nested Python lists."""
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
@@ -203,9 +204,11 @@ class Tensor:
         return _shape.to_device(self, dev)
 
     def cpu(self) -> "Tensor":
+        """This tensor on the CPU."""
         return self.to("cpu")
 
     def cuda(self, index: int = 0) -> "Tensor":
+        """This tensor on CUDA device ``index``."""
         return self.to(f"cuda:{index}")
 
     def astype(self, dtype) -> "Tensor":
@@ -213,9 +216,11 @@ class Tensor:
         return _shape.astype(self, dtype)
 
     def float(self) -> "Tensor":
+        """A float32 copy."""
         return self.astype(np.float32)
 
     def double(self) -> "Tensor":
+        """A float64 copy."""
         return self.astype(np.float64)
 
     # --- autograd ---------------------------------------------------------------------------
@@ -236,6 +241,7 @@ class Tensor:
         self._retains_grad = True
 
     def zero_grad(self) -> None:
+        """Forget the accumulated gradient (``grad = None``)."""
         self.grad = None
 
     def backward(self, grad=None, retain_graph: bool = False, create_graph: bool = False):
@@ -332,80 +338,105 @@ class Tensor:
 
     # --- methods ------------------------------------------------------------------------------
     def sum(self, axis=None, keepdims: bool = False):
+        """Sum over ``axis`` (all axes when None); see :func:`minigrad.functional.sum`."""
         return _reduce.sum(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims: bool = False):
+        """Mean over ``axis``: sum / n."""
         return _reduce.mean(self, axis, keepdims)
 
     def var(self, axis=None, keepdims: bool = False, ddof: int = 0):
+        """Variance sum((x - mean)^2) / (n - ddof) over ``axis``."""
         return _reduce.var(self, axis, keepdims, ddof)
 
     def std(self, axis=None, keepdims: bool = False, ddof: int = 0):
+        """Standard deviation: sqrt of :meth:`var`."""
         return _reduce.var(self, axis, keepdims, ddof) ** 0.5
 
     def max(self, axis=None, keepdims: bool = False):
+        """Maximum over ``axis``; tied maxima share the gradient evenly."""
         return _reduce.max(self, axis, keepdims)
 
     def min(self, axis=None, keepdims: bool = False):
+        """Minimum over ``axis``; tied minima share the gradient evenly."""
         return _reduce.min(self, axis, keepdims)
 
     def argmax(self, axis=None, keepdims: bool = False):
+        """Index of the maximum over ``axis`` (int64, not differentiable)."""
         return _reduce.argmax(self, axis, keepdims)
 
     def argmin(self, axis=None, keepdims: bool = False):
+        """Index of the minimum over ``axis`` (int64, not differentiable)."""
         return _reduce.argmin(self, axis, keepdims)
 
     def reshape(self, *shape):
+        """The same values with another shape (one dimension may be -1)."""
         return _shape.reshape(self, *shape)
 
     def view(self, *shape):
+        """Alias of :meth:`reshape`."""
         return _shape.reshape(self, *shape)
 
     def transpose(self, *axes):
+        """Permute the axes (reverse them when none are given)."""
         return _shape.transpose(self, *axes)
 
     def flatten(self, start_dim: int = 0):
+        """Merge the axes from ``start_dim`` on into one."""
         return _shape.flatten(self, start_dim)
 
     def squeeze(self, axis=None):
+        """Drop axes of length one (all, or the ones named)."""
         return _shape.squeeze(self, axis)
 
     def expand_dims(self, axis):
+        """Insert an axis of length one at ``axis``."""
         return _shape.expand_dims(self, axis)
 
     unsqueeze = expand_dims
 
     def broadcast_to(self, shape):
+        """Broadcast to ``shape``; the gradient is summed back."""
         return _shape.broadcast_to(self, shape)
 
     def exp(self):
+        """Elementwise e^x; d/dx = e^x."""
         return _arith.exp(self)
 
     def log(self):
+        """Elementwise natural logarithm; d/dx = 1/x."""
         return _arith.log(self)
 
     def sqrt(self):
+        """Elementwise square root; d/dx = 1 / (2 sqrt x)."""
         return _arith.sqrt(self)
 
     def abs(self):
+        """Elementwise |x|; the gradient at 0 is 0."""
         return _arith.abs(self)
 
     def clip(self, min=None, max=None):
+        """Clamp into [min, max]; the gradient passes only inside."""
         return _arith.clip(self, min, max)
 
     def tanh(self):
+        """Hyperbolic tangent; d/dx = 1 - tanh^2 x."""
         return _act.tanh(self)
 
     def sigmoid(self):
+        """Logistic sigmoid 1 / (1 + e^-x); d/dx = s (1 - s)."""
         return _act.sigmoid(self)
 
     def relu(self):
+        """max(0, x); the derivative is 1 for x > 0, else 0."""
         return _act.relu(self)
 
     def softmax(self, axis: int = -1):
+        """Softmax along ``axis`` (shifted by the maximum)."""
         return _act.softmax(self, axis)
 
     def log_softmax(self, axis: int = -1):
+        """log(softmax(x)) along ``axis``, computed stably."""
         return _act.log_softmax(self, axis)
 
 

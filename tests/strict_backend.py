@@ -19,6 +19,14 @@ class StrictArrayError(TypeError):
     pass
 
 
+#: device-to-host reads, as a GPU would pay them (to_host, float(), int(), bool(), item())
+TRANSFERS = {"count": 0}
+
+
+def _read():
+    TRANSFERS["count"] += 1
+
+
 def _unwrap(v, where):
     if isinstance(v, StrictArray):
         return v._a
@@ -89,6 +97,8 @@ class StrictArray:
         attr = getattr(self._a, name)
         if not callable(attr):
             return attr
+        if name in ("item", "tolist"):
+            _read()
 
         def method(*args, **kwargs):
             args = _unwrap(list(args), f"ndarray.{name}")
@@ -106,15 +116,19 @@ class StrictArray:
         return len(self._a)
 
     def __float__(self):
+        _read()
         return float(self._a)
 
     def __int__(self):
+        _read()
         return int(self._a)
 
     def __index__(self):
+        _read()
         return operator.index(self._a)
 
     def __bool__(self):
+        _read()
         return bool(self._a)
 
     def __repr__(self):
@@ -206,7 +220,7 @@ def _add_at(target, index, values):
 STRICT = backend.Backend(
     name="strict", xp=xp, array_type=StrictArray,
     from_host=lambda a, index: StrictArray(np.array(a, copy=True)),
-    to_host=lambda a: a._a.copy(),
+    to_host=lambda a: (_read(), a._a.copy())[1],
     as_strided=lambda x, shape, strides: StrictArray(np.lib.stride_tricks.as_strided(
         x._a, shape=shape, strides=strides, writeable=False)),
     scatter_add=_add_at,

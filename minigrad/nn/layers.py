@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
-from ..autograd import Function
+from ..autograd import Function, backend_array_types
 from ..backend import get_array_module
 from ..tensor import Tensor, get_default_dtype
 from ..functional.conv import _pair
@@ -103,9 +103,16 @@ class Layer(Module):
             self.built = True
             self.input_shape = tuple(input_shape)
 
+    def _as_input(self, x) -> Tensor:
+        """Arrays (host or device) become Tensors on this layer's device."""
+        if isinstance(x, Tensor):
+            return x
+        if not isinstance(x, backend_array_types()):
+            x = np.asarray(x)
+        return Tensor._wrap(backend.move(x, self._device))
+
     def forward(self, x, apply_activation: bool = True):
-        if not isinstance(x, Tensor):
-            x = Tensor._wrap(backend.move(np.asarray(x), self._device))
+        x = self._as_input(x)
         if x.dtype.kind != "f":
             raise TypeError(f"layer '{self.name}': input has dtype {x.dtype}; convert it to "
                             "float32 first (uint8 pixel arithmetic would wrap around)")
@@ -132,12 +139,15 @@ class Layer(Module):
         return (None,) + tuple(self.compute_output_shape(self.input_shape))
 
     def count_params(self) -> int:
+        """Number of weights in this layer."""
         return int(sum(p.size for p in self.parameters()))
 
     def get_weights(self):
+        """Host copies of the layer's weights, in registration order."""
         return [backend.to_host(p.data).copy() for p in self.parameters()]
 
     def set_weights(self, weights) -> None:
+        """Replace the weights (shapes checked for all before any change)."""
         ps = self.parameters()
         if len(weights) != len(ps):
             raise ValueError(f"layer '{self.name}' has {len(ps)} weights, got {len(weights)}")
@@ -379,8 +389,7 @@ class MaxPooling2D(_Pooling2D):
 
     def pooled_forward(self, x, fused_activation):
         """Forward with an activation applied after the pooling (only 'relu')."""
-        if not isinstance(x, Tensor):
-            x = Tensor._wrap(backend.move(np.asarray(x), self._device))
+        x = self._as_input(x)
         self.ensure_built(x.shape[1:])
         self._check_input(x.shape)
         return self.call(x, fused_activation=fused_activation)

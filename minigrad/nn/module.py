@@ -76,9 +76,11 @@ class Module:
 
     # --- traversal ---------------------------------------------------------------------
     def children(self) -> Iterator["Module"]:
+        """The direct sub-modules, in registration order."""
         return iter(self._modules.values())
 
     def named_modules(self, prefix: str = "") -> Iterator[Tuple[str, "Module"]]:
+        """(dotted name, module) pairs of this module and all below it, depth first."""
         stack = [(prefix, self)]
         seen = set()
         while stack:
@@ -90,6 +92,7 @@ class Module:
             stack[0:0] = [(f"{name}.{k}" if name else k, c) for k, c in m._modules.items()]
 
     def modules(self) -> Iterator["Module"]:
+        """This module and every module below it."""
         return (m for _, m in self.named_modules())
 
     def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
@@ -103,18 +106,22 @@ class Module:
                 yield (f"{mname}.{pname}" if mname else pname), p
 
     def parameters(self):
+        """All parameters (each once), in registration order."""
         return [p for _, p in self.named_parameters()]
 
     # --- modes, gradients, devices --------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
+        """Set training mode (dropout active, batch statistics) here and below."""
         for m in self.modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
     def eval(self) -> "Module":
+        """Set inference mode here and below (same as ``train(False)``)."""
         return self.train(False)
 
     def zero_grad(self) -> None:
+        """Forget the gradients of all parameters."""
         for p in self.parameters():
             p.grad = None
 

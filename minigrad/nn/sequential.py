@@ -129,9 +129,11 @@ class Sequential(Model):
         return x
 
     def forward_logits(self, x):
+        """The output before the last layer's activation (the loss fuses with it)."""
         return self.forward(x, apply_final_activation=False)
 
     def final_activation_name(self):
+        """Name of the last layer's activation ('softmax', 'sigmoid', ...) or None."""
         if not self._layers or not isinstance(self._layers[-1], Layer):
             return None
         act = self._layers[-1].activation

@@ -69,10 +69,12 @@ class Optimizer:
         self.learning_rate = value
 
     def zero_grad(self) -> None:
+        """Forget the gradients of the optimised parameters."""
         for p in self.params:
             p.grad = None
 
     def step(self) -> None:
+        """Update every parameter that has a gradient (schedules read ``iterations``)."""
         lr = self.lr
         self.iterations += 1
         for p in self.params:
