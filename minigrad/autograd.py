@@ -187,11 +187,8 @@ class Function:
 
     def _release(self) -> None:
         """Drop inputs and saved arrays after backward (the graph is freed)."""
-        gen, outs = self.generation, self.outputs
-        self.__dict__.clear()
-        self.inputs = None
-        self.generation = gen
-        self.outputs = outs
+        d = self.__dict__
+        self.__dict__ = {"inputs": None, "generation": d["generation"], "outputs": d["outputs"]}
 
 
 _NDARRAY = np.ndarray
@@ -482,6 +479,10 @@ def _initial_grad(out, g, create_graph):
             "element 0 of tensors does not require grad and does not have a grad_fn: "
             "nothing to differentiate (did you compute it under no_grad, or from tensors "
             "created without requires_grad=True?)")
+    data = out.data
+    if g is None and type(data) is _NDARRAY and data.size == 1:
+        g = np.ones(data.shape, dtype=data.dtype)
+        return Tensor._wrap(g) if create_graph else g
     xp = backend.get_array_module(out.data)
     if g is None:
         if out.data.size != 1:

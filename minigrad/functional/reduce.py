@@ -64,7 +64,7 @@ class Sum(Function):
 def sum(x, axis=None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (an int, a tuple, or None for all)."""
     x = _as_tensor(x)
-    return Sum(_norm_axis(axis, x.ndim), keepdims).apply(x)
+    return Sum(None if axis is None else _norm_axis(axis, x.ndim), keepdims).apply(x)
 
 
 def _count(shape, axis) -> int:
