@@ -303,6 +303,14 @@ def batch_chunks(x, n: int, bytes_per_item: int):
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
+def micro_batches(x, n: int, size: int):
+    """Slices of ``size`` samples over a batch of ``n`` on the CPU; the whole batch as one
+    slice on GPUs (which want large kernels)."""
+    if get_backend(x).name != "cpu" or n <= size:
+        return [slice(0, n)]
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
 def synchronize(device=None) -> None:
     """Wait until queued work on ``device`` (default: every backend) has finished."""
     if device is None:

@@ -277,12 +277,40 @@ class Model(Module):
                 vals.append(fn(out, yb))
         return vals
 
+    #: On the CPU, a batch larger than this is run as micro-batches whose gradients add
+    #: up to the whole batch's (the same update, up to rounding): the arrays of each pass
+    #: stay cache-sized, so the time per sample stays flat as the batch grows. Models with
+    #: batch-coupled layers (BatchNormalization) always see the whole batch; GPUs too.
+    micro_batch_size = 64
+
+    def _micro_batches(self, xb):
+        n = xb.shape[0]
+        size = self.micro_batch_size
+        if not size or n <= size or any(getattr(m, "batch_coupled", False)
+                                        for m in self.modules()):
+            return [slice(0, n)]
+        return backend.micro_batches(xb.data, n, size)
+
     def _train_step(self, xb, yb):
         self.optimizer.zero_grad()
-        loss, out, logits = self._loss_and_output(xb, yb)
-        loss.backward()
+        parts = self._micro_batches(xb)
+        if len(parts) == 1:
+            loss, out, logits = self._loss_and_output(xb, yb)
+            loss.backward()
+            self.optimizer.step()
+            return loss.data, self._metric_values(out, yb, logits)
+        n = xb.shape[0]
+        total = mets = None
+        for s in parts:
+            ys = yb[s]
+            loss, out, logits = self._loss_and_output(Tensor._wrap(xb.data[s]), ys)
+            w = (s.stop - s.start) / n if self.loss.reduction == "mean" else 1.0
+            loss.backward(get_array_module(loss.data).full(loss.shape, w, loss.dtype))
+            total = loss.data * w if total is None else total + loss.data * w
+            m = self._metric_values(out, ys, logits)
+            mets = m if mets is None else [a + b for a, b in zip(mets, m)]
         self.optimizer.step()
-        return loss.data, self._metric_values(out, yb, logits)
+        return total, mets
 
     def train_on_batch(self, x, y):
         """One optimizer step on one batch. Returns the loss (a float), or

@@ -291,3 +291,30 @@ def test_one_device_read_per_training_step():
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)            # 5 steps
     assert TRANSFERS["count"] - before == 5
     assert all(p.device == "strict" for p in model.parameters())
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "mse"])
+def test_micro_batches_give_the_whole_batch_update(loss):
+    rng = np.random.default_rng(7)
+    x = rng.random((50, 12, 12, 1), dtype=np.float32)
+    y = to_categorical(rng.integers(0, 10, 50), 10)
+    results = []
+    for micro in (None, 16):
+        mg.manual_seed(5)
+        m = small_cnn()
+        m.micro_batch_size = micro
+        m.compile(optimizer="sgd", loss=loss, metrics=["mae"])
+        out = m.train_on_batch(x, y)
+        results.append((out, m.state_dict()))
+    (l0, s0), (l1, s1) = results
+    np.testing.assert_allclose(l0, l1, rtol=1e-5)
+    for k in s0:
+        np.testing.assert_allclose(s0[k], s1[k], rtol=1e-4, atol=1e-6)
+
+
+def test_batch_coupled_models_are_not_split():
+    m = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.BatchNormalization(),
+                           layers.Dense(2, activation="softmax")])
+    m.micro_batch_size = 2
+    assert len(m._micro_batches(mg.zeros(10, 3))) == 1
+    assert len(small_cnn()._micro_batches(mg.zeros(130, 12, 12, 1))) == 3

@@ -131,6 +131,8 @@ class Layer(Module):
 
     #: layers whose op can apply a ReLU in place (Dense, Conv2D)
     _fuses_relu = False
+    #: layers whose output for one sample depends on the others in the batch
+    batch_coupled = False
 
     @property
     def output_shape(self):
@@ -534,6 +536,8 @@ class BatchNormalization(Layer):
     ``moving = momentum * moving + (1 - momentum) * batch``. Inference: use the moving
     averages.
     """
+
+    batch_coupled = True
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
                  name=None, input_shape=None):
