@@ -277,19 +277,29 @@ class Model(Module):
                 vals.append(fn(out, yb))
         return vals
 
-    #: On the CPU, a batch larger than this is run as micro-batches whose gradients add
-    #: up to the whole batch's (the same update, up to rounding): the arrays of each pass
-    #: stay cache-sized, so the time per sample stays flat as the batch grows. Models with
-    #: batch-coupled layers (BatchNormalization) always see the whole batch; GPUs too.
-    micro_batch_size = 64
+    #: On the CPU, a batch whose activations outgrow the cache is run as micro-batches
+    #: whose gradients add up to the whole batch's (the same update, up to rounding), so
+    #: the time per sample stays flat as the batch grows. ``'auto'`` sizes them to about
+    #: ``MICRO_BATCH_BYTES`` of activations; an int fixes the size; None turns it off.
+    #: Models with batch-coupled layers (BatchNormalization) always see the whole batch;
+    #: GPUs too.
+    micro_batch_size = "auto"
+    MICRO_BATCH_BYTES = 10 << 20
+
+    def activation_bytes_per_sample(self, input_shape):
+        """Bytes of activations one sample produces in a forward pass (None: unknown)."""
+        return None
 
     def _micro_batches(self, xb):
         n = xb.shape[0]
         size = self.micro_batch_size
+        if size == "auto":
+            per = self.activation_bytes_per_sample(tuple(xb.shape[1:]))
+            size = max(16, self.MICRO_BATCH_BYTES // per) if per else None
         if not size or n <= size or any(getattr(m, "batch_coupled", False)
                                         for m in self.modules()):
             return [slice(0, n)]
-        return backend.micro_batches(xb.data, n, size)
+        return backend.micro_batches(xb.data, n, int(size))
 
     def _train_step(self, xb, yb):
         self.optimizer.zero_grad()

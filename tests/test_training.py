@@ -317,4 +317,10 @@ def test_batch_coupled_models_are_not_split():
                            layers.Dense(2, activation="softmax")])
     m.micro_batch_size = 2
     assert len(m._micro_batches(mg.zeros(10, 3))) == 1
-    assert len(small_cnn()._micro_batches(mg.zeros(130, 12, 12, 1))) == 3
+    big = small_cnn()
+    big.micro_batch_size = 64
+    assert len(big._micro_batches(mg.zeros(130, 12, 12, 1))) == 3
+    from test_nn import article_cnn
+    auto = article_cnn()                       # ~150 KB of activations per image
+    assert len(auto._micro_batches(mg.zeros(256, 28, 28, 1))) == 4
+    assert len(mlp()._micro_batches(mg.zeros(1024, 4))) == 1

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..training import Model
 from .. import functional as F
+from ..tensor import get_default_dtype
 from .layers import InputLayer, Layer, MaxPooling2D, _activation_name
 from .module import Module
 
@@ -111,6 +112,15 @@ class Sequential(Model):
         a, b = layers[i], layers[i + 1]
         return (isinstance(a, Layer) and a.activation is F.relu and
                 isinstance(b, MaxPooling2D) and type(b).call is MaxPooling2D.call)
+
+    def activation_bytes_per_sample(self, input_shape):
+        shape, total = tuple(input_shape), 0
+        for layer in self._layers:
+            if not isinstance(layer, Layer):
+                return None
+            shape = layer.compute_output_shape(shape)
+            total += int(np.prod(shape))
+        return total * get_default_dtype().itemsize
 
     def forward(self, x, apply_final_activation: bool = True):
         last = len(self._layers) - 1
