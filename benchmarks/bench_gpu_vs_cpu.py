@@ -12,8 +12,6 @@ import json
 import os
 import sys
 
-import numpy as np
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from bench_train import minigrad_step, torch_step  # noqa: E402
@@ -61,7 +59,10 @@ def bench_models(quick):
                     cont["torch"] = torch_step(kind, batch, dev)
                 sync = sync_for(dev)
                 tsync = torch_sync(dev) if "torch" in cont else None
-                both = (lambda: (sync(), tsync and tsync()))
+                def both(sync=sync, tsync=tsync):
+                    sync()
+                    if tsync:
+                        tsync()
                 reps = 9 if batch <= 1024 else 5
                 t = common.interleaved(cont, repeats=reps, warmup=3, sync=both)
                 row = {"model": kind, "device": dev, "batch": batch,
@@ -85,7 +86,8 @@ def bench_ops(quick):
                 continue
             a, b = mg.randn(n, n, device=dev), mg.randn(n, n, device=dev)
             with mg.no_grad():
-                t = common.interleaved({"minigrad": lambda: a @ b, "raw": lambda: a.data @ b.data},
+                t = common.interleaved({"minigrad": lambda a=a, b=b: a @ b,
+                                        "raw": lambda a=a, b=b: a.data @ b.data},
                                        repeats=7, warmup=2, sync=sync)
             rows.append({"op": f"matmul {n}x{n}", "device": dev, "minigrad_ms": t["minigrad"] * 1e3,
                          "raw_ms": t["raw"] * 1e3, "ratio": t["minigrad"] / t["raw"],
@@ -94,7 +96,7 @@ def bench_ops(quick):
         x = mg.randn(256, 32, 32, 64, device=dev, requires_grad=True)
         W = mg.randn(3, 3, 64, 128, device=dev, requires_grad=True)
 
-        def conv_step():
+        def conv_step(x=x, W=W, dev=dev):
             y = F.conv2d(x, W, padding=1, layout="NHWC")
             y.backward(mg.ones(y.shape, device=dev))
             x.grad = W.grad = None
@@ -105,7 +107,7 @@ def bench_ops(quick):
         a = mg.randn(10, device=dev, requires_grad=True)
         b = mg.randn(10, device=dev, requires_grad=True)
 
-        def tiny():
+        def tiny(a=a, b=b):
             (a * b + a).sum().backward()
         t = common.interleaved({"minigrad": tiny}, repeats=9, warmup=50, inner=100, sync=sync)
         rows.append({"op": "overhead (a*b+a).sum().backward(), 10 elements", "device": dev,

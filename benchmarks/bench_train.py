@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import interleaved, machine, save, table  # noqa: E402
+from common import machine, save, table  # noqa: E402
 
 
 def minigrad_step(kind, batch, device="cpu"):

@@ -21,6 +21,17 @@ from .tensor import Tensor, get_default_dtype, set_default_dtype
 
 __version__ = "0.1.0"
 
+__all__ = [
+    "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "empty", "arange", "rand",
+    "randn", "zeros_like", "ones_like", "full_like", "manual_seed", "set_default_dtype",
+    "get_default_dtype", "Device", "device", "cuda", "backend", "Function", "no_grad",
+    "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "grad",
+    "gradcheck", "gradgradcheck", "check_vjp", "GradcheckError", "concatenate", "stack",
+    "where", "maximum", "minimum", "pad", "logsumexp", "exp", "log", "sqrt", "tanh",
+    "sigmoid", "relu", "abs", "clip", "matmul", "functional", "F", "nn", "optim", "losses",
+    "callbacks", "data", "datasets", "viz", "keras", "float32", "float64", "int64",
+]
+
 float32 = "float32"
 float64 = "float64"
 int64 = "int64"

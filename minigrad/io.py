@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import io as _io
 import json
 import os
 import tempfile

@@ -65,7 +65,7 @@ def make_folder(tmp_path, n_img=4, n_lab=4, label_max=9):
 
 
 def test_wrong_content_in_search_path_is_rejected_by_checksum(tmp_path, monkeypatch):
-    d = make_folder(tmp_path)
+    make_folder(tmp_path)
     monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path))
     with pytest.raises(idx.ChecksumError):
         mnist.load_data(sample=False)

@@ -8,7 +8,6 @@ import zipfile
 import numpy as np
 import pytest
 
-import minigrad as mg
 from minigrad import io as wio
 from minigrad.keras import layers, models
 

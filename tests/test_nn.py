@@ -146,6 +146,7 @@ def test_module_state_dict_roundtrip_and_checks():
     a, b = article_cnn(), article_cnn()
     b.load_state_dict(a.state_dict())
     for (n1, p1), (n2, p2) in zip(a.named_parameters(), b.named_parameters()):
+        assert n1 == n2
         np.testing.assert_array_equal(p1.numpy(), p2.numpy())
     bad = a.state_dict()
     bad["0.kernel"] = bad["0.kernel"][:, :, :, :5]

@@ -137,7 +137,7 @@ def test_non_finite_loss_stops_fit_naming_epoch_and_batch():
         m.fit(x, y, batch_size=2, shuffle=False, verbose=0)
     h = m.fit(x, y, batch_size=2, shuffle=False, verbose=0,
               callbacks=[callbacks.TerminateOnNaN()])
-    assert m.stop_training
+    assert m.stop_training and h.epoch == [0]
 
 
 def test_check_finite_reports_first_bad_index():

@@ -325,7 +325,7 @@ class MaxPool2d(Function):
         return _crop(gx, self.pads, self.in_shape)
 
     def _cropped(self):
-        (kh, kw), (N, H, W, C) = self.k, self.in_shape
+        (kh, kw), (H, W) = self.k, self.in_shape[1:3]
         return H % kh != 0 or W % kw != 0
 
 

@@ -10,7 +10,6 @@ Cross-entropy from logits is ONE op: forward log-softmax by max shift, backward
 """
 from __future__ import annotations
 
-import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
