@@ -337,3 +337,29 @@ def test_directional_check_catches_a_wrong_backward():
         mg.check_vjp(lambda t: CubeWrong().apply(t), [x])
     with pytest.raises(mg.GradcheckError, match="input 0 at index"):
         mg.gradcheck(lambda t: CubeWrong().apply(t), [x[:5].detach().requires_grad_()])
+
+
+def test_fused_kernels_are_self_checked(monkeypatch):
+    """A backend's fused kernel is used only after it agrees with the generic one."""
+    from minigrad import backend
+    from strict_backend import STRICT
+    calls = []
+
+    def good(gy, y):
+        calls.append("good")
+        return backend._relu_grad_generic(gy, y)
+
+    def bad(gy, y):
+        return gy                                # forgets the mask
+    x = mg.tensor([-1.0, 2.0], device="strict", requires_grad=True)
+    monkeypatch.setattr(backend, "_FUSED_OK", {})
+    monkeypatch.setitem(STRICT.fused, "relu_grad", good)
+    F.relu(x).sum().backward()
+    assert calls and x.grad.numpy().tolist() == [0.0, 1.0]
+    monkeypatch.setattr(backend, "_FUSED_OK", {})
+    monkeypatch.setitem(STRICT.fused, "relu_grad", bad)
+    x.grad = None
+    with pytest.warns(UserWarning, match="disagrees"):
+        F.relu(x).sum().backward()
+    assert x.grad.numpy().tolist() == [0.0, 1.0]
+    assert backend.fused("relu_grad", x.data) is backend._relu_grad_generic

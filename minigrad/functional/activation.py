@@ -32,7 +32,7 @@ class ReLU(Function):
         return y
 
     def backward(self, gy):
-        return gy * (self.y > 0)
+        return backend.fused("relu_grad", gy)(gy, self.y)
 
     def backward_graph(self, gy):
         return gy * Tensor._wrap(self.y > 0)

@@ -177,7 +177,7 @@ class Conv2d(Function):
         kh, kw, C, O = self.W_shape
         gy2 = gy.reshape(N * Ho * Wo, O)
         if self.relu:
-            gy2 = gy2 * (self.y > 0)      # ReLU'(0) = 0
+            gy2 = backend.fused("relu_grad", gy2)(gy2, self.y)      # ReLU'(0) = 0
         gx = gW = gb = None
         if need[0]:
             gx = _crop(self._input_grad(gy2), self.pads, self.in_shape)
@@ -299,7 +299,7 @@ class MaxPool2d(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         if self.relu:
-            gy = gy * (self.y > 0)              # ReLU'(0) = 0
+            gy = backend.fused("relu_grad", gy)(gy, self.y)   # ReLU'(0) = 0
         if self.fast:
             (kh, kw), y = self.k, self.y
             gx = xp.zeros(self.in_shape, dtype=gy.dtype) if self._cropped() else \

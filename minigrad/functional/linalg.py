@@ -1,6 +1,7 @@
 """Matrix products: matmul (``@``) and linear (``x W + b``)."""
 from __future__ import annotations
 
+from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
@@ -100,7 +101,7 @@ class Linear(Function):
     def backward(self, gy):
         need = self.needs_input_grad
         if self.relu:
-            gy = gy * (self.y > 0)        # ReLU'(0) = 0
+            gy = backend.fused("relu_grad", gy)(gy, self.y)   # ReLU'(0) = 0
         gx = gy @ self.W.T if need[0] else None
         gW = self.x.T @ gy if need[1] else None
         if len(need) == 3:

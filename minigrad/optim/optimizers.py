@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+from .. import backend
 from ..backend import get_array_module
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
@@ -177,21 +178,17 @@ class Adam(Optimizer):
         state["t"] += 1
         t = state["t"]
         b1, b2 = self.beta_1, self.beta_2
-        # m <- b1 m + (1 - b1) g ;  v <- b2 v + (1 - b2) g^2   (in place)
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
         if self.bias_correction:
             c1, c2 = 1 - b1 ** t, 1 - b2 ** t
         else:
             c1 = c2 = 1.0
-        # theta <- theta - lr * (m / c1) / (sqrt(v / c2) + eps)
-        denom = xp.sqrt(v * (1.0 / c2))
-        denom += self.epsilon
         if self.decoupled and self.weight_decay:
             p.data -= (lr * self.weight_decay) * p.data
-        p.data -= (lr / c1) * m / denom
+        # m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+        # theta <- theta - lr * (m / c1) / (sqrt(v / c2) + eps)      (in place, one kernel
+        # on GPUs)
+        backend.fused("adam_step", p.data)(p.data, g, m, v, b1, b2, lr / c1, 1.0 / c2,
+                                          self.epsilon)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
