@@ -293,22 +293,26 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
     pushed = set()
     counter = 0
     anomaly = _anomaly_enabled.get()
-    push = heapq.heappush
     pop = heapq.heappop
+
+    def accumulate(x, gx, c):
+        """Add gx to the pending gradient of non-leaf x and schedule its creator c."""
+        nonlocal counter
+        key = id(x)
+        entry = pending.get(key)
+        pending[key] = (x, gx if entry is None else entry[1] + gx)
+        if c not in pushed:
+            pushed.add(c)
+            heapq.heappush(heap, (-c.generation, counter, c))
+            counter += 1
 
     try:
         for t, g in zip(roots, root_grads):
             c = t.creator
             if c is None:
                 _deliver(t, g, True, capture_ids, captured, create_graph)
-                continue
-            key = id(t)
-            entry = pending.get(key)
-            pending[key] = (t, g if entry is None else entry[1] + g)
-            if c not in pushed:
-                pushed.add(c)
-                push(heap, (-c.generation, counter, c))
-                counter += 1
+            else:
+                accumulate(t, g, c)
 
         while heap:
             f = pop(heap)[2]
@@ -361,14 +365,8 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
                 c = x.creator
                 if c is None:
                     _deliver(x, gx, borrowed, capture_ids, captured, create_graph)
-                    continue
-                key = id(x)
-                entry = pending.get(key)
-                pending[key] = (x, gx if entry is None else entry[1] + gx)
-                if c not in pushed:
-                    pushed.add(c)
-                    push(heap, (-c.generation, counter, c))
-                    counter += 1
+                else:
+                    accumulate(x, gx, c)
             if not retain_graph:
                 f._release()
     finally:

@@ -366,11 +366,12 @@ def _self_check(b, name, dtype) -> bool:
             ok = all(bool(xp.allclose(a, c, rtol=1e-5, atol=1e-6))
                      for a, c in ((p, p2), (m, m2), (v, v2)))
     except Exception as exc:  # a kernel that does not compile or run
-        warnings.warn(f"fused kernel {name} failed on {b.name} ({exc}); using the generic one")
+        warnings.warn(f"fused kernel {name} failed on {b.name} ({exc}); using the generic one",
+                      stacklevel=3)
         return False
     if not ok:
         warnings.warn(f"fused kernel {name} disagrees with the generic one on {b.name}; "
-                      "using the generic one")
+                      "using the generic one", stacklevel=3)
     return ok
 
 

@@ -33,6 +33,15 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
+def _elementwise_target(target, pred: Tensor, name: str):
+    """The target of an elementwise loss, which must have the prediction's shape."""
+    t = _target_array(target, pred)
+    if tuple(t.shape) != pred.shape:
+        raise ValueError(f"{name}: target shape {tuple(t.shape)} does not match prediction "
+                         f"shape {pred.shape}")
+    return t.astype(pred.dtype, copy=False)
+
+
 def _check_reduction(reduction):
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -206,11 +215,7 @@ def binary_cross_entropy(prob, target, reduction: str = "mean") -> Tensor:
     """``-[t log p + (1 - t) log(1 - p)]`` with p clipped to [1e-7, 1 - 1e-7] (as Keras)."""
     _check_reduction(reduction)
     p = _as_tensor(prob)
-    t = _target_array(target, p)
-    if tuple(t.shape) != p.shape:
-        raise ValueError(f"binary_cross_entropy: target shape {tuple(t.shape)} does not "
-                         f"match prediction shape {p.shape}")
-    t = Tensor._wrap(t.astype(p.dtype, copy=False))
+    t = Tensor._wrap(_elementwise_target(target, p, "binary_cross_entropy"))
     pc = clip(p, _EPS, 1 - _EPS)
     loss = -(t * log(pc) + (1 - t) * log(1 - pc))
     return _reduce(loss, reduction)
@@ -242,11 +247,8 @@ def binary_cross_entropy_with_logits(logits, target, reduction: str = "mean") ->
     """Sigmoid + binary cross-entropy in one stable op."""
     _check_reduction(reduction)
     z = _as_tensor(logits)
-    t = _target_array(target, z)
-    if tuple(t.shape) != z.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: target shape {tuple(t.shape)} "
-                         f"does not match logits shape {z.shape}")
-    return _reduce(BCEWithLogits(t.astype(z.dtype, copy=False)).apply(z), reduction)
+    t = _elementwise_target(target, z, "binary_cross_entropy_with_logits")
+    return _reduce(BCEWithLogits(t).apply(z), reduction)
 
 
 def categorical_crossentropy(prob, target, reduction: str = "mean",

@@ -442,44 +442,41 @@ class Activation(Layer):
         return {"name": self.name, "activation": _activation_name(self.activation)}
 
 
-class ReLU(Activation):
+class _NamedActivation(Activation):
+    """An Activation layer whose activation is fixed by the class."""
+
+    act = None
+
     def __init__(self, name=None, input_shape=None):
-        super().__init__("relu", name=name, input_shape=input_shape)
+        super().__init__(self.act, name=name, input_shape=input_shape)
 
     def get_config(self):
         return {"name": self.name}
 
 
-class Sigmoid(Activation):
-    def __init__(self, name=None, input_shape=None):
-        super().__init__("sigmoid", name=name, input_shape=input_shape)
-
-    def get_config(self):
-        return {"name": self.name}
+class ReLU(_NamedActivation):
+    """max(0, x) as a layer."""
+    act = "relu"
 
 
-class Tanh(Activation):
-    def __init__(self, name=None, input_shape=None):
-        super().__init__("tanh", name=name, input_shape=input_shape)
-
-    def get_config(self):
-        return {"name": self.name}
+class Sigmoid(_NamedActivation):
+    """1 / (1 + e^-x) as a layer."""
+    act = "sigmoid"
 
 
-class GELU(Activation):
-    def __init__(self, name=None, input_shape=None):
-        super().__init__("gelu", name=name, input_shape=input_shape)
-
-    def get_config(self):
-        return {"name": self.name}
+class Tanh(_NamedActivation):
+    """tanh(x) as a layer."""
+    act = "tanh"
 
 
-class Softmax(Activation):
-    def __init__(self, name=None, input_shape=None):
-        super().__init__("softmax", name=name, input_shape=input_shape)
+class GELU(_NamedActivation):
+    """x Phi(x) as a layer."""
+    act = "gelu"
 
-    def get_config(self):
-        return {"name": self.name}
+
+class Softmax(_NamedActivation):
+    """Softmax over the last axis as a layer."""
+    act = "softmax"
 
 
 class LeakyReLU(Layer):
