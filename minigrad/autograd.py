@@ -150,11 +150,10 @@ class Function:
                     break
         needs = False
         if _grad_enabled.get():
-            for x in inputs:
-                if x.requires_grad:
-                    needs = True
-                    self.needs_input_grad = tuple([x.requires_grad for x in inputs])
-                    break
+            needs_in = tuple([x.requires_grad for x in inputs])
+            if True in needs_in:
+                needs = True
+                self.needs_input_grad = needs_in
         try:
             ys = self.forward(*xs)
         except ValueError as exc:
@@ -164,7 +163,13 @@ class Function:
             raise ValueError(f"{type(self).__name__}: shapes {shapes} cannot be broadcast "
                              "together") from None
         if type(ys) is not tuple:
-            out = _new_tensor(ys, needs)
+            if type(ys) is _NDARRAY:            # the common case, without a call
+                out = _Tensor.__new__(_Tensor)
+                out.data, out.grad, out.requires_grad = ys, None, needs
+                out.creator = out.name = None
+                out._retains_grad = False
+            else:
+                out = _new_tensor(ys, needs)
             if needs:
                 self._link(inputs, (out,))
             return out
@@ -181,7 +186,7 @@ class Function:
                 gen = c.generation
         self.generation = gen + 1
         self.inputs = inputs
-        self.outputs = [_weakref(t) for t in outputs]
+        self.outputs = tuple([_weakref(t) for t in outputs])
         for t in outputs:
             t.creator = self
 
@@ -319,28 +324,27 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
             inputs = f.inputs
             if inputs is None:
                 raise RuntimeError(_FREED_MSG.format(op=type(f).__name__))
-            gys = []
-            for ref in f.outputs:
-                o = ref()
-                g = None
-                if o is not None:
-                    entry = pending.pop(id(o), None)
-                    if entry is not None:
-                        g = entry[1]
-                        if capture_ids is not None:
-                            if id(o) in capture_ids:
-                                captured[id(o)] = g
-                        elif o._retains_grad:
-                            _deliver(o, g, True, capture_ids, captured, create_graph)
-                gys.append(g)
-            if len(gys) == 1:
-                if gys[0] is None:
+            outs = f.outputs
+            if len(outs) == 1:                       # the common case, kept lean
+                o = outs[0]()
+                entry = None if o is None else pending.pop(id(o), None)
+                if entry is None:
                     continue
-            elif all(g is None for g in gys):
-                continue
+                gys = (entry[1],)
+                if capture_ids is not None or o._retains_grad:
+                    _keep_output_grad(o, gys[0], capture_ids, captured, create_graph)
             else:
+                gys = []
+                for ref in outs:
+                    o = ref()
+                    entry = None if o is None else pending.pop(id(o), None)
+                    if entry is not None:
+                        _keep_output_grad(o, entry[1], capture_ids, captured, create_graph)
+                    gys.append(None if entry is None else entry[1])
+                if all(g is None for g in gys):
+                    continue
                 gys = [_zeros_for(r(), create_graph) if g is None else g
-                       for g, r in zip(gys, f.outputs)]
+                       for g, r in zip(gys, outs)]
             gxs = f.backward_graph(*gys) if create_graph else f.backward(*gys)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
@@ -359,9 +363,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
                         gx = sum_to_array(gx, shape)
                     assert gx.shape == shape, (type(f).__name__, gx.shape, shape)
                 else:
-                    for g in gys:
-                        if gx is g:
-                            borrowed = True
+                    borrowed = gx is gys[0] or (len(gys) > 1 and any(gx is g for g in gys))
                 c = x.creator
                 if c is None:
                     _deliver(x, gx, borrowed, capture_ids, captured, create_graph)
@@ -382,6 +384,15 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
             out.append(g)
         return out
     return None
+
+
+def _keep_output_grad(o, g, capture_ids, captured, create_graph):
+    """An intermediate's finished gradient: captured for mg.grad, or kept by retain_grad."""
+    if capture_ids is not None:
+        if id(o) in capture_ids:
+            captured[id(o)] = g
+    elif o._retains_grad:
+        _deliver(o, g, True, capture_ids, captured, create_graph)
 
 
 def _deliver(x, gx, borrowed, capture_ids, captured, create_graph):
