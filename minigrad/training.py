@@ -337,7 +337,8 @@ class Model(Module):
     # --- fit -----------------------------------------------------------------------------------
     def fit(self, x, y, batch_size: int = 32, epochs: int = 1, verbose: int = 1,
             callbacks=None, validation_split: float = 0.0, validation_data=None,
-            shuffle: bool = True, initial_epoch: int = 0, check_finite: bool = False):
+            shuffle: bool = True, initial_epoch: int = 0, check_finite: bool = False,
+            validation_batch_size: Optional[int] = None):
         """Train for ``epochs`` passes over (x, y) in mini-batches.
 
         Args:
@@ -352,6 +353,7 @@ class Model(Module):
             validation_data: (x_val, y_val) evaluated after each epoch.
             shuffle: reshuffle the training data every epoch (seeded by mg.manual_seed).
             check_finite: raise on the first non-finite input value, naming its index.
+            validation_batch_size: batch size of the validation pass (default: batch_size).
 
         Returns:
             A History whose ``history`` maps 'loss', metrics and 'val_*' to lists.
@@ -431,8 +433,8 @@ class Model(Module):
             logs = self._logs(tot, max(seen, 1))
             if validation_data is not None and not self.stop_training:
                 vx, vy = validation_data
-                vres = self.evaluate(vx, vy, batch_size=batch_size, verbose=0,
-                                     return_dict=True)
+                vres = self.evaluate(vx, vy, batch_size=validation_batch_size or batch_size,
+                                     verbose=0, return_dict=True)
                 logs.update({f"val_{k}": v for k, v in vres.items()})
             bar.update(seen and steps, logs, finalize=True)
             for cb in cb_list:

@@ -157,7 +157,7 @@ def test_validation_split_and_callbacks(tmp_path):
     ckpt = tmp_path / "w-{epoch:02d}.npz"
     seen = []
     es = callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
-    h = m.fit(x, y, epochs=5, verbose=0, validation_split=0.25,
+    h = m.fit(x, y, epochs=5, verbose=0, validation_split=0.25, validation_batch_size=7,
               callbacks=[callbacks.CSVLogger(log), callbacks.ModelCheckpoint(
                   str(ckpt), save_weights_only=True),
                   callbacks.LearningRateScheduler(lambda e, lr: (seen.append(lr), lr * 0.5)[1]),
