@@ -229,3 +229,11 @@ def test_sequential_moves_relu_past_max_pooling_exactly():
     F.cross_entropy(model.layers[-1](h, apply_activation=False), y).backward()
     for a, b in zip(fused, (p.grad.numpy() for p in model.parameters())):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_summary_counts_batchnorm_statistics_as_non_trainable():
+    m = models.Sequential([layers.Dense(4, input_shape=(3,)), layers.BatchNormalization(),
+                           layers.Dense(2)])
+    text = m.summary(print_fn=None)
+    assert "Total params: 42" in text          # 16 + (4 + 4 + 8) + 10
+    assert "Trainable params: 34" in text and "Non-trainable params: 8" in text

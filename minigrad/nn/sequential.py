@@ -156,23 +156,25 @@ class Sequential(Model):
         if shape is None:
             raise ValueError("summary: the model is not built; give the first layer "
                              "input_shape=... or call the model on data first")
-        w = (29, 26, 12)
+        names, shapes, counts, frozen = [], [], [], 0
+        for layer in self.layers:
+            buffers = sum(int(getattr(layer, b).size) for b in layer._buffer_names())
+            frozen += buffers
+            shape = layer.compute_output_shape(shape)
+            names.append(f" {getattr(layer, 'name', '')} ({type(layer).__name__})")
+            shapes.append(str((None,) + tuple(shape)))
+            counts.append(buffers + (layer.count_params() if isinstance(layer, Layer) else
+                                     sum(p.size for p in layer.parameters())))
+        w = (max([29] + [len(n) + 2 for n in names]), max([26] + [len(s) + 2 for s in shapes]), 12)
         rule = "_" * sum(w)
         lines = [f'Model: "{self.name}"', rule,
                  " Layer (type)".ljust(w[0]) + "Output Shape".ljust(w[1]) + "Param #",
                  "=" * sum(w)]
-        total = 0
-        for layer in self.layers:
-            shape = layer.compute_output_shape(shape)
-            n = layer.count_params() if isinstance(layer, Layer) else \
-                sum(p.size for p in layer.parameters())
-            total += n
-            name = f" {getattr(layer, 'name', '')} ({type(layer).__name__})"
-            out = str((None,) + tuple(shape))
-            lines.append(name.ljust(w[0] - 1) + " " + out.ljust(w[1] - 1) + " " + f"{n:,}")
-        trainable = total
-        lines += ["=" * sum(w), f"Total params: {total:,}", f"Trainable params: {trainable:,}",
-                  "Non-trainable params: 0", rule]
+        lines += [n.ljust(w[0]) + s.ljust(w[1]) + f"{c:,}" for n, s, c in zip(names, shapes, counts)]
+        total = sum(counts)
+        lines += ["=" * sum(w), f"Total params: {total:,}",
+                  f"Trainable params: {total - frozen:,}", f"Non-trainable params: {frozen:,}",
+                  rule]
         text = "\n".join(lines)
         if print_fn is not None:
             print_fn(text)
