@@ -314,6 +314,9 @@ def test_max_pool_ties_split_evenly_both_paths():
     x2 = mg.tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
     F.max_pool2d(x2, 3, stride=1).sum().backward()
     np.testing.assert_allclose(x2.grad.numpy().sum(), 1.0)
+    x3 = mg.tensor(np.ones((1, 16, 16, 1)), requires_grad=True)   # 256 ties in one window
+    F.max_pool2d(x3, 16, layout="NHWC").sum().backward()
+    np.testing.assert_allclose(x3.grad.numpy(), np.full((1, 16, 16, 1), 1 / 256))
 
 
 def test_directional_check_on_large_arrays(device):

@@ -310,7 +310,8 @@ class MaxPool2d(Function):
             for s in backend.batch_chunks(gy, N, per_item):
                 ys, gys = y[s], gy[s]
                 masks = [v[s] == ys for v in self.views]
-                count = masks[0].astype(gy.dtype)
+                # ties per window, counted in a small integer type (cheaper than floats)
+                count = masks[0].astype(xp.uint8 if kh * kw < 256 else xp.int32)
                 for m in masks[1:]:
                     count += m
                 g = gys / count
