@@ -163,13 +163,7 @@ class Function:
             raise ValueError(f"{type(self).__name__}: shapes {shapes} cannot be broadcast "
                              "together") from None
         if type(ys) is not tuple:
-            if type(ys) is _NDARRAY:            # the common case, without a call
-                out = _Tensor.__new__(_Tensor)
-                out.data, out.grad, out.requires_grad = ys, None, needs
-                out.creator = out.name = None
-                out._retains_grad = False
-            else:
-                out = _new_tensor(ys, needs)
+            out = _new_tensor(ys, needs)
             if needs:
                 self._link(inputs, (out,))
             return out
@@ -204,10 +198,6 @@ _Tensor = None    # set by tensor.py once the class exists (it imports this modu
 def _set_tensor_class(cls) -> None:
     global _Tensor
     _Tensor = cls
-
-
-def _tensor_cls():
-    return _Tensor
 
 
 def _new_tensor(y, requires_grad):
@@ -288,7 +278,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
     Returns:
         With ``capture``, a list of gradients aligned with it (None where unreachable).
     """
-    Tensor = _tensor_cls()
+    Tensor = _Tensor
     if create_graph:
         token = _grad_enabled.set(True)
     capture_ids = None if capture is None else {id(t) for t in capture}
@@ -417,7 +407,7 @@ def _deliver(x, gx, borrowed, capture_ids, captured, create_graph):
 
 
 def _zeros_for(t, create_graph):
-    Tensor = _tensor_cls()
+    Tensor = _Tensor
     z = backend.get_array_module(t.data).zeros_like(t.data)
     return Tensor._wrap(z) if create_graph else z
 
@@ -481,7 +471,7 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
 
 def _initial_grad(out, g, create_graph):
     """The upstream gradient that starts a backward at ``out``."""
-    Tensor = _tensor_cls()
+    Tensor = _Tensor
 
     if not out.requires_grad:
         raise RuntimeError(

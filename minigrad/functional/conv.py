@@ -73,11 +73,11 @@ def windows(x, kh, kw, sh, sw):
     return backend.as_strided(x, (N, Ho, Wo, kh, kw, C), (sN, sH * sh, sW * sw, sH, sW, sC))
 
 
-def col2im(g6, shape, sh, sw, out=None):
+def col2im(g6, shape, sh, sw):
     """Adjoint of :func:`windows`: add each window's gradient back to NHWC ``shape``."""
     xp = get_array_module(g6)
     N, Ho, Wo, kh, kw, C = g6.shape
-    gx = xp.zeros(shape, dtype=g6.dtype) if out is None else out
+    gx = xp.zeros(shape, dtype=g6.dtype)
     for i in range(kh):
         for j in range(kw):
             gx[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, :] += g6[:, :, :, i, j, :]

@@ -433,7 +433,6 @@ class Activation(Layer):
 
     def __init__(self, activation, name=None, input_shape=None):
         super().__init__(input_shape=input_shape, name=name, activation=activation)
-        self._act_name = activation if isinstance(activation, str) else None
 
     def call(self, x):
         return x

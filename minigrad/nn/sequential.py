@@ -49,9 +49,8 @@ class Sequential(Model):
             self.optimizer.bind(self.parameters())
 
     def __setattr__(self, name, value):
-        if name.isdigit():
+        if name.isdigit():                 # layers register as sub-modules "0", "1", ...
             self._modules[name] = value
-            object.__setattr__(self, "_l" + name, value)
             return
         super().__setattr__(name, value)
 
