@@ -33,27 +33,30 @@ __all__ = ["Model", "ProgressBar"]
 # Metrics: each returns a device scalar "sum over the batch"; fit divides by the count.
 # ---------------------------------------------------------------------------------------
 
+# Every metric takes (out, y, logits): ``logits`` is True when ``out`` holds scores before
+# a sigmoid/softmax (argmax is the same; the binary threshold moves from 0.5 to 0).
+
 def _acc_sum(kind):
-    def categorical(out, y):
+    def categorical(out, y, logits):
         xp = get_array_module(out)
         return (xp.argmax(out, axis=-1) == xp.argmax(y, axis=-1)).sum()
 
-    def sparse(out, y):
+    def sparse(out, y, logits):
         xp = get_array_module(out)
         return (xp.argmax(out, axis=-1) == y.reshape(-1)).sum()
 
-    def binary(out, y, logits=False):
+    def binary(out, y, logits):
         thr = 0.0 if logits else 0.5
         return ((out > thr) == (y > 0.5)).mean(axis=-1).sum()
     return {"categorical": categorical, "sparse": sparse, "binary": binary}[kind]
 
 
-def _mae_sum(out, y):
+def _mae_sum(out, y, logits):
     xp = get_array_module(out)
     return xp.abs(out - y).reshape(out.shape[0], -1).mean(axis=1).sum()
 
 
-def _mse_sum(out, y):
+def _mse_sum(out, y, logits):
     d = out - y
     return (d * d).reshape(out.shape[0], -1).mean(axis=1).sum()
 
@@ -124,6 +127,7 @@ class Model(Module):
         object.__setattr__(self, "metrics_names", [])
         object.__setattr__(self, "stop_training", False)
         object.__setattr__(self, "_metric_fns", [])
+        object.__setattr__(self, "_value_metrics", False)
         object.__setattr__(self, "_fused", False)
 
     # --- hooks for subclasses ---------------------------------------------------------------
@@ -133,6 +137,10 @@ class Model(Module):
 
     def final_activation_name(self) -> Optional[str]:
         return None
+
+    def final_activation(self, logits: Tensor) -> Tensor:
+        """Apply the activation that forward_logits left out (default: none)."""
+        return logits
 
     def compute_output_shape(self, input_shape):
         """Output shape (no batch axis) for inputs of ``input_shape``, or None when it
@@ -179,6 +187,7 @@ class Model(Module):
                 raise ValueError(f"unknown metric {m!r}; known: accuracy, mae, mse")
         object.__setattr__(self, "metrics_names", names)
         object.__setattr__(self, "_metric_fns", fns)
+        object.__setattr__(self, "_value_metrics", any(n in ("mae", "mse") for n in names))
         if self.parameters():
             opt.bind(self.parameters())
 
@@ -263,19 +272,17 @@ class Model(Module):
         if fused:
             out = self.forward_logits(xb)
             loss = self.loss.compute(out, yb, from_logits=True, checked=True)
+            if self._value_metrics:      # mae/mse compare the model's real output
+                with no_grad():
+                    return loss, self.final_activation(out).data, False
+            return loss, out.data, True
         else:
             out = self.forward(xb)
             loss = self.loss.compute(out, yb, from_logits=self.loss.from_logits, checked=True)
         return loss, out.data, fused or self.loss.from_logits
 
     def _metric_values(self, out, yb, logits):
-        vals = []
-        for fn in self._metric_fns:
-            if fn.__name__ == "binary":
-                vals.append(fn(out, yb, logits))
-            else:
-                vals.append(fn(out, yb))
-        return vals
+        return [fn(out, yb, logits) for fn in self._metric_fns]
 
     #: On the CPU, a batch whose activations outgrow the cache is run as micro-batches
     #: whose gradients add up to the whole batch's (the same update, up to rounding), so

@@ -328,3 +328,14 @@ def test_batch_coupled_models_are_not_split():
     auto = article_cnn()                       # ~150 KB of activations per image
     assert len(auto._micro_batches(mg.zeros(256, 28, 28, 1))) == 4
     assert len(mlp()._micro_batches(mg.zeros(1024, 4))) == 1
+
+
+def test_value_metrics_see_the_output_after_a_fused_activation():
+    rng = np.random.default_rng(8)
+    x = rng.random((20, 4)).astype(np.float32)
+    y = (x[:, :1] > 0.5).astype(np.float32)
+    m = mlp("binary_crossentropy", out=1, act="sigmoid", metrics=("mae", "accuracy"))
+    _, mae, acc = m.evaluate(x, y, verbose=0)
+    p = m.predict(x)
+    assert mae == pytest.approx(np.abs(p - y).mean(), rel=1e-5)
+    assert acc == pytest.approx(((p > 0.5) == (y > 0.5)).mean())

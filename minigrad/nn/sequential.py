@@ -141,6 +141,10 @@ class Sequential(Model):
         """The output before the last layer's activation (the loss fuses with it)."""
         return self.forward(x, apply_final_activation=False)
 
+    def final_activation(self, logits):
+        act = self._layers[-1].activation if self._layers else None
+        return logits if act is None else act(logits)
+
     def final_activation_name(self):
         """Name of the last layer's activation ('softmax', 'sigmoid', ...) or None."""
         if not self._layers or not isinstance(self._layers[-1], Layer):
