@@ -111,7 +111,16 @@ class Layer(Module):
             x = np.asarray(x)
         return Tensor._wrap(backend.move(x, self._device))
 
-    def forward(self, x, apply_activation: bool = True):
+    def forward(self, x, apply_activation: bool = True, fused_activation=None):
+        """Run the layer (building it on first call) and its activation.
+
+        Args:
+            apply_activation: False leaves out the layer's own activation (the loss then
+                fuses with it).
+            fused_activation: 'relu' to apply a ReLU after the output inside the layer's
+                op (layers with ``_fuses_relu``; Sequential uses it to move a ReLU past a
+                max pooling).
+        """
         x = self._as_input(x)
         if x.dtype.kind != "f":
             raise TypeError(f"layer '{self.name}': input has dtype {x.dtype}; convert it to "
@@ -119,7 +128,11 @@ class Layer(Module):
         self.ensure_built(x.shape[1:])
         self._check_input(x.shape)
         act = self.activation if apply_activation else None
-        if act is F.relu and self._fuses_relu:
+        if act is F.relu and self._fuses_relu and fused_activation is None:
+            act, fused_activation = None, "relu"
+        if fused_activation is not None:
+            if fused_activation != "relu" or not self._fuses_relu or act is not None:
+                raise ValueError(f"layer '{self.name}' cannot fuse {fused_activation!r} here")
             return self.call(x, fused_activation="relu")
         y = self.call(x)
         if act is not None:
@@ -389,12 +402,7 @@ class MaxPooling2D(_Pooling2D):
     """
     _fn = staticmethod(F.max_pool2d)
 
-    def pooled_forward(self, x, fused_activation):
-        """Forward with an activation applied after the pooling (only 'relu')."""
-        x = self._as_input(x)
-        self.ensure_built(x.shape[1:])
-        self._check_input(x.shape)
-        return self.call(x, fused_activation=fused_activation)
+    _fuses_relu = True
 
 
 class AveragePooling2D(_Pooling2D):

@@ -126,7 +126,7 @@ class Sequential(Model):
         moved = False
         for i, layer in enumerate(self._layers):
             if moved:
-                x = layer.pooled_forward(x, "relu")
+                x = layer.forward(x, fused_activation="relu")
                 moved = False
             elif self._relu_moves_past(i):
                 x = layer.forward(x, apply_activation=False)
