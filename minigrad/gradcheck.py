@@ -27,30 +27,34 @@ def _as_outputs(out):
     return [out] if isinstance(out, Tensor) else list(out)
 
 
+def _projected_at(fn, inputs, vs, values) -> float:
+    """<fn(inputs), vs> in float64 with ``inputs[i]`` temporarily set to the host array
+    ``values[i]`` (in its own dtype and device); the inputs are restored afterwards."""
+    originals = {i: inputs[i].data for i in values}
+    try:
+        for i, arr in values.items():
+            x = inputs[i]
+            x.data = backend.move(arr.astype(x.dtype), x.device)
+        return sum(float((o.numpy().astype(np.float64) * v).sum())
+                   for o, v in zip(_as_outputs(fn(*inputs)), vs))
+    finally:
+        for i, arr in originals.items():
+            inputs[i].data = arr
+
+
 def _numeric_grad(fn, inputs, i, vs, eps):
     """d <fn(inputs), vs> / d inputs[i] by central differences, elementwise."""
-    x = inputs[i]
-    host = x.numpy().astype(np.float64)
+    host = inputs[i].numpy().astype(np.float64)
     flat = host.reshape(-1)
     g = np.zeros_like(flat)
-
-    def value(arr):
-        x.data = backend.move(arr.reshape(host.shape).astype(x.dtype), x.device)
-        outs = _as_outputs(fn(*inputs))
-        return sum(float((o.numpy().astype(np.float64) * v).sum()) for o, v in zip(outs, vs))
-
-    orig = x.data
-    try:
-        for k in range(flat.size):
-            old = flat[k]
-            flat[k] = old + eps
-            fp = value(flat)
-            flat[k] = old - eps
-            fm = value(flat)
-            flat[k] = old
-            g[k] = (fp - fm) / (2 * eps)
-    finally:
-        x.data = orig
+    for k in range(flat.size):
+        old = flat[k]
+        flat[k] = old + eps
+        fp = _projected_at(fn, inputs, vs, {i: host})
+        flat[k] = old - eps
+        fm = _projected_at(fn, inputs, vs, {i: host})
+        flat[k] = old
+        g[k] = (fp - fm) / (2 * eps)
     return g.reshape(host.shape)
 
 
@@ -170,19 +174,10 @@ def check_vjp(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
                allow_unused=True)
     analytic = sum(float((g.numpy().astype(np.float64) * us[i]).sum())
                    for i, g in zip(wrt, gs) if g is not None)
-    originals = {i: inputs[i].data for i in wrt}
+    hosts = {i: inputs[i].numpy().astype(np.float64) for i in wrt}
 
     def value(sign):
-        for i in wrt:
-            x = inputs[i]
-            host = backend.to_host(originals[i]).astype(np.float64) + sign * eps * us[i]
-            x.data = backend.move(host.astype(x.dtype), x.device)
-        try:
-            return sum(float((o.numpy().astype(np.float64) * v).sum())
-                       for o, v in zip(_as_outputs(fn(*inputs)), vs))
-        finally:
-            for i in wrt:
-                inputs[i].data = originals[i]
+        return _projected_at(fn, inputs, vs, {i: hosts[i] + sign * eps * us[i] for i in wrt})
 
     numeric = (value(+1) - value(-1)) / (2 * eps)
     if abs(analytic - numeric) <= atol + rtol * abs(numeric):
