@@ -105,6 +105,17 @@ def test_zip_bomb_member_refused_without_unpacking(tmp_path):
     assert os.path.getsize(path) < 1 << 20
 
 
+def test_member_declaring_40_gb_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "huge.npz"
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)})
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("0.kernel.npy", header.getvalue() + b"\0" * 64)
+    with pytest.raises(wio.WeightsFileError, match=r"\(100000, 100000\)"):
+        model().load_weights(path)
+
+
 def test_atomic_save_keeps_old_file_on_crash(tmp_path, monkeypatch):
     a = model()
     p = a.save_weights(tmp_path / "w.npz")
