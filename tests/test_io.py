@@ -92,14 +92,20 @@ def test_dtype_mismatch_is_refused(tmp_path):
         model().load_weights(p)
 
 
-def test_zip_bomb_member_refused_without_unpacking(tmp_path):
-    path = tmp_path / "bomb.npz"
+def write_member(path, name, shape, payload_bytes):
+    """An .npz with one float32 member whose header says ``shape``, followed by
+    ``payload_bytes`` zero bytes (compressed)."""
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(
-        header, {"descr": "<f4", "fortran_order": False, "shape": (5, 2)})
+        header, {"descr": "<f4", "fortran_order": False, "shape": shape})
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        # the header claims 40 bytes of data; the member expands to 40 MB of zeros
-        zf.writestr("1.bias.npy", header.getvalue() + b"\0" * (40 << 20))
+        zf.writestr(name, header.getvalue() + b"\0" * payload_bytes)
+
+
+def test_zip_bomb_member_refused_without_unpacking(tmp_path):
+    path = tmp_path / "bomb.npz"
+    # the header claims 40 bytes of data; the member expands to 40 MB of zeros
+    write_member(path, "1.bias.npy", (5, 2), 40 << 20)
     with pytest.raises(wio.WeightsFileError, match="declares"):
         wio.read_headers(path)
     assert os.path.getsize(path) < 1 << 20
@@ -107,11 +113,7 @@ def test_zip_bomb_member_refused_without_unpacking(tmp_path):
 
 def test_member_declaring_40_gb_is_refused_from_its_header(tmp_path):
     path = tmp_path / "huge.npz"
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        header, {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)})
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("0.kernel.npy", header.getvalue() + b"\0" * 64)
+    write_member(path, "0.kernel.npy", (100000, 100000), 64)
     with pytest.raises(wio.WeightsFileError, match=r"\(100000, 100000\)"):
         model().load_weights(path)
 
