@@ -141,19 +141,29 @@ class Function:
         ``inputs`` are Tensors; a Tensor whose ``data`` is a Python number is a constant.
         Returns one Tensor, or a tuple when forward returns a tuple.
         """
-        xs = [x.data for x in inputs]
-        if len(xs) > 1:
-            t0 = type(xs[0])
-            for x in xs:
-                if type(x) is not t0 or t0 is not _NDARRAY:
-                    _check_same_device(self, xs)
-                    break
-        needs = False
-        if _grad_enabled.get():
+        if len(inputs) == 2:                    # binary ops: unrolled, the hot path
+            x0, x1 = inputs
+            d0, d1 = x0.data, x1.data
+            xs = (d0, d1)
+            if type(d0) is not _NDARRAY or type(d1) is not _NDARRAY:
+                _check_same_device(self, xs)
+            needs_in = (x0.requires_grad, x1.requires_grad)
+        elif len(inputs) == 1:
+            xs = (inputs[0].data,)
+            needs_in = (inputs[0].requires_grad,)
+        else:
+            xs = [x.data for x in inputs]
+            if len(xs) > 1:
+                t0 = type(xs[0])
+                for x in xs:
+                    if type(x) is not t0 or t0 is not _NDARRAY:
+                        _check_same_device(self, xs)
+                        break
             needs_in = tuple([x.requires_grad for x in inputs])
-            if True in needs_in:
-                needs = True
-                self.needs_input_grad = needs_in
+        needs = False
+        if True in needs_in and _grad_enabled.get():
+            needs = True
+            self.needs_input_grad = needs_in
         try:
             ys = self.forward(*xs)
         except ValueError as exc:
@@ -205,7 +215,10 @@ def _new_tensor(y, requires_grad):
     if type(y) is not _NDARRAY and not isinstance(y, backend_array_types()):
         if type(y) in SCALAR_TYPES:        # constants combined with constants
             return _Tensor._wrap(y)
-        y = backend.get_array_module(y).asarray(y)
+        if isinstance(y, np.generic):      # full reductions give NumPy scalars
+            y = np.asarray(y)
+        else:
+            y = backend.get_array_module(y).asarray(y)
     return _Tensor._wrap(y, requires_grad)
 
 
@@ -283,47 +296,44 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
         token = _grad_enabled.set(True)
     capture_ids = None if capture is None else {id(t) for t in capture}
     captured = {}
-    pending = {}        # id(tensor) -> (tensor, gradient so far); keeps the tensor alive
+    # plain: the everyday backward (no mg.grad capture, no double backprop), whose leaf
+    # gradients are accumulated inline below; the other modes go through _deliver.
+    plain = capture_ids is None and not create_graph
+    # id(non-leaf tensor) -> (tensor, gradient so far). The tensor is held so that its id
+    # cannot be reused by an array created during backward.
+    pending = {}
     heap = []
-    pushed = set()
     counter = 0
     anomaly = _anomaly_enabled.get()
-    pop = heapq.heappop
-
-    def accumulate(x, gx, c):
-        """Add gx to the pending gradient of non-leaf x and schedule its creator c."""
-        nonlocal counter
-        key = id(x)
-        entry = pending.get(key)
-        pending[key] = (x, gx if entry is None else entry[1] + gx)
-        if c not in pushed:
-            pushed.add(c)
-            heapq.heappush(heap, (-c.generation, counter, c))
-            counter += 1
+    push, pop = heapq.heappush, heapq.heappop
 
     try:
         for t, g in zip(roots, root_grads):
             c = t.creator
             if c is None:
                 _deliver(t, g, True, capture_ids, captured, create_graph)
-            else:
-                accumulate(t, g, c)
+                continue
+            entry = pending.get(id(t))
+            pending[id(t)] = (t, g if entry is None else entry[1] + g)
+            if entry is None:
+                push(heap, (-c.generation, counter, c))
+                counter += 1
 
         while heap:
             f = pop(heap)[2]
-            inputs = f.inputs
-            if inputs is None:
-                raise RuntimeError(_FREED_MSG.format(op=type(f).__name__))
             outs = f.outputs
             if len(outs) == 1:                       # the common case, kept lean
                 o = outs[0]()
                 entry = None if o is None else pending.pop(id(o), None)
                 if entry is None:
                     continue
-                gys = (entry[1],)
-                if capture_ids is not None or o._retains_grad:
-                    _keep_output_grad(o, gys[0], capture_ids, captured, create_graph)
+                gy0 = entry[1]
+                gys = None
+                if not plain or o._retains_grad:
+                    _keep_output_grad(o, gy0, capture_ids, captured, create_graph)
             else:
+                # A Function with several outputs is pushed once per output that gets a
+                # gradient; the first pop takes them all and later pops find none.
                 gys = []
                 for ref in outs:
                     o = ref()
@@ -335,16 +345,22 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
                     continue
                 gys = [_zeros_for(r(), create_graph) if g is None else g
                        for g, r in zip(gys, outs)]
-            gxs = f.backward_graph(*gys) if create_graph else f.backward(*gys)
+                gy0 = gys[0]
+            inputs = f.inputs
+            if inputs is None:
+                raise RuntimeError(_FREED_MSG.format(op=type(f).__name__))
+            if create_graph:
+                gxs = f.backward_graph(*gys) if gys else f.backward_graph(gy0)
+            else:
+                gxs = f.backward(*gys) if gys else f.backward(gy0)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             if anomaly:
                 _check_finite(f, gxs)
             for x, gx, need in zip(inputs, gxs, f.needs_input_grad):
-                if not need or gx is None:
+                if gx is None or not need:
                     continue
                 shape = x.data.shape
-                borrowed = False
                 if gx.shape != shape:
                     if create_graph:
                         from .functional.shape import sum_to
@@ -352,13 +368,23 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
                     else:
                         gx = sum_to_array(gx, shape)
                     assert gx.shape == shape, (type(f).__name__, gx.shape, shape)
+                    borrowed = False
                 else:
-                    borrowed = gx is gys[0] or (len(gys) > 1 and any(gx is g for g in gys))
+                    borrowed = gx is gy0 or (gys is not None and any(gx is g for g in gys))
                 c = x.creator
-                if c is None:
-                    _deliver(x, gx, borrowed, capture_ids, captured, create_graph)
+                if c is not None:                    # an intermediate: schedule its creator
+                    key = id(x)
+                    entry = pending.get(key)
+                    if entry is None:
+                        pending[key] = (x, gx)
+                        push(heap, (-c.generation, counter, c))
+                        counter += 1
+                    else:
+                        pending[key] = (x, entry[1] + gx)
+                elif plain:
+                    _accumulate_grad(x, gx, borrowed)
                 else:
-                    accumulate(x, gx, c)
+                    _deliver(x, gx, borrowed, capture_ids, captured, create_graph)
             if not retain_graph:
                 f._release()
     finally:
@@ -393,12 +419,18 @@ def _deliver(x, gx, borrowed, capture_ids, captured, create_graph):
             prev = captured.get(key)
             captured[key] = gx if prev is None else prev + gx
         return
-    prev = x.grad
     if create_graph:
         if not isinstance(gx, _Tensor):
             gx = _Tensor._wrap(gx)
-        x.grad = gx if prev is None else prev + gx
-    elif prev is None:
+        x.grad = gx if x.grad is None else x.grad + gx
+    else:
+        _accumulate_grad(x, gx, borrowed)
+
+
+def _accumulate_grad(x, gx, borrowed):
+    """``x.grad += gx`` for a leaf, with array ``gx`` (``borrowed``: owned by another op)."""
+    prev = x.grad
+    if prev is None:
         if borrowed or gx.base is not None:
             gx = gx.copy()      # no grad may alias another array
         x.grad = _Tensor._wrap(gx)
@@ -480,7 +512,8 @@ def _initial_grad(out, g, create_graph):
             "created without requires_grad=True?)")
     data = out.data
     if g is None and type(data) is _NDARRAY and data.size == 1:
-        g = np.ones(data.shape, dtype=data.dtype)
+        g = np.empty(data.shape, dtype=data.dtype)
+        g.fill(1)                   # a third of np.ones' time on tiny arrays
         return Tensor._wrap(g) if create_graph else g
     xp = backend.get_array_module(out.data)
     if g is None:

@@ -12,6 +12,7 @@ import numpy as np
 from . import autograd, backend
 
 _default_dtype = [np.dtype(np.float32)]
+_object_new = object.__new__
 
 
 def set_default_dtype(dtype) -> None:
@@ -109,7 +110,7 @@ class Tensor:
     @classmethod
     def _wrap(cls, data, requires_grad: bool = False) -> "Tensor":
         """Wrap a backend array without copying or checking (internal fast path)."""
-        t = cls.__new__(cls)
+        t = _object_new(cls)
         t.data = data
         t.grad = None
         t.requires_grad = requires_grad

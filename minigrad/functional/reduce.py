@@ -44,15 +44,16 @@ class Sum(Function):
         return y
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        if not self.keepdims:
-            gy = gy.reshape(_keep_shape(self.in_shape, self.axis))
-        if gy.size == 1 and xp is np and len(self.in_shape) <= 2 and \
+        if type(gy) is np.ndarray and gy.size == 1 and len(self.in_shape) <= 2 and \
                 builtins.max(self.in_shape, default=1) <= 4096:
             # np.broadcast_to costs microseconds of Python; a filled array is faster for
             # the scalar losses every training step ends with.
-            return np.full(self.in_shape, gy.reshape(()), dtype=gy.dtype)
-        return xp.broadcast_to(gy, self.in_shape)
+            g = np.empty(self.in_shape, dtype=gy.dtype)
+            g.fill(gy.reshape(()))
+            return g
+        if not self.keepdims:
+            gy = gy.reshape(_keep_shape(self.in_shape, self.axis))
+        return get_array_module(gy).broadcast_to(gy, self.in_shape)
 
     def backward_graph(self, gy):
         from .shape import broadcast_to, reshape
