@@ -215,20 +215,64 @@ def test_pooling_layers_shapes():
     assert nn.AveragePooling2D(3, strides=2)(x).shape == (2, 3, 3, 3)
 
 
-def test_sequential_moves_relu_past_max_pooling_exactly():
+def _conv_pool_models():
+    """Sequential models whose conv -> pool pairs take each of the fused paths."""
+    def small(conv, pool, shape=(9, 10, 2)):
+        return models.Sequential([conv, pool, layers.Flatten(), layers.Dense(3)]), shape
+    return {
+        # Conv2D + 2x2 pooling in one op, ReLU after the pooling; odd edges dropped
+        "article_cnn": (article_cnn(), (28, 28, 1)),
+        "conv_pool_no_activation": small(layers.Conv2D(4, 3, input_shape=(9, 10, 2)),
+                                         layers.MaxPooling2D(2)),
+        "conv_pool_channels_first": small(
+            layers.Conv2D(3, 2, activation="relu", data_format="channels_first",
+                          input_shape=(2, 9, 10)),
+            layers.MaxPooling2D(3, data_format="channels_first"), (2, 9, 10)),
+        "conv_pool3_many_channels": small(
+            layers.Conv2D(4, 2, activation="relu", input_shape=(9, 10, 9)),
+            layers.MaxPooling2D(3), (9, 10, 9)),
+        # overlapping / padded pooling: only the ReLU moves past it
+        "relu_moves_past_overlapping_pool": small(
+            layers.Conv2D(4, 3, activation="relu", input_shape=(9, 10, 2)),
+            layers.MaxPooling2D(3, strides=2, padding="same")),
+        # a non-ReLU activation: nothing is fused
+        "tanh_conv_then_pool": small(layers.Conv2D(4, 3, activation="tanh",
+                                                   input_shape=(9, 10, 2)),
+                                     layers.MaxPooling2D(2)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_conv_pool_models()))
+def test_sequential_fusions_equal_layer_by_layer(name):
+    """Sequential fuses Conv2D + MaxPooling2D (and moves ReLUs past poolings); outputs and
+    gradients equal those of the layers run one by one."""
     mg.manual_seed(2)
-    model = article_cnn()
-    x = mg.tensor(np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32))
-    y = mg.tensor([1, 4, 7])
-    F.cross_entropy(model.forward_logits(x), y).backward()
+    model, shape = _conv_pool_models()[name]
+    x = mg.tensor(np.random.default_rng(0).standard_normal((3,) + shape).astype(np.float32))
+    spatial = (slice(None),) * (2 if name == "conv_pool_channels_first" else 1)
+    x.data[spatial + (slice(0, 7), slice(0, 7))] = 0     # flat: tied maxima in the pooling
+    y = mg.tensor([1, 2, 0])
+    logits = model.forward_logits(x)
+    F.cross_entropy(logits, y).backward()
     fused = [p.grad.numpy() for p in model.parameters()]
     model.zero_grad()
     h = x
     for layer in model.layers[:-1]:
         h = layer(h)                          # layer by layer: ReLU before each pooling
-    F.cross_entropy(model.layers[-1](h, apply_activation=False), y).backward()
+    ref = model.layers[-1](h, apply_activation=False)
+    F.cross_entropy(ref, y).backward()
+    np.testing.assert_allclose(logits.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
     for a, b in zip(fused, (p.grad.numpy() for p in model.parameters())):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_fused_max_pool_that_does_not_fit_is_refused():
+    x = mg.randn(1, 4, 4, 2)
+    W = mg.randn(3, 3, 2, 5)
+    with pytest.raises(ValueError, match="max_pool 3 must be >= 1 and fit"):
+        F.conv2d(x, W, layout="NHWC", max_pool=3)
+    with pytest.raises(ValueError, match="cannot fuse a max pooling"):
+        layers.Dense(2).forward(mg.randn(2, 3), fused_max_pool=2)
 
 
 def test_summary_counts_batchnorm_statistics_as_non_trainable():

@@ -26,7 +26,7 @@ from ..tensor import Tensor
 from .arithmetic import _as_tensor
 from .shape import transpose
 
-__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "conv_output_size", "same_padding"]
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "conv_output_size", "same_padding", "im2col"]
 
 
 def _pair(v, name):
@@ -114,44 +114,91 @@ def sum_rows(g2):
     return xp.ones(g2.shape[0], dtype=g2.dtype) @ g2
 
 
+def im2col(xpad, kh, kw, sh, sw, Ho, Wo, pool: int = 1):
+    """The columns of a convolution: one row per output position, one column per
+    (kernel row, kernel column, channel), for the first Ho x Wo output positions.
+
+    With ``pool = p > 1`` the rows come in p*p blocks, block (a, b) holding the output
+    positions (p i + a, p j + b) in (n, i, j) order over Ho/p x Wo/p: a p x p max pooling
+    of the product is then an elementwise max of p*p contiguous blocks.
+    """
+    xp = get_array_module(xpad)
+    N, C = xpad.shape[0], xpad.shape[3]
+    Hb, Wb = Ho // pool, Wo // pool
+    if C < _FEW_CHANNELS:
+        # Few channels (an image input): gather the columns as kh*kw*C planes, each
+        # one copy; cols is their transposed view (BLAS reads it as is).
+        planes = xp.empty((kh * kw * C, pool, pool, N, Hb, Wb), dtype=xpad.dtype)
+        for k in range(kh * kw * C):
+            (i, j), c = divmod(k // C, kw), k % C
+            v = xpad[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, c]
+            planes[k] = v.reshape(N, Hb, pool, Wb, pool).transpose(2, 4, 0, 1, 3)
+        return planes.reshape(kh * kw * C, -1).T
+    win = windows(xpad, kh, kw, sh, sw)[:, :Ho, :Wo]
+    if pool > 1:
+        win = win.reshape(N, Hb, pool, Wb, pool, kh, kw, C).transpose(2, 4, 0, 1, 3, 5, 6, 7)
+    return win.reshape(-1, kh * kw * C)                       # the one copy
+
+
+def _max_of(parts):
+    """Elementwise max of equally shaped arrays."""
+    xp = get_array_module(parts[0])
+    y = parts[0].copy()
+    for v in parts[1:]:
+        xp.maximum(y, v, out=y)
+    return y
+
+
+def _max_grad(parts, y, gy, outs):
+    """Backward of ``y = _max_of(parts)``: ``outs[k] = gy * [parts[k] == y] / ties``, the
+    tied maxima of a position sharing its gradient evenly."""
+    xp = get_array_module(gy)
+    masks = [v == y for v in parts]
+    count = masks[0].astype(xp.uint8 if len(parts) < 256 else xp.int32)
+    for m in masks[1:]:
+        count += m                     # ties counted in a small integer type
+    g = gy / count
+    for m, o in zip(masks, outs):
+        xp.multiply(g, m, out=o)
+
+
 class Conv2d(Function):
     """y[n, i, j, o] = sum_{a, b, c} x[n, s i + a, s j + b, c] W[a, b, c, o] + b[o]
     (cross-correlation, NHWC input, HWIO kernel), optionally followed by a fused ReLU
     computed in place (its mask is read from the saved output in backward)."""
 
+    pool = 1
+
     def __init__(self, stride, pads, relu=False):
         self.stride, self.pads, self.relu = stride, pads, relu
 
-    def forward(self, x, W, b=None):
+    def _product(self, x, W, b):
+        """cols @ W + b over the output positions that are used (all unless pooling
+        drops a last row or column); rows ordered as :func:`im2col` with ``self.pool``."""
         sh, sw = self.stride
         kh, kw, C, O = W.shape
+        p = self.pool
         self.in_shape = x.shape
         xpad = _pad_nhwc(x, self.pads)
-        win = windows(xpad, kh, kw, sh, sw)
-        N, Ho, Wo = win.shape[:3]
-        if C < _FEW_CHANNELS:
-            # Few channels (an image input): gather the columns as kh*kw*C planes, each
-            # one contiguous copy; cols is their transposed view (BLAS reads it as is).
-            xp = get_array_module(x)
-            planes = xp.empty((kh * kw * C, N, Ho, Wo), dtype=x.dtype)
-            for k in range(kh * kw * C):
-                (i, j), c = divmod(k // C, kw), k % C
-                planes[k] = xpad[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, c]
-            cols = planes.reshape(kh * kw * C, N * Ho * Wo).T
-        else:
-            cols = win.reshape(N * Ho * Wo, kh * kw * C)      # im2col: the one copy
+        N, Hp, Wp = xpad.shape[:3]
+        Ho, Wo = ((Hp - kh) // sh + 1) // p * p, ((Wp - kw) // sw + 1) // p * p
+        cols = im2col(xpad, kh, kw, sh, sw, Ho, Wo, p)
         Wm = W.reshape(kh * kw * C, O)
         y = cols @ Wm
         if b is not None:
             y += b
-        if self.relu:
-            get_array_module(y).maximum(y, 0, out=y)
-            self.y = y
         if self.needs_input_grad and self.needs_input_grad[1]:
             self.cols = cols
         self.Wm, self.pad_shape, self.out_shape = Wm, xpad.shape, (N, Ho, Wo)
         self.W_shape = W.shape
-        return y.reshape(N, Ho, Wo, O)
+        return y
+
+    def forward(self, x, W, b=None):
+        y = self._product(x, W, b)
+        if self.relu:
+            get_array_module(y).maximum(y, 0, out=y)
+            self.y = y
+        return y.reshape(*self.out_shape, W.shape[3])
 
     def _input_grad(self, gy2):
         """col2im(gy W^T) as kh*kw products gy W[i, j]^T, each added into its shifted
@@ -171,26 +218,80 @@ class Conv2d(Function):
             gx[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, :] += tmp4
         return gx
 
-    def backward(self, gy):
+    def _natural_order(self, gy2):
+        """``gy2`` (rows ordered as the columns) in (n, h, w) order."""
+        return gy2
+
+    def _grads(self, gy2, gb_rows):
+        """Gradients of x, W (and b) from the gradient ``gy2`` of the product
+        ``cols @ W``; the bias gradient sums the rows of ``gb_rows``."""
         need = self.needs_input_grad
-        N, Ho, Wo = self.out_shape
-        kh, kw, C, O = self.W_shape
-        gy2 = gy.reshape(N * Ho * Wo, O)
-        if self.relu:
-            gy2 = backend.fused("relu_grad", gy2)(gy2, self.y)      # ReLU'(0) = 0
-        gx = gW = gb = None
+        gx = gW = None
         if need[0]:
-            gx = _crop(self._input_grad(gy2), self.pads, self.in_shape)
+            gx = _crop(self._input_grad(self._natural_order(gy2)), self.pads, self.in_shape)
         if need[1]:
             gW = (self.cols.T @ gy2).reshape(self.W_shape)
         if len(need) == 3:
-            gb = sum_rows(gy2) if need[2] else None
-            return gx, gW, gb
+            return gx, gW, (sum_rows(gb_rows) if need[2] else None)
         return gx, gW
+
+    def backward(self, gy):
+        gy2 = gy.reshape(-1, self.W_shape[3])
+        if self.relu:
+            gy2 = backend.fused("relu_grad", gy2)(gy2, self.y)      # ReLU'(0) = 0
+        return self._grads(gy2, gy2)
+
+
+class Conv2dMaxPool(Conv2d):
+    """maxpool_p(conv(x)) for a p x p pooling with stride p, optionally followed by a
+    ReLU (equal to pooling the ReLU of the convolution: ReLU and max commute).
+
+    The columns are ordered in p*p blocks (:func:`im2col`), so the pooling is an
+    elementwise max of p*p contiguous blocks of the product, forward and backward, and
+    output positions that the pooling would drop (an odd last row or column) are never
+    computed. The bias, the same over a window, is added after the pooling
+    (max(v + b) = max(v) + b), on p*p times fewer values.
+    """
+
+    def __init__(self, stride, pads, pool, relu=False):
+        super().__init__(stride, pads, relu)
+        self.pool = pool
+
+    def forward(self, x, W, b=None):
+        O = W.shape[3]
+        self.blocks = list(self._product(x, W, None).reshape(self.pool ** 2, -1, O))
+        self.m = m = _max_of(self.blocks)
+        y = m if b is None and not self.relu else m.copy()
+        if b is not None:
+            y += b
+        if self.relu:
+            get_array_module(y).maximum(y, 0, out=y)
+            self.y = y
+        N, Ho, Wo = self.out_shape
+        return y.reshape(N, Ho // self.pool, Wo // self.pool, O)
+
+    def backward(self, gy):
+        O = self.W_shape[3]
+        gy2 = gy.reshape(-1, O)
+        if self.relu:
+            gy2 = backend.fused("relu_grad", gy2)(gy2, self.y)      # ReLU'(0) = 0
+        xp = get_array_module(gy2)
+        g = xp.empty((len(self.blocks),) + gy2.shape, dtype=gy2.dtype)
+        rows_per_item = gy2.shape[0] // self.out_shape[0]
+        for s in backend.batch_chunks(gy2, self.out_shape[0], 4 * O * g.shape[0] * 3 *
+                                      rows_per_item):
+            r = slice(s.start * rows_per_item, s.stop * rows_per_item)
+            _max_grad([v[r] for v in self.blocks], self.m[r], gy2[r], list(g[:, r]))
+        return self._grads(g.reshape(-1, O), gy2)
+
+    def _natural_order(self, gy2):
+        p, (N, Ho, Wo) = self.pool, self.out_shape
+        g = gy2.reshape(p, p, N, Ho // p, Wo // p, -1).transpose(2, 3, 0, 4, 1, 5)
+        return g.reshape(N * Ho * Wo, -1)
 
 
 def _conv_nhwc(x: Tensor, W: Tensor, b, stride, padding, name="conv2d",
-               relu: bool = False) -> Tensor:
+               relu: bool = False, max_pool=None) -> Tensor:
     if x.ndim != 4:
         raise ValueError(f"{name}: expected a 4-D input (N, H, W, C), got shape {x.shape}")
     if W.ndim != 4:
@@ -208,16 +309,25 @@ def _conv_nhwc(x: Tensor, W: Tensor, b, stride, padding, name="conv2d",
     if Hp < kh or Wp < kw:
         raise ValueError(f"{name}: kernel {kh}x{kw} is larger than the (padded) input "
                          f"{Hp}x{Wp} (input shape {x.shape})")
+    if max_pool is None:
+        fn = Conv2d((sh, sw), pads, relu)
+    else:
+        p = int(max_pool)
+        Ho, Wo = (Hp - kh) // sh + 1, (Wp - kw) // sw + 1
+        if p < 1 or Ho < p or Wo < p:
+            raise ValueError(f"{name}: max_pool {max_pool} must be >= 1 and fit the "
+                             f"convolution's output {Ho}x{Wo} (input shape {x.shape})")
+        fn = Conv2dMaxPool((sh, sw), pads, p, relu)
     if b is None:
-        return Conv2d((sh, sw), pads, relu).apply(x, W)
+        return fn.apply(x, W)
     b = _as_tensor(b)
     if b.shape != (O,):
         raise ValueError(f"{name}: bias must have shape ({O},), got {b.shape}")
-    return Conv2d((sh, sw), pads, relu).apply(x, W, b)
+    return fn.apply(x, W, b)
 
 
 def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW",
-           activation: Optional[str] = None) -> Tensor:
+           activation: Optional[str] = None, max_pool: Optional[int] = None) -> Tensor:
     """2-D cross-correlation, as ``torch.nn.functional.conv2d`` and Keras ``Conv2D``.
 
     Args:
@@ -228,16 +338,20 @@ def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW",
         padding: int, (ph, pw), ``'valid'`` or ``'same'``.
         layout: ``'NCHW'`` or ``'NHWC'``; the output has the same layout as ``x``.
         activation: None, or ``'relu'`` to fuse a ReLU into the op (one pass less).
+        max_pool: p to return ``max_pool2d(conv2d(...), p)`` (window p, stride p) in
+            one op, the activation applied after the pooling (they commute). Positions
+            the pooling drops are not computed.
 
     Returns:
-        (N, O, Ho, Wo) or (N, Ho, Wo, O) with Ho = (H + 2 ph - kh) // sh + 1.
+        (N, O, Ho, Wo) or (N, Ho, Wo, O) with Ho = (H + 2 ph - kh) // sh + 1, divided
+        by p (rounded down) with ``max_pool``.
     """
     x, W = _as_tensor(x), _as_tensor(W)
     if activation not in (None, "relu"):
         raise ValueError(f"conv2d: only activation='relu' can be fused, got {activation!r}")
     relu = activation == "relu"
     if layout == "NHWC":
-        return _conv_nhwc(x, W, b, stride, padding, relu=relu)
+        return _conv_nhwc(x, W, b, stride, padding, relu=relu, max_pool=max_pool)
     if layout != "NCHW":
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     if x.ndim != 4 or W.ndim != 4:
@@ -247,7 +361,7 @@ def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW",
         raise ValueError(f"conv2d: input has {x.shape[1]} channels but the kernel expects "
                          f"{W.shape[1]} (input shape {x.shape}, kernel shape {W.shape})")
     y = _conv_nhwc(transpose(x, 0, 2, 3, 1), transpose(W, 2, 3, 1, 0), b, stride, padding,
-                   relu=relu)
+                   relu=relu, max_pool=max_pool)
     return transpose(y, 0, 3, 1, 2)
 
 
@@ -285,12 +399,9 @@ class MaxPool2d(Function):
         if self.fast:
             N, H, W, C = x.shape
             Ho, Wo = H // kh, W // kw
-            views = [x[:, i:Ho * kh:kh, j:Wo * kw:kw, :] for i in range(kh) for j in range(kw)]
-            y = views[0].copy()
-            for v in views[1:]:
-                xp.maximum(y, v, out=y)
-            self.views = views
-            return self._out(y)
+            self.views = [x[:, i:Ho * kh:kh, j:Wo * kw:kw, :]
+                          for i in range(kh) for j in range(kw)]
+            return self._out(_max_of(self.views))
         xpad = _pad_nhwc(x, self.pads, -xp.inf)
         win = windows(xpad, kh, kw, sh, sw)
         self.win, self.pad_shape = win, xpad.shape
@@ -308,15 +419,8 @@ class MaxPool2d(Function):
             offsets = [(i, j) for i in range(kh) for j in range(kw)]
             per_item = 4 * int(prod(self.in_shape[1:])) * 3
             for s in backend.batch_chunks(gy, N, per_item):
-                ys, gys = y[s], gy[s]
-                masks = [v[s] == ys for v in self.views]
-                # ties per window, counted in a small integer type (cheaper than floats)
-                count = masks[0].astype(xp.uint8 if kh * kw < 256 else xp.int32)
-                for m in masks[1:]:
-                    count += m
-                g = gys / count
-                for (i, j), m in zip(offsets, masks):
-                    xp.multiply(g, m, out=gx[s, i:Ho * kh:kh, j:Wo * kw:kw, :])
+                _max_grad([v[s] for v in self.views], y[s], gy[s],
+                          [gx[s, i:Ho * kh:kh, j:Wo * kw:kw, :] for i, j in offsets])
             return gx
         y6 = self.y[:, :, :, None, None, :]
         mask = (self.win == y6).astype(gy.dtype)

@@ -111,7 +111,8 @@ class Layer(Module):
             x = np.asarray(x)
         return Tensor._wrap(backend.move(x, self._device))
 
-    def forward(self, x, apply_activation: bool = True, fused_activation=None):
+    def forward(self, x, apply_activation: bool = True, fused_activation=None,
+                fused_max_pool=None):
         """Run the layer (building it on first call) and its activation.
 
         Args:
@@ -120,6 +121,10 @@ class Layer(Module):
             fused_activation: 'relu' to apply a ReLU after the output inside the layer's
                 op (layers with ``_fuses_relu``; Sequential uses it to move a ReLU past a
                 max pooling).
+            fused_max_pool: p to return the p x p (stride p) max pooling of the output,
+                computed inside the layer's op, the activation (ReLU or none) after it
+                (layers with ``_fuses_max_pool``; Sequential uses it for a
+                MaxPooling2D that follows).
         """
         x = self._as_input(x)
         if x.dtype.kind != "f":
@@ -130,11 +135,16 @@ class Layer(Module):
         act = self.activation if apply_activation else None
         if act is F.relu and self._fuses_relu and fused_activation is None:
             act, fused_activation = None, "relu"
+        pool = {}
+        if fused_max_pool is not None:
+            if not self._fuses_max_pool or act is not None:
+                raise ValueError(f"layer '{self.name}' cannot fuse a max pooling here")
+            pool = {"max_pool": fused_max_pool}
         if fused_activation is not None:
             if fused_activation != "relu" or not self._fuses_relu or act is not None:
                 raise ValueError(f"layer '{self.name}' cannot fuse {fused_activation!r} here")
-            return self.call(x, fused_activation="relu")
-        y = self.call(x)
+            return self.call(x, fused_activation="relu", **pool)
+        y = self.call(x, **pool)
         if act is not None:
             y = act(y)
         return y
@@ -144,6 +154,8 @@ class Layer(Module):
 
     #: layers whose op can apply a ReLU in place (Dense, Conv2D)
     _fuses_relu = False
+    #: layers whose op can end with a p x p, stride p max pooling (Conv2D)
+    _fuses_max_pool = False
     #: layers whose output for one sample depends on the others in the batch
     batch_coupled = False
 
@@ -307,23 +319,26 @@ class Conv2D(Layer):
 
     def _check_input(self, shape):
         c = self.kernel.shape[2]
-        expect = (None, None, None, c) if self.data_format == "channels_last" else (None, c, None, None)
-        got_c = shape[-1] if self.data_format == "channels_last" else (shape[1] if len(shape) > 1 else None)
+        if self.data_format == "channels_last":
+            expect, got_c = (None, None, None, c), shape[-1]
+        else:
+            expect, got_c = (None, c, None, None), (shape[1] if len(shape) > 1 else None)
         if len(shape) != 4 or got_c != c:
             raise _shape_mismatch(self, expect, tuple(shape))
 
     _fuses_relu = True
+    _fuses_max_pool = True
 
-    def call(self, x, fused_activation=None):
+    def call(self, x, fused_activation=None, max_pool=None):
         b = self.bias if self.use_bias else None
         relu = fused_activation == "relu"
         if self.data_format == "channels_last":
             return F.conv2d(x, self.kernel, b, self.strides, self.padding, layout="NHWC",
-                            activation=fused_activation)
+                            activation=fused_activation, max_pool=max_pool)
         from ..functional.conv import _conv_nhwc
         from ..functional.shape import transpose
         y = _conv_nhwc(transpose(x, 0, 2, 3, 1), self.kernel, b, self.strides, self.padding,
-                       relu=relu)
+                       relu=relu, max_pool=max_pool)
         return transpose(y, 0, 3, 1, 2)
 
     def compute_output_shape(self, input_shape):
@@ -573,8 +588,9 @@ class BatchNormalization(Layer):
             mom = self.momentum
             bm = fn.batch_mean.reshape(-1)
             bv = fn.batch_var.reshape(-1)
-            self.moving_mean = mom * self.moving_mean + (1 - mom) * bm.astype(self.moving_mean.dtype)
-            self.moving_variance = mom * self.moving_variance + (1 - mom) * bv.astype(self.moving_mean.dtype)
+            dt = self.moving_mean.dtype
+            self.moving_mean = mom * self.moving_mean + (1 - mom) * bm.astype(dt)
+            self.moving_variance = mom * self.moving_variance + (1 - mom) * bv.astype(dt)
             return y
         xp = get_array_module(x.data)
         inv = 1.0 / xp.sqrt(self.moving_variance + self.epsilon)

@@ -121,10 +121,37 @@ class Sequential(Model):
             total += int(np.prod(shape))
         return total * get_default_dtype().itemsize
 
+    def _max_pool_fuses(self, i):
+        """The pool size p when layer i can compute the max pooling at i + 1 inside its
+        op (a Conv2D with ReLU or no activation, then a p x p, stride p, 'valid'
+        MaxPooling2D of the same data format), else None."""
+        layers = self._layers
+        if i + 1 >= len(layers):
+            return None
+        a, b = layers[i], layers[i + 1]
+        if not (isinstance(a, Layer) and a._fuses_max_pool and a.activation in (None, F.relu)
+                and isinstance(b, MaxPooling2D) and type(b).call is MaxPooling2D.call):
+            return None
+        p = b.pool_size[0]
+        if b.pool_size != (p, p) or b.strides != (p, p) or b.padding != "valid" or \
+                b.data_format != getattr(a, "data_format", None):
+            return None
+        return p
+
     def forward(self, x, apply_final_activation: bool = True):
-        last = len(self._layers) - 1
-        moved = False
-        for i, layer in enumerate(self._layers):
+        layers, last = self._layers, len(self._layers) - 1
+        i, moved = 0, False
+        while i <= last:
+            layer = layers[i]
+            pool = self._max_pool_fuses(i)
+            if pool is not None:
+                # conv + pooling in one op (the ReLU, if any, after the pooling)
+                shape = tuple(x.shape[1:])
+                x = layer.forward(x, apply_activation=False, fused_max_pool=pool,
+                                  fused_activation="relu" if layer.activation else None)
+                layers[i + 1].ensure_built(layer.compute_output_shape(shape))
+                i += 2
+                continue
             if moved:
                 x = layer.forward(x, fused_activation="relu")
                 moved = False
@@ -135,6 +162,7 @@ class Sequential(Model):
                 x = layer.forward(x, apply_activation=False)
             else:
                 x = layer(x)
+            i += 1
         return x
 
     def forward_logits(self, x):
@@ -173,7 +201,8 @@ class Sequential(Model):
         lines = [f'Model: "{self.name}"', rule,
                  " Layer (type)".ljust(w[0]) + "Output Shape".ljust(w[1]) + "Param #",
                  "=" * sum(w)]
-        lines += [n.ljust(w[0]) + s.ljust(w[1]) + f"{c:,}" for n, s, c in zip(names, shapes, counts)]
+        lines += [n.ljust(w[0]) + s.ljust(w[1]) + f"{c:,}"
+                  for n, s, c in zip(names, shapes, counts)]
         total = sum(counts)
         lines += ["=" * sum(w), f"Total params: {total:,}",
                   f"Trainable params: {total - frozen:,}", f"Non-trainable params: {frozen:,}",
