@@ -141,10 +141,12 @@ def im2col(xpad, kh, kw, sh, sw, Ho, Wo, pool: int = 1):
 
 
 def _max_of(parts):
-    """Elementwise max of equally shaped arrays."""
+    """Elementwise max of equally shaped arrays (a new array)."""
+    if len(parts) == 1:
+        return parts[0].copy()
     xp = get_array_module(parts[0])
-    y = parts[0].copy()
-    for v in parts[1:]:
+    y = xp.maximum(parts[0], parts[1])
+    for v in parts[2:]:
         xp.maximum(y, v, out=y)
     return y
 
@@ -260,10 +262,11 @@ class Conv2dMaxPool(Conv2d):
     def forward(self, x, W, b=None):
         O = W.shape[3]
         self.blocks = list(self._product(x, W, None).reshape(self.pool ** 2, -1, O))
-        self.m = m = _max_of(self.blocks)
-        y = m if b is None and not self.relu else m.copy()
+        self.m = y = _max_of(self.blocks)
         if b is not None:
-            y += b
+            y = y + b
+        elif self.relu:
+            y = y.copy()
         if self.relu:
             get_array_module(y).maximum(y, 0, out=y)
             self.y = y
