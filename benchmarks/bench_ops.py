@@ -8,7 +8,9 @@ Each case times one forward and one backward with a given upstream gradient. The
 floor is the textbook vectorised version (im2col by a strided view + GEMM, col2im by
 kh*kw shifted adds, pooling masks from reshaped windows, the closed-form gradients); it is
 what a plain NumPy implementation costs, not a lower bound on what the hardware can do.
-PyTorch runs in this process, so it shares minigrad's allocator setting (see README).
+PyTorch runs in this process, so it shares minigrad's allocator setting (see README);
+the contenders are timed in alternating blocks, because PyTorch's and OpenBLAS' worker
+threads keep spinning for a while after each call and would slow whichever runs next.
 """
 import os
 import sys
@@ -16,7 +18,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import interleaved, machine, save, table  # noqa: E402
+from common import in_blocks, machine, save, table  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 import minigrad.functional as F  # noqa: E402
@@ -140,7 +142,7 @@ def cases():
     out.append(("conv2d 3x3 32->64, 13x13",
                 mg_run(lambda x, W, b: F.conv2d(x, W, b, layout="NHWC"),
                        [mg_leaf(x), mg_leaf(W), mg_leaf(b)], mg.tensor(g)),
-                lambda: np_conv(x, W, b, g), th))
+                lambda x=x, W=W, b=b, g=g: np_conv(x, W, b, g), th))
 
     # max pooling 2x2 on the first convolution's output
     x = rand(N, 26, 26, 32)
@@ -151,7 +153,7 @@ def cases():
                     torch.tensor(g.transpose(0, 3, 1, 2).copy()))
     out.append(("max_pool2d 2x2, 26x26x32",
                 mg_run(lambda x: F.max_pool2d(x, 2, layout="NHWC"), [mg_leaf(x)], mg.tensor(g)),
-                lambda: np_maxpool(x, g), th))
+                lambda x=x, g=g: np_maxpool(x, g), th))
 
     # conv + ReLU + pool as the Sequential model runs them (one fused op in minigrad)
     x, W, b = rand(N, 13, 13, 32), rand(3, 3, 32, 64) * 0.1, rand(64)
@@ -166,7 +168,7 @@ def cases():
                 mg_run(lambda x, W, b: F.conv2d(x, W, b, layout="NHWC", activation="relu",
                                                 max_pool=2),
                        [mg_leaf(x), mg_leaf(W), mg_leaf(b)], mg.tensor(g)),
-                lambda: np_conv_relu_pool(x, W, b, g), th))
+                lambda x=x, W=W, b=b, g=g: np_conv_relu_pool(x, W, b, g), th))
 
     # dense 576 -> 64
     x, W, b, g = rand(N, 576), rand(576, 64) * 0.05, rand(64), rand(N, 64)
@@ -176,7 +178,7 @@ def cases():
     out.append(("linear 576->64",
                 mg_run(lambda x, W, b: F.linear(x, W, b), [mg_leaf(x), mg_leaf(W), mg_leaf(b)],
                        mg.tensor(g)),
-                lambda: np_linear(x, W, b, g), th))
+                lambda x=x, W=W, b=b, g=g: np_linear(x, W, b, g), th))
 
     # softmax cross-entropy on 10 classes
     z, labels = rand(N, 10), RNG.integers(0, 10, N)
@@ -246,7 +248,7 @@ def main():
         contenders = {"minigrad": fm, "numpy": fn}
         if ft is not None:
             contenders["torch"] = ft
-        t = interleaved(contenders, repeats=15, warmup=3, inner=3)
+        t = in_blocks(contenders, rounds=3, repeats=7, warmup=3, inner=2)
         entry = {"op": name, **{f"{k}_ms": v * 1e3 for k, v in t.items()},
                  "ratio_vs_numpy": t["minigrad"] / t["numpy"]}
         row = [name, f"{t['minigrad'] * 1e3:.3f}", f"{t['numpy'] * 1e3:.3f}",

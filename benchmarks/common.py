@@ -89,6 +89,28 @@ def interleaved(contenders: dict, repeats: int = 15, warmup: int = 3, inner: int
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def in_blocks(contenders: dict, rounds: int = 3, repeats: int = 5, warmup: int = 2,
+              inner: int = 1) -> dict:
+    """Median seconds per call of each ``name -> fn``, timed in blocks: each round runs
+    every contender in turn, ``warmup`` untimed calls then ``repeats`` timed ones.
+
+    Use it when the contenders run in threads of their own that keep spinning after a call
+    (PyTorch's OpenMP pool, OpenBLAS): call by call interleaving would time each one
+    against the other's spinning threads.
+    """
+    times = {k: [] for k in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            for _ in range(warmup):
+                fn()
+            for _ in range(repeats):
+                t = time.perf_counter()
+                for _ in range(inner):
+                    fn()
+                times[name].append((time.perf_counter() - t) / inner)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def save(name: str, payload: dict) -> str:
     os.makedirs(RESULTS, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d")

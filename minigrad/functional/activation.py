@@ -75,19 +75,23 @@ def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
     return LeakyReLU(negative_slope).apply(_as_tensor(x))
 
 
-class Sigmoid(Function):
-    """y = 1 / (1 + e^-x);  dy/dx = y (1 - y).
+def sigmoid_array(x):
+    """The logistic sigmoid of an array, ``exp(min(x, 0)) / (1 + exp(-|x|))``: both
+    exponents are <= 0, so nothing overflows for any x, and it equals 1 / (1 + e^-x) for
+    x >= 0 and e^x / (1 + e^x) for x < 0 without a select (a third of ``where``'s time)."""
+    xp = get_array_module(x)
+    d = xp.exp(-xp.abs(x))
+    d += 1
+    y = xp.exp(xp.minimum(x, 0))
+    y /= d
+    return y
 
-    Computed from e = exp(-|x|) <= 1, so no exponential overflows for any x:
-    y = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0.
-    """
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x);  dy/dx = y (1 - y), computed by :func:`sigmoid_array`."""
 
     def forward(self, x):
-        xp = get_array_module(x)
-        e = xp.exp(-xp.abs(x))
-        inv = 1 / (1 + e)
-        y = xp.where(x >= 0, inv, e * inv)
-        self.y = y
+        self.y = y = sigmoid_array(x)
         return y
 
     def backward(self, gy):

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor, _to_array
+from .activation import sigmoid_array
 from .arithmetic import _as_tensor, clip, log
 from .reduce import mean as _mean
 from .reduce import sum as _sum
@@ -233,10 +234,7 @@ class BCEWithLogits(Function):
         return xp.maximum(z, 0) - z * self.t + xp.log1p(xp.exp(-xp.abs(z)))
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        e = xp.exp(-xp.abs(self.z))
-        s = xp.where(self.z >= 0, 1 / (1 + e), e / (1 + e))
-        return gy * (s - self.t)
+        return gy * (sigmoid_array(self.z) - self.t)
 
     def backward_graph(self, gy):
         from .activation import sigmoid
