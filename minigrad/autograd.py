@@ -124,6 +124,13 @@ class Function:
     outputs = ()
     generation = 0
     needs_input_grad = ()
+    # Used by the backward engine only: the gradient of the output that is pending while
+    # the Function waits in the engine's queue (a list, one per output, when it has
+    # several), whether it has several outputs, and whether some output wants its
+    # gradient kept (Tensor.retain_grad).
+    _gy = None
+    _multi = False
+    _watch = False
 
     def forward(self, *xs):
         raise NotImplementedError
@@ -172,6 +179,23 @@ class Function:
             shapes = " and ".join(str(tuple(getattr(x, "shape", ()))) for x in xs)
             raise ValueError(f"{type(self).__name__}: shapes {shapes} cannot be broadcast "
                              "together") from None
+        if type(ys) is _NDARRAY:                # one NumPy array: _new_tensor and _link,
+            out = _object_new(_Tensor)          # inlined (the hottest lines of minigrad)
+            out.data = ys
+            out.grad = out.creator = out.name = None
+            out._retains_grad = False
+            out.requires_grad = needs
+            if needs:
+                gen = 0
+                for x in inputs:
+                    c = x.creator
+                    if c is not None and c.generation > gen:
+                        gen = c.generation
+                self.generation = gen + 1
+                self.inputs = inputs
+                self.outputs = (_weakref(out),)
+                out.creator = self
+            return out
         if type(ys) is not tuple:
             out = _new_tensor(ys, needs)
             if needs:
@@ -190,7 +214,10 @@ class Function:
                 gen = c.generation
         self.generation = gen + 1
         self.inputs = inputs
-        self.outputs = tuple([_weakref(t) for t in outputs])
+        self.outputs = tuple(map(_weakref, outputs))
+        if len(outputs) > 1:
+            self._multi = True
+            self._out_meta = [(t.data.shape, t.data.dtype) for t in outputs]
         for t in outputs:
             t.creator = self
 
@@ -202,6 +229,7 @@ class Function:
 
 _NDARRAY = np.ndarray
 _weakref = weakref.ref
+_object_new = object.__new__
 _Tensor = None    # set by tensor.py once the class exists (it imports this module)
 
 
@@ -212,12 +240,12 @@ def _set_tensor_class(cls) -> None:
 
 def _new_tensor(y, requires_grad):
     """Wrap a forward result; NumPy scalars become 0-d arrays, constants stay numbers."""
-    if type(y) is not _NDARRAY and not isinstance(y, backend_array_types()):
-        if type(y) in SCALAR_TYPES:        # constants combined with constants
-            return _Tensor._wrap(y)
+    if type(y) is not _NDARRAY:
         if isinstance(y, np.generic):      # full reductions give NumPy scalars
             y = np.asarray(y)
-        else:
+        elif type(y) in SCALAR_TYPES:      # constants combined with constants
+            return _Tensor._wrap(y)
+        elif not isinstance(y, backend_array_types()):
             y = backend.get_array_module(y).asarray(y)
     return _Tensor._wrap(y, requires_grad)
 
@@ -297,11 +325,10 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
     capture_ids = None if capture is None else {id(t) for t in capture}
     captured = {}
     # plain: the everyday backward (no mg.grad capture, no double backprop), whose leaf
-    # gradients are accumulated inline below; the other modes go through _deliver.
+    # gradients are accumulated directly; the other modes go through _deliver.
     plain = capture_ids is None and not create_graph
-    # id(non-leaf tensor) -> (tensor, gradient so far). The tensor is held so that its id
-    # cannot be reused by an array created during backward.
-    pending = {}
+    # The gradient pending for a non-leaf tensor is kept on its creator (``_gy``) until
+    # the creator is popped from this heap, ordered by decreasing generation.
     heap = []
     counter = 0
     anomaly = _anomaly_enabled.get()
@@ -312,40 +339,21 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
             c = t.creator
             if c is None:
                 _deliver(t, g, True, capture_ids, captured, create_graph)
-                continue
-            entry = pending.get(id(t))
-            pending[id(t)] = (t, g if entry is None else entry[1] + g)
-            if entry is None:
+            elif _pend(c, t, g):
                 push(heap, (-c.generation, counter, c))
                 counter += 1
 
         while heap:
             f = pop(heap)[2]
-            outs = f.outputs
-            if len(outs) == 1:                       # the common case, kept lean
-                o = outs[0]()
-                entry = None if o is None else pending.pop(id(o), None)
-                if entry is None:
-                    continue
-                gy0 = entry[1]
-                gys = None
-                if not plain or o._retains_grad:
-                    _keep_output_grad(o, gy0, capture_ids, captured, create_graph)
-            else:
-                # A Function with several outputs is pushed once per output that gets a
-                # gradient; the first pop takes them all and later pops find none.
-                gys = []
-                for ref in outs:
-                    o = ref()
-                    entry = None if o is None else pending.pop(id(o), None)
-                    if entry is not None:
-                        _keep_output_grad(o, entry[1], capture_ids, captured, create_graph)
-                    gys.append(None if entry is None else entry[1])
-                if all(g is None for g in gys):
-                    continue
-                gys = [_zeros_for(r(), create_graph) if g is None else g
-                       for g, r in zip(gys, outs)]
+            gy0 = f._gy
+            f._gy = None
+            if f._multi:
+                gys = _fill_missing(f, gy0, create_graph)
                 gy0 = gys[0]
+            else:
+                gys = None
+            if capture_ids is not None or f._watch:
+                _keep_output_grads(f, gys or (gy0,), capture_ids, captured, create_graph)
             inputs = f.inputs
             if inputs is None:
                 raise RuntimeError(_FREED_MSG.format(op=type(f).__name__))
@@ -373,14 +381,16 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
                     borrowed = gx is gy0 or (gys is not None and any(gx is g for g in gys))
                 c = x.creator
                 if c is not None:                    # an intermediate: schedule its creator
-                    key = id(x)
-                    entry = pending.get(key)
-                    if entry is None:
-                        pending[key] = (x, gx)
+                    if c._multi:
+                        if _pend(c, x, gx):
+                            push(heap, (-c.generation, counter, c))
+                            counter += 1
+                    elif c._gy is None:
+                        c._gy = gx
                         push(heap, (-c.generation, counter, c))
                         counter += 1
                     else:
-                        pending[key] = (x, entry[1] + gx)
+                        c._gy = c._gy + gx
                 elif plain:
                     _accumulate_grad(x, gx, borrowed)
                 else:
@@ -388,6 +398,8 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
             if not retain_graph:
                 f._release()
     finally:
+        for entry in heap:                   # after an error: no gradient left behind
+            entry[2]._gy = None
         if create_graph:
             _grad_enabled.reset(token)
 
@@ -402,13 +414,33 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
     return None
 
 
-def _keep_output_grad(o, g, capture_ids, captured, create_graph):
-    """An intermediate's finished gradient: captured for mg.grad, or kept by retain_grad."""
-    if capture_ids is not None:
-        if id(o) in capture_ids:
-            captured[id(o)] = g
-    elif o._retains_grad:
-        _deliver(o, g, True, capture_ids, captured, create_graph)
+def _pend(c, x, gx) -> bool:
+    """Add ``gx`` to the pending gradient of ``x``, an output of ``c``; True when ``c``
+    had none pending yet (it must be queued then)."""
+    if not c._multi:
+        first = c._gy is None
+        c._gy = gx if first else c._gy + gx
+        return first
+    first = c._gy is None
+    if first:
+        c._gy = [None] * len(c.outputs)
+    i = next(i for i, r in enumerate(c.outputs) if r() is x)
+    c._gy[i] = gx if c._gy[i] is None else c._gy[i] + gx
+    return first
+
+
+def _keep_output_grads(f, gys, capture_ids, captured, create_graph):
+    """The finished gradients of f's outputs: captured for mg.grad, or kept by
+    retain_grad."""
+    for r, g in zip(f.outputs, gys):
+        o = r()
+        if o is None:
+            continue
+        if capture_ids is not None:
+            if id(o) in capture_ids:
+                captured[id(o)] = g
+        elif o._retains_grad:
+            _deliver(o, g, True, capture_ids, captured, create_graph)
 
 
 def _deliver(x, gx, borrowed, capture_ids, captured, create_graph):
@@ -438,10 +470,18 @@ def _accumulate_grad(x, gx, borrowed):
         x.grad = _Tensor._wrap(prev.data + gx)
 
 
-def _zeros_for(t, create_graph):
-    Tensor = _Tensor
-    z = backend.get_array_module(t.data).zeros_like(t.data)
-    return Tensor._wrap(z) if create_graph else z
+def _fill_missing(f, gys, create_graph):
+    """The gradients of a multi-output Function's outputs, zeros for those that received
+    none (shaped from the metadata kept at forward, so the output may be gone)."""
+    like = next(g for g in gys if g is not None)
+    like = like.data if create_graph else like
+    out = []
+    for g, (shape, dtype) in zip(gys, f._out_meta):
+        if g is None:
+            g = backend.get_array_module(like).zeros_like(like, dtype=dtype, shape=shape)
+            g = _Tensor._wrap(g) if create_graph else g
+        out.append(g)
+    return out
 
 
 def _check_finite(f, gxs) -> None:

@@ -112,10 +112,8 @@ class Tensor:
         """Wrap a backend array without copying or checking (internal fast path)."""
         t = _object_new(cls)
         t.data = data
-        t.grad = None
+        t.grad = t.creator = t.name = None
         t.requires_grad = requires_grad
-        t.creator = None
-        t.name = None
         t._retains_grad = False
         return t
 
@@ -240,6 +238,8 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("retain_grad() on a tensor that does not require grad")
         self._retains_grad = True
+        if self.creator is not None:
+            self.creator._watch = True      # the engine then looks at its outputs
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``grad = None``)."""

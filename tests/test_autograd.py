@@ -120,6 +120,50 @@ def test_retain_grad_on_intermediate():
     assert (x * 3).grad is None
 
 
+class SplitHalves(mg.Function):
+    """A user-defined Function with two outputs: the two halves of a vector."""
+
+    def forward(self, x):
+        n = x.shape[0] // 2
+        return x[:n] * 1, x[n:] * 1
+
+    def backward(self, g0, g1):
+        return np.concatenate([g0, g1])
+
+
+def test_function_with_several_outputs():
+    x = mg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    a, b = SplitHalves().apply(x)
+    a.retain_grad()
+    ((a * a).sum() + (b * 3).sum() + a.sum()).backward()
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 5.0, 3.0, 3.0])
+    np.testing.assert_allclose(a.grad.numpy(), [3.0, 5.0])
+    x.grad = None
+    a, b = SplitHalves().apply(x)
+    (b * b).sum().backward()                  # the unused output's gradient is zero
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.0, 6.0, 8.0])
+    (gb,) = mg.grad((SplitHalves().apply(x)[1] * 2).sum(), x)
+    np.testing.assert_allclose(gb.numpy(), [0.0, 0.0, 2.0, 2.0])
+
+
+def test_failed_backward_leaves_no_pending_gradient():
+    class Fails(mg.Function):
+        def forward(self, x):
+            return x * 1
+
+        def backward(self, gy):
+            raise ValueError("boom")
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    y = (Fails().apply(h) + h).sum()
+    with pytest.raises(ValueError, match="boom"):
+        y.backward(retain_graph=True)
+    assert h.creator._gy is None              # nothing stale for a later backward
+    (h * 1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0])
+
+
 def test_grad_function_does_not_touch_dot_grad():
     x = mg.tensor([1.0, 2.0], requires_grad=True)
     (g,) = mg.grad((x * x).sum(), x)
