@@ -1,6 +1,11 @@
 """Training-step speed: the article's CNN and an MLP 784-128-10, Adam, minigrad vs PyTorch
 CPU interleaved in one run, several batch sizes; plus peak memory (RSS) of CNN training.
 
+Both train on the same real MNIST images (the full set under $MINIGRAD_DATA if present,
+else minigrad's bundled sample): PyTorch steps about 7% faster on MNIST's many zeros than
+on uniform noise, so noise would flatter minigrad. Each measurement is a fresh process
+(the PyTorch one never imports minigrad, which tunes glibc's allocator at import).
+
     python benchmarks/bench_train.py            # table + JSON in benchmarks/results/
     python benchmarks/bench_train.py --quick    # fewer batch sizes
 """
@@ -9,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 
@@ -16,7 +22,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import machine, save, table  # noqa: E402
 
 
-def minigrad_step(kind, batch, device="cpu"):
+def load_batch(path, kind, batch):
+    """The first ``batch`` MNIST images of the file written by :func:`write_batches`,
+    scaled to [0, 1], (N, 28, 28) for the CNN or flattened for the MLP, and their labels."""
+    with np.load(path) as d:
+        x, y = d["x"][:batch].astype(np.float32) / 255.0, d["y"][:batch].astype(np.int64)
+    return (x if kind == "cnn" else x.reshape(batch, -1)), y
+
+
+def write_batches(path, n=1024):
+    """Real MNIST training images (the full set if present, else minigrad's bundled
+    sample) for the workers; written once so that the PyTorch worker never imports
+    minigrad (which tunes the allocator at import)."""
+    import warnings
+
+    from minigrad.keras.datasets import mnist
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (x, y), _ = mnist.load_data()
+    np.savez(path, x=x[:n], y=y[:n])
+
+
+def minigrad_step(kind, batch, device="cpu", data=None):
     import minigrad as mg
     from minigrad.keras import layers, models
     mg.manual_seed(0)
@@ -30,21 +57,26 @@ def minigrad_step(kind, batch, device="cpu"):
             layers.Flatten(),
             layers.Dense(64, activation="relu"),
             layers.Dense(10, activation="softmax")])
-        x = np.random.default_rng(0).random((batch, 28, 28, 1), dtype=np.float32)
     else:
         model = models.Sequential([layers.Dense(128, activation="relu", input_shape=(784,)),
                                    layers.Dense(10, activation="softmax")])
+    if data is None:
         x = np.random.default_rng(0).random((batch, 784), dtype=np.float32)
+        labels = np.random.default_rng(1).integers(0, 10, batch)
+    else:
+        x, labels = load_batch(data, kind, batch)
+    if kind == "cnn":
+        x = x.reshape(batch, 28, 28, 1)
     model.to(device)
     model.compile(optimizer="adam", loss="categorical_crossentropy")
-    y = np.eye(10, dtype=np.float32)[np.random.default_rng(1).integers(0, 10, batch)]
+    y = np.eye(10, dtype=np.float32)[labels]
     if device != "cpu":
         from minigrad import backend
         x, y = backend.move(x, mg.device(device)), backend.move(y, mg.device(device))
     return lambda: model.train_on_batch(x, y)
 
 
-def torch_step(kind, batch, device="cpu"):
+def torch_step(kind, batch, device="cpu", data=None):
     import torch
     torch.manual_seed(0)
     nn = torch.nn
@@ -53,13 +85,18 @@ def torch_step(kind, batch, device="cpu"):
                               nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
                               nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(),
                               nn.Linear(576, 64), nn.ReLU(), nn.Linear(64, 10))
-        x = torch.rand(batch, 1, 28, 28)
     else:
         model = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+    if data is None:
         x = torch.rand(batch, 784)
+        y = torch.randint(0, 10, (batch,))
+    else:
+        xa, ya = load_batch(data, kind, batch)
+        x, y = torch.from_numpy(xa.reshape(batch, -1)), torch.from_numpy(ya)
+    if kind == "cnn":
+        x = x.reshape(batch, 1, 28, 28)
     model.to(device)
-    x = x.to(device)
-    y = torch.randint(0, 10, (batch,), device=device)
+    x, y = x.to(device), y.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step():
@@ -80,10 +117,10 @@ def _vm_hwm_mb() -> float:
     return float("nan")
 
 
-def worker(framework, kind, batch, steps, device="cpu"):
+def worker(framework, kind, batch, steps, data, device="cpu"):
     """Run in a fresh process: time ``steps`` steps after a warm-up; print JSON."""
     import time
-    fn = (minigrad_step if framework == "minigrad" else torch_step)(kind, batch, device)
+    fn = (minigrad_step if framework == "minigrad" else torch_step)(kind, batch, device, data)
     for _ in range(3):
         fn()
     ts = []
@@ -94,14 +131,14 @@ def worker(framework, kind, batch, steps, device="cpu"):
     print(json.dumps({"median_s": float(np.median(ts)), "rss_mb": _vm_hwm_mb()}))
 
 
-def run_worker(framework, kind, batch, steps):
+def run_worker(framework, kind, batch, steps, data):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", framework, kind,
-           str(batch), str(steps)]
+           str(batch), str(steps), data]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def compare(kind, batch, frameworks, rounds=3):
+def compare(kind, batch, frameworks, data, rounds=3):
     """Alternate fresh processes of each framework (threads of one never spin while the
     other computes); median over rounds of each process's median step time."""
     steps = 20 if batch <= 256 else 6
@@ -109,7 +146,7 @@ def compare(kind, batch, frameworks, rounds=3):
     rss = {f: [] for f in frameworks}
     for _ in range(rounds):
         for f in frameworks:
-            r = run_worker(f, kind, batch, steps)
+            r = run_worker(f, kind, batch, steps, data)
             got[f].append(r["median_s"])
             rss[f].append(r["rss_mb"])
     return ({f: float(np.median(v)) for f, v in got.items()},
@@ -119,11 +156,12 @@ def compare(kind, batch, frameworks, rounds=3):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--worker", nargs=4, metavar=("FRAMEWORK", "MODEL", "BATCH", "STEPS"))
+    ap.add_argument("--worker", nargs=5, metavar=("FRAMEWORK", "MODEL", "BATCH", "STEPS",
+                                                  "DATA"))
     args = ap.parse_args()
     if args.worker:
-        f, kind, batch, steps = args.worker
-        worker(f, kind, int(batch), int(steps))
+        f, kind, batch, steps, data = args.worker
+        worker(f, kind, int(batch), int(steps), data)
         return
     try:
         import torch  # noqa: F401
@@ -132,12 +170,16 @@ def main():
         frameworks = ["minigrad"]
     have_torch = len(frameworks) == 2
     res = {"machine": machine(), "method": "alternating fresh processes, 3 rounds, median of "
-           "per-process medians; peak RSS = VmHWM of the process", "steps": []}
+           "per-process medians; peak RSS = VmHWM of the process; real MNIST batches",
+           "steps": []}
+    tmp = tempfile.TemporaryDirectory()
+    data = os.path.join(tmp.name, "batches.npz")
+    write_batches(data)
     plan = [("cnn", b) for b in ([64, 256] if args.quick else [16, 64, 256, 1024])]
     plan += [("mlp", b) for b in ([64] if args.quick else [64, 256])]
     rows = []
     for kind, batch in plan:
-        t, rss = compare(kind, batch, frameworks)
+        t, rss = compare(kind, batch, frameworks, data)
         entry = {"model": kind, "batch": batch, "minigrad_ms": t["minigrad"] * 1e3,
                  "minigrad_us_per_sample": t["minigrad"] * 1e6 / batch,
                  "minigrad_rss_mb": rss["minigrad"]}

@@ -39,3 +39,20 @@ int64 = "int64"
 from . import callbacks, data, datasets, losses, nn, optim, viz  # noqa: E402
 from . import keras  # noqa: E402  (minigrad.keras, the Keras-compatible names)
 from . import functional as F  # noqa: E402,F401
+
+
+def _seed_from_environment() -> None:
+    """``MINIGRAD_SEED=<int>`` seeds minigrad at import, as ``manual_seed`` would: a
+    program that sets no seed itself (the article's) then runs reproducibly."""
+    import os
+    value = os.environ.get("MINIGRAD_SEED", "").strip()
+    if not value:
+        return
+    try:
+        seed = int(value)
+    except ValueError:
+        raise ValueError(f"MINIGRAD_SEED must be an integer, got {value!r}") from None
+    manual_seed(seed)
+
+
+_seed_from_environment()

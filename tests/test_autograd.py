@@ -339,6 +339,25 @@ def test_manual_seed_reproducible():
     assert not np.array_equal(a, c)
 
 
+def _first_draws(env_seed):
+    import os
+    import subprocess
+    env = dict(os.environ, MINIGRAD_SEED=env_seed)
+    code = "import minigrad as mg; print(mg.randn(3).numpy().tolist())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True)
+
+
+def test_seed_from_environment():
+    a, b, c = _first_draws("5"), _first_draws("5"), _first_draws("6")
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout != c.stdout
+    mg.manual_seed(5)
+    assert a.stdout.strip() == str(mg.randn(3).numpy().tolist())
+    bad = _first_draws("five")
+    assert bad.returncode != 0 and "MINIGRAD_SEED must be an integer" in bad.stderr
+
+
 def test_max_ties_split_evenly():
     x = mg.tensor([1.0, 3.0, 3.0], requires_grad=True)
     x.max().backward()

@@ -21,6 +21,12 @@ class Sequential(Model):
     ``input_shape`` (or on first call), after which ``summary()`` and ``load_weights``
     work before any training.
 
+    The forward pass fuses what it can without changing any result: a Conv2D (ReLU or
+    no activation) followed by a p x p, stride p, 'valid' MaxPooling2D runs as one op
+    (``F.conv2d(..., max_pool=p)``), and a ReLU followed by another max pooling moves
+    past it (ReLU and max commute). Calling the layers one by one gives the same outputs
+    and gradients (tested).
+
     Example:
         >>> model = Sequential([Dense(64, activation='relu', input_shape=(784,)),
         ...                     Dense(10, activation='softmax')])
