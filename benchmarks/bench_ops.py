@@ -117,18 +117,14 @@ def cases():
         return torch.tensor(a, requires_grad=True)
 
     def mg_run(fn, leaves, g):
+        """One forward and backward (minigrad and PyTorch share the same API here)."""
         def run():
             for t in leaves:
                 t.grad = None
             fn(*leaves).backward(g)
         return run
 
-    def th_run(fn, leaves, g):
-        def run():
-            for t in leaves:
-                t.grad = None
-            fn(*leaves).backward(g)
-        return run
+    th_run = mg_run
 
     # conv2d 3x3, 32 -> 64 channels on 13x13 (the article's second convolution)
     x, W, b = rand(N, 13, 13, 32), rand(3, 3, 32, 64) * 0.1, rand(64)

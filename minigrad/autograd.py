@@ -179,47 +179,36 @@ class Function:
             shapes = " and ".join(str(tuple(getattr(x, "shape", ()))) for x in xs)
             raise ValueError(f"{type(self).__name__}: shapes {shapes} cannot be broadcast "
                              "together") from None
-        if type(ys) is _NDARRAY:                # one NumPy array: _new_tensor and _link,
-            out = _object_new(_Tensor)          # inlined (the hottest lines of minigrad)
+        if type(ys) is _NDARRAY:                # one NumPy array, the hot path: wrapped
+            out = _object_new(_Tensor)          # here (Tensor._wrap, inlined)
             out.data = ys
             out.grad = out.creator = out.name = None
             out._retains_grad = False
             out.requires_grad = needs
-            if needs:
-                gen = 0
-                for x in inputs:
-                    c = x.creator
-                    if c is not None and c.generation > gen:
-                        gen = c.generation
-                self.generation = gen + 1
-                self.inputs = inputs
+            outputs = None
+        elif type(ys) is not tuple:
+            out = _new_tensor(ys, needs)
+            outputs = None
+        else:
+            out = outputs = tuple([_new_tensor(y, needs) for y in ys])
+        if needs:                               # record the call in the graph
+            gen = 0
+            for x in inputs:
+                c = x.creator
+                if c is not None and c.generation > gen:
+                    gen = c.generation
+            self.generation = gen + 1
+            self.inputs = inputs
+            if outputs is None:
                 self.outputs = (_weakref(out),)
                 out.creator = self
-            return out
-        if type(ys) is not tuple:
-            out = _new_tensor(ys, needs)
-            if needs:
-                self._link(inputs, (out,))
-            return out
-        outputs = tuple([_new_tensor(y, needs) for y in ys])
-        if needs:
-            self._link(inputs, outputs)
-        return outputs
-
-    def _link(self, inputs, outputs) -> None:
-        gen = 0
-        for x in inputs:
-            c = x.creator
-            if c is not None and c.generation > gen:
-                gen = c.generation
-        self.generation = gen + 1
-        self.inputs = inputs
-        self.outputs = tuple(map(_weakref, outputs))
-        if len(outputs) > 1:
-            self._multi = True
-            self._out_meta = [(t.data.shape, t.data.dtype) for t in outputs]
-        for t in outputs:
-            t.creator = self
+            else:
+                self.outputs = tuple(map(_weakref, outputs))
+                self._multi = True
+                self._out_meta = [(t.data.shape, t.data.dtype) for t in outputs]
+                for t in outputs:
+                    t.creator = self
+        return out
 
     def _release(self) -> None:
         """Drop inputs and saved arrays after backward (the graph is freed)."""
