@@ -281,8 +281,9 @@ class Conv2dMaxPool(Conv2d):
         xp = get_array_module(gy2)
         g = xp.empty((len(self.blocks),) + gy2.shape, dtype=gy2.dtype)
         rows_per_item = gy2.shape[0] // self.out_shape[0]
-        for s in backend.batch_chunks(gy2, self.out_shape[0], 4 * O * g.shape[0] * 3 *
-                                      rows_per_item):
+        # cache-sized chunks of samples: per sample, the blocks, their masks and gradients
+        per_item = 3 * g.shape[0] * rows_per_item * O * gy2.itemsize
+        for s in backend.batch_chunks(gy2, self.out_shape[0], per_item):
             r = slice(s.start * rows_per_item, s.stop * rows_per_item)
             _max_grad([v[r] for v in self.blocks], self.m[r], gy2[r], list(g[:, r]))
         return self._grads(g.reshape(-1, O), gy2)
@@ -420,7 +421,7 @@ class MaxPool2d(Function):
                 xp.empty(self.in_shape, dtype=gy.dtype)
             N, Ho, Wo, C = y.shape
             offsets = [(i, j) for i in range(kh) for j in range(kw)]
-            per_item = 4 * int(prod(self.in_shape[1:])) * 3
+            per_item = gy.itemsize * int(prod(self.in_shape[1:])) * 3
             for s in backend.batch_chunks(gy, N, per_item):
                 _max_grad([v[s] for v in self.views], y[s], gy[s],
                           [gx[s, i:Ho * kh:kh, j:Wo * kw:kw, :] for i, j in offsets])
