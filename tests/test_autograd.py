@@ -370,16 +370,40 @@ def test_relu_subgradient_at_zero_is_zero():
     assert x.grad.item() == 0.0
 
 
-def test_max_pool_ties_split_evenly_both_paths():
-    x = mg.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
+def test_max_pool_ties_first_maximum_takes_the_gradient():
+    """As PyTorch's and TensorFlow's max pooling: of tied maxima, the first in the window
+    (row by row) gets the whole gradient, on every pooling path."""
+    x = mg.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)          # stride = window
     F.max_pool2d(x, 2).sum().backward()
-    np.testing.assert_allclose(x.grad.numpy(), np.full((1, 1, 2, 2), 0.25))
-    x2 = mg.tensor(np.ones((1, 1, 3, 3)), requires_grad=True)
-    F.max_pool2d(x2, 3, stride=1).sum().backward()
-    np.testing.assert_allclose(x2.grad.numpy().sum(), 1.0)
-    x3 = mg.tensor(np.ones((1, 16, 16, 1)), requires_grad=True)   # 256 ties in one window
-    F.max_pool2d(x3, 16, layout="NHWC").sum().backward()
-    np.testing.assert_allclose(x3.grad.numpy(), np.full((1, 16, 16, 1), 1 / 256))
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[1, 0], [0, 0]])
+    x = mg.tensor([[[[0.0, 2.0, 2.0], [1.0, 2.0, 2.0]]]], requires_grad=True)
+    F.max_pool2d(x, 2, stride=1).sum().backward()                     # overlapping windows
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], [[0, 2, 0], [0, 0, 0]])
+    x = mg.tensor(np.ones((1, 16, 16, 1)), requires_grad=True)        # 256 ties in a window
+    F.max_pool2d(x, 16, layout="NHWC").sum().backward()
+    expect = np.zeros((16, 16))
+    expect[0, 0] = 1
+    np.testing.assert_array_equal(x.grad.numpy()[0, :, :, 0], expect)
+    x = mg.tensor(np.zeros((1, 4, 4, 1)), requires_grad=True)         # fused with a conv
+    W = mg.tensor(np.ones((1, 1, 1, 2)), requires_grad=True)
+    F.conv2d(x, W, layout="NHWC", max_pool=2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[0, :, :, 0],
+                                  [[2, 0, 2, 0], [0, 0, 0, 0], [2, 0, 2, 0], [0, 0, 0, 0]])
+
+
+def test_max_pool_ties_match_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 3, (2, 3, 6, 7)).astype(np.float64)           # many ties
+    g = rng.standard_normal((2, 3, 6, 7))
+    for k, s, p in [(2, 2, 0), (3, 2, 1), (2, 1, 0)]:
+        x = mg.tensor(a, requires_grad=True)
+        y = F.max_pool2d(x, k, s, p)
+        y.backward(mg.tensor(g[..., :y.shape[2], :y.shape[3]].copy()))
+        t = torch.tensor(a, requires_grad=True)
+        ty = torch.nn.functional.max_pool2d(t, k, s, p)
+        ty.backward(torch.tensor(g[..., :ty.shape[2], :ty.shape[3]].copy()))
+        np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), err_msg=str((k, s, p)))
 
 
 def test_directional_check_on_large_arrays(device):

@@ -152,16 +152,19 @@ def _max_of(parts):
 
 
 def _max_grad(parts, y, gy, outs):
-    """Backward of ``y = _max_of(parts)``: ``outs[k] = gy * [parts[k] == y] / ties``, the
-    tied maxima of a position sharing its gradient evenly."""
+    """Backward of ``y = _max_of(parts)``: ``outs[k] = gy`` where ``parts[k]`` is the first
+    of the parts equal to the max, else 0. Tied maxima: the first one takes the whole
+    gradient, as in PyTorch's and TensorFlow's max pooling."""
     xp = get_array_module(gy)
-    masks = [v == y for v in parts]
-    count = masks[0].astype(xp.uint8 if len(parts) < 256 else xp.int32)
-    for m in masks[1:]:
-        count += m                     # ties counted in a small integer type
-    g = gy / count
-    for m, o in zip(masks, outs):
-        xp.multiply(g, m, out=o)
+    taken = None
+    for v, o in zip(parts, outs):
+        m = v == y
+        if taken is not None:
+            xp.greater(m, taken, out=m)            # m and not taken (booleans)
+            xp.logical_or(taken, m, out=taken)
+        else:
+            taken = m                              # (used below before it is updated)
+        xp.multiply(gy, m, out=o)
 
 
 class Conv2d(Function):
@@ -374,8 +377,8 @@ def conv2d(x, W, b=None, stride=1, padding=0, layout: str = "NCHW",
 # =====================================================================================
 
 class MaxPool2d(Function):
-    """y[n, i, j, c] = max over the window at (s i, s j). Tied maxima share the gradient
-    evenly (so the gradient always sums to gy).
+    """y[n, i, j, c] = max over the window at (s i, s j). Of tied maxima, the first in the
+    window (row by row) takes the gradient, as in PyTorch and TensorFlow.
 
     When the stride equals the window and there is no padding (the usual 2x2 pooling),
     the window's k*k positions are k*k strided views of x: the max is k*k - 1 elementwise
@@ -426,10 +429,11 @@ class MaxPool2d(Function):
                 _max_grad([v[s] for v in self.views], y[s], gy[s],
                           [gx[s, i:Ho * kh:kh, j:Wo * kw:kw, :] for i, j in offsets])
             return gx
-        y6 = self.y[:, :, :, None, None, :]
-        mask = (self.win == y6).astype(gy.dtype)
-        count = mask.sum(axis=(3, 4), keepdims=True)
-        g6 = mask * (gy[:, :, :, None, None, :] / count)
+        (kh, kw), win = self.k, self.win
+        g6 = xp.empty(win.shape, dtype=gy.dtype)
+        offsets = [(i, j) for i in range(kh) for j in range(kw)]
+        _max_grad([win[:, :, :, i, j, :] for i, j in offsets], self.y, gy,
+                  [g6[:, :, :, i, j, :] for i, j in offsets])
         gx = col2im(g6, self.pad_shape, *self.s)
         return _crop(gx, self.pads, self.in_shape)
 
@@ -483,7 +487,8 @@ def _pool(cls, x, kernel_size, stride, padding, layout, name, **kw):
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, layout: str = "NCHW",
                activation: Optional[str] = None) -> Tensor:
-    """Max pooling (stride defaults to the kernel size); ties share the gradient evenly.
+    """Max pooling (stride defaults to the kernel size); of tied maxima in a window the
+    first (row by row) takes the gradient, as in PyTorch and TensorFlow.
 
     ``layout='NCHW'`` (PyTorch) or ``'NHWC'`` (Keras); padding pads with -inf.
     ``activation='relu'`` returns ReLU(maxpool(x)) = maxpool(ReLU(x)) in one op.
