@@ -370,16 +370,9 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
                     borrowed = gx is gy0 or (gys is not None and any(gx is g for g in gys))
                 c = x.creator
                 if c is not None:                    # an intermediate: schedule its creator
-                    if c._multi:
-                        if _pend(c, x, gx):
-                            push(heap, (-c.generation, counter, c))
-                            counter += 1
-                    elif c._gy is None:
-                        c._gy = gx
+                    if _pend(c, x, gx):
                         push(heap, (-c.generation, counter, c))
                         counter += 1
-                    else:
-                        c._gy = c._gy + gx
                 elif plain:
                     _accumulate_grad(x, gx, borrowed)
                 else:

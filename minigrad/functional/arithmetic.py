@@ -66,8 +66,7 @@ class Add(Function):
 
 def add(x0, x1) -> Tensor:
     """Elementwise sum with broadcasting: ``y = x0 + x1``."""
-    if type(x0) is not Tensor or type(x1) is not Tensor:
-        x0, x1 = _pair(x0, x1)
+    x0, x1 = _pair(x0, x1)
     return Add().apply(x0, x1)
 
 
@@ -85,8 +84,7 @@ class Sub(Function):
 
 def sub(x0, x1) -> Tensor:
     """Elementwise difference with broadcasting: ``y = x0 - x1``."""
-    if type(x0) is not Tensor or type(x1) is not Tensor:
-        x0, x1 = _pair(x0, x1)
+    x0, x1 = _pair(x0, x1)
     return Sub().apply(x0, x1)
 
 
@@ -109,8 +107,7 @@ class Mul(Function):
 
 def mul(x0, x1) -> Tensor:
     """Elementwise product with broadcasting: ``y = x0 * x1``."""
-    if type(x0) is not Tensor or type(x1) is not Tensor:
-        x0, x1 = _pair(x0, x1)
+    x0, x1 = _pair(x0, x1)
     return Mul().apply(x0, x1)
 
 
@@ -136,8 +133,7 @@ class Div(Function):
 
 def div(x0, x1) -> Tensor:
     """Elementwise quotient with broadcasting: ``y = x0 / x1``."""
-    if type(x0) is not Tensor or type(x1) is not Tensor:
-        x0, x1 = _pair(x0, x1)
+    x0, x1 = _pair(x0, x1)
     return Div().apply(x0, x1)
 
 
@@ -171,8 +167,7 @@ class Pow(Function):
 
 def pow(x0, x1) -> Tensor:
     """Elementwise power with broadcasting: ``y = x0 ** x1``."""
-    if type(x0) is not Tensor or type(x1) is not Tensor:
-        x0, x1 = _pair(x0, x1)
+    x0, x1 = _pair(x0, x1)
     return Pow().apply(x0, x1)
 
 
@@ -343,15 +338,13 @@ class Minimum(_Extremum):
 
 def maximum(x0, x1) -> Tensor:
     """Elementwise maximum with broadcasting; where equal, each side gets half the grad."""
-    if type(x0) is not Tensor or type(x1) is not Tensor:
-        x0, x1 = _pair(x0, x1)
+    x0, x1 = _pair(x0, x1)
     return Maximum().apply(x0, x1)
 
 
 def minimum(x0, x1) -> Tensor:
     """Elementwise minimum with broadcasting; where equal, each side gets half the grad."""
-    if type(x0) is not Tensor or type(x1) is not Tensor:
-        x0, x1 = _pair(x0, x1)
+    x0, x1 = _pair(x0, x1)
     return Minimum().apply(x0, x1)
 
 
@@ -379,8 +372,7 @@ class Where(Function):
 
 def where(cond, x0, x1) -> Tensor:
     """``x0`` where ``cond`` is true, else ``x1`` (broadcasting); ``cond`` gets no grad."""
-    if type(x0) is not Tensor or type(x1) is not Tensor:
-        x0, x1 = _pair(x0, x1)
+    x0, x1 = _pair(x0, x1)
     ref = x0 if not isinstance(x0.data, SCALAR_TYPES) else x1
     c = cond.data if isinstance(cond, Tensor) else _to_array(cond, device=ref.device, copy=False)
     return Where(c.astype(bool, copy=False)).apply(x0, x1)
@@ -388,7 +380,6 @@ def where(cond, x0, x1) -> Tensor:
 
 def compare(name: str, x0, x1) -> Tensor:
     """Elementwise comparison (``'less'``, ``'equal'``, ...) as a bool tensor, no graph."""
-    if type(x0) is not Tensor or type(x1) is not Tensor:
-        x0, x1 = _pair(x0, x1)
+    x0, x1 = _pair(x0, x1)
     xp = get_array_module(x0.data, x1.data)
     return Tensor._wrap(xp.asarray(getattr(xp, name)(x0.data, x1.data)))

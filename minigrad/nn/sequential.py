@@ -155,7 +155,8 @@ class Sequential(Model):
                 shape = tuple(x.shape[1:])
                 x = layer.forward(x, apply_activation=False, fused_max_pool=pool,
                                   fused_activation="relu" if layer.activation else None)
-                layers[i + 1].ensure_built(layer.compute_output_shape(shape))
+                if not layers[i + 1].built:
+                    layers[i + 1].ensure_built(layer.compute_output_shape(shape))
                 i += 2
                 continue
             if moved:
