@@ -8,6 +8,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
+from minigrad import backend
 
 
 def test_fan_out_accumulates():
@@ -404,6 +405,46 @@ def test_max_pool_ties_match_pytorch():
         ty = torch.nn.functional.max_pool2d(t, k, s, p)
         ty.backward(torch.tensor(g[..., :ty.shape[2], :ty.shape[3]].copy()))
         np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), err_msg=str((k, s, p)))
+
+
+@pytest.mark.parametrize("C,relu,bias,pool_only", [(1, True, True, False), (3, False, False, False),
+                                                   (9, True, True, False), (4, False, False, True)])
+def test_cache_sized_chunks_give_the_same_gradients(monkeypatch, C, relu, bias, pool_only):
+    """The pooling backward runs over cache-sized chunks of samples on the CPU (with few
+    channels the kernel gradient too, chunk by chunk): one sample per chunk must give the
+    gradients of one chunk for the whole batch, ties included."""
+    rng = np.random.default_rng(C)
+    a = rng.integers(-2, 3, (5, 9, 8, C)).astype(np.float64)          # ties, as MNIST's zeros
+    w = rng.standard_normal((3, 3, C, 4))
+    g = rng.standard_normal((5, 4, 4, C if pool_only else 4))
+
+    def grads():
+        x, W = mg.tensor(a, requires_grad=True), mg.tensor(w, requires_grad=True)
+        b = mg.tensor(np.linspace(-1, 1, 4), requires_grad=True) if bias else None
+        if pool_only:
+            y = F.max_pool2d(x, 2, layout="NHWC", activation="relu" if relu else None)
+        else:
+            y = F.conv2d(x, W, b, layout="NHWC", activation="relu" if relu else None,
+                         max_pool=2)
+        y.backward(mg.tensor(g[:, :y.shape[1], :y.shape[2]].copy()))
+        return [t.grad.numpy() for t in (x, W, b) if t is not None and t.grad is not None]
+
+    sizes = []
+    real = backend.batch_chunks
+
+    def recorded(*args):
+        chunks = real(*args)
+        sizes.append(len(chunks))
+        return chunks
+
+    monkeypatch.setattr(backend, "batch_chunks", recorded)
+    whole = grads()
+    assert sizes == [1]
+    monkeypatch.setattr(backend, "CPU_CHUNK_BYTES", 1)
+    chunked = grads()
+    assert sizes == [1, 5]
+    for u, v in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
 
 
 def test_directional_check_on_large_arrays(device):

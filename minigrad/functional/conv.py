@@ -11,7 +11,9 @@ With few input channels (an image) the columns are gathered instead as kh*kw*C
 contiguous planes, whose transposed view BLAS reads directly.
 
 Backward: gW = cols^T gy, and gx = col2im(gy W^T) computed as kh*kw products
-gy W[i, j]^T, each added into its shifted window of gx (no scatter). The PyTorch-layout
+gy W[i, j]^T, each added into its shifted window of gx (no scatter); gx is built in an
+(H, W, N, C) buffer, where those windows are long contiguous runs, and returned as its
+NHWC view. The PyTorch-layout
 functions (x (N, C, H, W), W (O, C, kh, kw)) wrap the same op with transposed views.
 """
 from __future__ import annotations
@@ -205,46 +207,53 @@ class Conv2d(Function):
             self.y = y
         return y.reshape(*self.out_shape, W.shape[3])
 
-    def _input_grad(self, gy2):
-        """col2im(gy W^T) as kh*kw products gy W[i, j]^T, each added into its shifted
-        window of gx: every product is small enough to stay in cache while it is added
-        (faster on the CPU than one big product followed by a strided col2im)."""
-        xp = get_array_module(gy2)
+    def _input_grad(self, g):
+        """col2im(g W^T) for the gradient ``g`` of the product with its rows in (h, w, n)
+        order (:meth:`_hwn_order`), as kh*kw products g W[i, j]^T, each added into its
+        shifted window of an (H, W, N, C) buffer. In that layout a window is Ho runs of
+        Wo*N*C contiguous values (N*C with a column stride), where in NHWC it is N*Ho runs
+        of Wo*C, and NumPy's per-run cost made those adds 4x slower than the data they
+        move. Returns the (N, H, W, C) view of the buffer."""
+        xp = get_array_module(g)
         N, Ho, Wo = self.out_shape
         kh, kw, C, O = self.W_shape
         sh, sw = self.stride
-        gx = xp.zeros(self.pad_shape, dtype=gy2.dtype)
-        tmp = xp.empty((N * Ho * Wo, C), dtype=gy2.dtype)
-        tmp4 = tmp.reshape(N, Ho, Wo, C)
+        gx = xp.zeros(self.pad_shape[1:3] + (N, C), dtype=g.dtype)
+        tmp = xp.empty((Ho * Wo * N, C), dtype=g.dtype)
+        tmp4 = tmp.reshape(Ho, Wo, N, C)
         WT = xp.ascontiguousarray(self.Wm.reshape(kh * kw, C, O).transpose(0, 2, 1))
         for k in range(kh * kw):
             i, j = divmod(k, kw)
-            xp.matmul(gy2, WT[k], out=tmp)
-            gx[:, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw, :] += tmp4
-        return gx
+            xp.matmul(g, WT[k], out=tmp)
+            gx[i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += tmp4
+        return gx.transpose(2, 0, 1, 3)
 
-    def _natural_order(self, gy2):
-        """``gy2`` (rows ordered as the columns) in (n, h, w) order."""
-        return gy2
+    def _hwn_order(self, g):
+        """``g`` (rows ordered as the columns: (n, h, w)) with its rows in (h, w, n) order."""
+        N, Ho, Wo = self.out_shape
+        return g.reshape(N, Ho * Wo, -1).transpose(1, 0, 2).reshape(N * Ho * Wo, -1)
 
-    def _grads(self, gy2, gb_rows):
-        """Gradients of x, W (and b) from the gradient ``gy2`` of the product
-        ``cols @ W``; the bias gradient sums the rows of ``gb_rows``."""
+    def _grads(self, g, gb=None, gW=None):
+        """Gradients of x, W (and b) from the gradient ``g`` of the product ``cols @ W``,
+        the bias gradient ``gb`` and, if already computed, the kernel gradient ``gW``."""
         need = self.needs_input_grad
-        gx = gW = None
+        gx = None
         if need[0]:
-            gx = _crop(self._input_grad(self._natural_order(gy2)), self.pads, self.in_shape)
-        if need[1]:
-            gW = (self.cols.T @ gy2).reshape(self.W_shape)
+            gx = _crop(self._input_grad(self._hwn_order(g)), self.pads, self.in_shape)
+        if need[1] and gW is None:
+            gW = self.cols.T @ g
+        if gW is not None:
+            gW = gW.reshape(self.W_shape)
         if len(need) == 3:
-            return gx, gW, (sum_rows(gb_rows) if need[2] else None)
+            return gx, gW, gb
         return gx, gW
 
     def backward(self, gy):
         gy2 = gy.reshape(-1, self.W_shape[3])
         if self.relu:
             gy2 = backend.fused("relu_grad", gy2)(gy2, self.y)      # ReLU'(0) = 0
-        return self._grads(gy2, gy2)
+        need = self.needs_input_grad
+        return self._grads(gy2, sum_rows(gy2) if len(need) == 3 and need[2] else None)
 
 
 class Conv2dMaxPool(Conv2d):
@@ -279,22 +288,45 @@ class Conv2dMaxPool(Conv2d):
     def backward(self, gy):
         O = self.W_shape[3]
         gy2 = gy.reshape(-1, O)
-        if self.relu:
-            gy2 = backend.fused("relu_grad", gy2)(gy2, self.y)      # ReLU'(0) = 0
         xp = get_array_module(gy2)
-        g = xp.empty((len(self.blocks),) + gy2.shape, dtype=gy2.dtype)
-        rows_per_item = gy2.shape[0] // self.out_shape[0]
+        need = self.needs_input_grad
+        P, N = len(self.blocks), self.out_shape[0]
+        g = xp.empty((P,) + gy2.shape, dtype=gy2.dtype)
+        # With few input channels the kernel gradient cols^T g is a thin, memory-bound
+        # product: it is taken chunk by chunk, while that chunk of g is still in cache.
+        thin = need[1] and self.W_shape[2] < _FEW_CHANNELS
+        cols = self.cols.reshape(P, gy2.shape[0], -1) if thin else None
+        gb = gW = None
+        rows_per_item = gy2.shape[0] // N
         # cache-sized chunks of samples: per sample, the blocks, their masks and gradients
-        per_item = 3 * g.shape[0] * rows_per_item * O * gy2.itemsize
-        for s in backend.batch_chunks(gy2, self.out_shape[0], per_item):
+        per_item = (3 * P + 2) * rows_per_item * O * gy2.itemsize
+        for s in backend.batch_chunks(gy2, N, per_item):
             r = slice(s.start * rows_per_item, s.stop * rows_per_item)
-            _max_grad([v[r] for v in self.blocks], self.m[r], gy2[r], list(g[:, r]))
-        return self._grads(g.reshape(-1, O), gy2)
+            gys = gy2[r]
+            if self.relu:
+                gys = backend.fused("relu_grad", gys)(gys, self.y[r])      # ReLU'(0) = 0
+            if len(need) == 3 and need[2]:
+                gb = _add_into(gb, sum_rows(gys))
+            _max_grad([v[r] for v in self.blocks], self.m[r], gys, list(g[:, r]))
+            if thin:
+                for k in range(P):
+                    gW = _add_into(gW, cols[k, r].T @ g[k, r])
+        return self._grads(g.reshape(-1, O), gb, gW)
 
-    def _natural_order(self, gy2):
+    def _hwn_order(self, g):
+        """``g`` (rows in pooling blocks (a, b, n, i, j), h = p i + a, w = p j + b) with
+        its rows in (h, w, n) order."""
         p, (N, Ho, Wo) = self.pool, self.out_shape
-        g = gy2.reshape(p, p, N, Ho // p, Wo // p, -1).transpose(2, 3, 0, 4, 1, 5)
+        g = g.reshape(p, p, N, Ho // p, Wo // p, -1).transpose(3, 0, 4, 1, 2, 5)
         return g.reshape(N * Ho * Wo, -1)
+
+
+def _add_into(total, part):
+    """``total + part``, in place into ``total`` unless it is None (the first part)."""
+    if total is None:
+        return part
+    total += part
+    return total
 
 
 def _conv_nhwc(x: Tensor, W: Tensor, b, stride, padding, name="conv2d",
