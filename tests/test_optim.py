@@ -160,8 +160,7 @@ def test_flush_tiny_sets_only_values_below_the_threshold_to_zero():
 def test_decaying_states_are_kept_out_of_the_subnormal_range(make):
     """Where the gradient turns zero (a dead unit) a state decays geometrically towards
     zero; it is flushed before it reaches subnormal floats, which cost the CPU 10-100x
-    more per operation, and the parameters follow the unflushed formula (float64) to
-    float32 precision."""
+    more per operation, and the parameters stay bitwise those of the unflushed formula."""
     p = mg.nn.Parameter(np.array([0.5, -0.25, 0.125, 1.0], dtype=np.float32))
     opt = make(p)
     ref = mg.nn.Parameter(p.data.copy())

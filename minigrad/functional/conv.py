@@ -13,8 +13,8 @@ contiguous planes, whose transposed view BLAS reads directly.
 Backward: gW = cols^T gy, and gx = col2im(gy W^T) computed as kh*kw products
 gy W[i, j]^T, each added into its shifted window of gx (no scatter); gx is built in an
 (H, W, N, C) buffer, where those windows are long contiguous runs, and returned as its
-NHWC view. The PyTorch-layout
-functions (x (N, C, H, W), W (O, C, kh, kw)) wrap the same op with transposed views.
+NHWC view. The PyTorch-layout functions (x (N, C, H, W), W (O, C, kh, kw)) wrap the same
+op with transposed views.
 """
 from __future__ import annotations
 

@@ -159,7 +159,8 @@ class SGD(Optimizer):
             p.data += v
 
     def _flushed(self):
-        # v adds to the parameter as it is: below 2e-31 (float32) it changes nothing
+        # v is added to the parameter as it is: below 2e-31 (float32) it changes no
+        # parameter larger than 1e-23
         return {"v": 24}
 
     def get_config(self):
@@ -220,8 +221,8 @@ class Adam(Optimizer):
                                           self.epsilon)
 
     def _flushed(self):
-        # m below 2e-31 (float32) moves the parameter by under lr * 2e-24, and lr * m
-        # would be subnormal; v: see _EPS_FLUSH
+        # m below 2e-31 (float32) makes steps under lr * 2e-31 / (0.1 * eps) (2e-23 lr at
+        # Keras' eps), and lr * m would be subnormal; v: see _EPS_FLUSH
         return {"m": 24, "v": 1} if self.epsilon >= _EPS_FLUSH else {"m": 24}
 
     def get_config(self):
