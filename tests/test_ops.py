@@ -119,3 +119,20 @@ def test_grad_dtype_and_shape_match_input(op, data):
     for x in xs:
         if x.grad is not None:
             assert x.grad.shape == x.shape and x.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.3, 1.0, 2.5, -0.5])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_leaky_relu_every_slope_exactly(slope, dtype):
+    """LeakyReLU runs without a select for slopes in [0, 1] and above 1 (max / min of x and
+    a x); values and derivatives must be exactly those of the select, NaN included."""
+    import minigrad.functional as F
+    a = np.array([-3.0, -1e-30, 0.0, 1e-30, 0.7, 5.0, np.nan], dtype=dtype)
+    g = np.array([0.5, -2.0, 3.0, 1.5, -1.0, 2.0, 1.0], dtype=dtype)
+    x = mg.tensor(a, requires_grad=True)
+    y = F.leaky_relu(x, slope)
+    y.backward(mg.tensor(g))
+    s = np.array(slope, dtype=dtype)
+    np.testing.assert_array_equal(y.numpy(), np.where(a > 0, a, a * s))
+    np.testing.assert_array_equal(x.grad.numpy(), g * np.where(a > 0, 1, s).astype(dtype))
+    assert y.dtype == x.grad.dtype == np.dtype(dtype)

@@ -51,7 +51,11 @@ def relu(x) -> Tensor:
 
 
 class LeakyReLU(Function):
-    """y = x if x > 0 else a x;  dy/dx = 1 if x > 0 else a."""
+    """y = x if x > 0 else a x;  dy/dx = 1 if x > 0 else a.
+
+    Without a select (``where`` is several times slower than arithmetic on NumPy): for
+    0 <= a <= 1, y = max(x, a x) and dy/dx = max([x > 0], a); otherwise y = min(x, a x)
+    for a > 1, and dy/dx = [x > 0] + a [x <= 0]. All exact; NaN propagates."""
 
     def __init__(self, slope):
         self.slope = slope
@@ -59,11 +63,16 @@ class LeakyReLU(Function):
     def forward(self, x):
         xp = get_array_module(x)
         self.pos = x > 0
-        return xp.where(self.pos, x, x * self.slope)
+        y = x * self.slope
+        if self.slope < 0:
+            return xp.where(self.pos, x, y)
+        return (xp.maximum if self.slope <= 1 else xp.minimum)(x, y)
 
     def _dydx(self, dtype):
-        xp = get_array_module(self.pos)
-        return xp.where(self.pos, 1.0, self.slope).astype(dtype)
+        d = self.pos.astype(dtype)
+        if 0 <= self.slope <= 1:
+            return get_array_module(d).maximum(d, dtype.type(self.slope))
+        return d + (1 - d) * dtype.type(self.slope)
 
     def backward(self, gy):
         return gy * self._dydx(gy.dtype)
