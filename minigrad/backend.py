@@ -306,8 +306,10 @@ CPU_ALLOCATOR_CACHE = set_cpu_allocator_cache(True)
 
 
 #: CPU work on large batches is split into chunks of about this many bytes, so that the
-#: several passes of an op over one chunk stay in the core's cache.
-CPU_CHUNK_BYTES = 1 << 22
+#: several passes of an op over one chunk stay in the core's cache (a core's L2 holds
+#: 2 MiB on the machine measured; 2 MiB chunks made the article's first pooled
+#: convolution 15% faster forward than 4 MiB ones, and changed nothing else).
+CPU_CHUNK_BYTES = 1 << 21
 
 
 def batch_chunks(x, n: int, bytes_per_item: int):

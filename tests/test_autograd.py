@@ -390,6 +390,13 @@ def test_max_pool_ties_first_maximum_takes_the_gradient():
     F.conv2d(x, W, layout="NHWC", max_pool=2).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy()[0, :, :, 0],
                                   [[2, 0, 2, 0], [0, 0, 0, 0], [2, 0, 2, 0], [0, 0, 0, 0]])
+    for p in (3, 17):                      # 9 and 289 positions per window (byte-sized
+        x = mg.tensor(np.zeros((2, p, p, 1)), requires_grad=True)     # index or not)
+        W = mg.tensor(np.ones((1, 1, 1, 3)), requires_grad=True)
+        F.conv2d(x, W, layout="NHWC", max_pool=p).sum().backward()
+        expect = np.zeros((p, p))
+        expect[0, 0] = 3
+        np.testing.assert_array_equal(x.grad.numpy()[1, :, :, 0], expect)
 
 
 def test_max_pool_ties_match_pytorch():
@@ -410,9 +417,10 @@ def test_max_pool_ties_match_pytorch():
 @pytest.mark.parametrize("C,relu,bias,pool_only", [(1, True, True, False), (3, False, False, False),
                                                    (9, True, True, False), (4, False, False, True)])
 def test_cache_sized_chunks_give_the_same_gradients(monkeypatch, C, relu, bias, pool_only):
-    """The pooling backward runs over cache-sized chunks of samples on the CPU (with few
-    channels the kernel gradient too, chunk by chunk): one sample per chunk must give the
-    gradients of one chunk for the whole batch, ties included."""
+    """Pooling runs over cache-sized chunks of samples on the CPU, forward (when fused
+    with a convolution) and backward; with few input channels the convolution's product
+    and kernel gradient too. One sample per chunk must give the output and gradients of
+    one chunk for the whole batch, ties included."""
     rng = np.random.default_rng(C)
     a = rng.integers(-2, 3, (5, 9, 8, C)).astype(np.float64)          # ties, as MNIST's zeros
     w = rng.standard_normal((3, 3, C, 4))
@@ -427,7 +435,8 @@ def test_cache_sized_chunks_give_the_same_gradients(monkeypatch, C, relu, bias, 
             y = F.conv2d(x, W, b, layout="NHWC", activation="relu" if relu else None,
                          max_pool=2)
         y.backward(mg.tensor(g[:, :y.shape[1], :y.shape[2]].copy()))
-        return [t.grad.numpy() for t in (x, W, b) if t is not None and t.grad is not None]
+        return [y.numpy()] + [t.grad.numpy() for t in (x, W, b)
+                              if t is not None and t.grad is not None]
 
     sizes = []
     real = backend.batch_chunks
@@ -439,10 +448,11 @@ def test_cache_sized_chunks_give_the_same_gradients(monkeypatch, C, relu, bias, 
 
     monkeypatch.setattr(backend, "batch_chunks", recorded)
     whole = grads()
-    assert sizes == [1]
+    calls = 1 if pool_only else 2                        # backward (and forward)
+    assert sizes == [1] * calls
     monkeypatch.setattr(backend, "CPU_CHUNK_BYTES", 1)
     chunked = grads()
-    assert sizes == [1, 5]
+    assert sizes == [1] * calls + [5] * calls
     for u, v in zip(whole, chunked, strict=True):
         np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
 

@@ -142,12 +142,15 @@ def im2col(xpad, kh, kw, sh, sw, Ho, Wo, pool: int = 1):
     return win.reshape(-1, kh * kw * C)                       # the one copy
 
 
-def _max_of(parts):
-    """Elementwise max of equally shaped arrays (a new array)."""
-    if len(parts) == 1:
-        return parts[0].copy()
+def _max_of(parts, out=None):
+    """Elementwise max of equally shaped arrays (into ``out``, else a new array)."""
     xp = get_array_module(parts[0])
-    y = xp.maximum(parts[0], parts[1])
+    if len(parts) == 1:
+        if out is None:
+            return parts[0].copy()
+        out[...] = parts[0]
+        return out
+    y = xp.maximum(parts[0], parts[1], out=out)
     for v in parts[2:]:
         xp.maximum(y, v, out=y)
     return y
@@ -169,6 +172,22 @@ def _max_grad(parts, y, gy, outs):
         xp.multiply(gy, m, out=o)
 
 
+def _max_first(parts, y, first):
+    """``y`` = the elementwise max of ``parts`` and ``first`` = the index of the first of
+    them equal to it (tied maxima: the first takes the gradient, as in PyTorch and
+    TensorFlow), in place. The index is the number of leading parts that differ from
+    the max: three comparisons and some byte-sized passes for four parts."""
+    xp = get_array_module(y)
+    _max_of(parts, out=y)
+    differs = xp.not_equal(parts[0], y)
+    first[...] = differs
+    if len(parts) > 2:
+        tmp = xp.empty_like(differs)
+        for v in parts[1:-1]:
+            differs &= xp.not_equal(v, y, out=tmp)
+            first += differs
+
+
 class Conv2d(Function):
     """y[n, i, j, o] = sum_{a, b, c} x[n, s i + a, s j + b, c] W[a, b, c, o] + b[o]
     (cross-correlation, NHWC input, HWIO kernel), optionally followed by a fused ReLU
@@ -179,9 +198,10 @@ class Conv2d(Function):
     def __init__(self, stride, pads, relu=False):
         self.stride, self.pads, self.relu = stride, pads, relu
 
-    def _product(self, x, W, b):
-        """cols @ W + b over the output positions that are used (all unless pooling
-        drops a last row or column); rows ordered as :func:`im2col` with ``self.pool``."""
+    def _columns(self, x, W):
+        """(cols, Wm): the columns over the output positions that are used (all unless
+        pooling drops a last row or column), rows ordered as :func:`im2col` with
+        ``self.pool``, and the kernel as a (kh*kw*C, O) matrix."""
         sh, sw = self.stride
         kh, kw, C, O = W.shape
         p = self.pool
@@ -191,17 +211,17 @@ class Conv2d(Function):
         Ho, Wo = ((Hp - kh) // sh + 1) // p * p, ((Wp - kw) // sw + 1) // p * p
         cols = im2col(xpad, kh, kw, sh, sw, Ho, Wo, p)
         Wm = W.reshape(kh * kw * C, O)
-        y = cols @ Wm
-        if b is not None:
-            y += b
         if self.needs_input_grad and self.needs_input_grad[1]:
             self.cols = cols
         self.Wm, self.pad_shape, self.out_shape = Wm, xpad.shape, (N, Ho, Wo)
         self.W_shape = W.shape
-        return y
+        return cols, Wm
 
     def forward(self, x, W, b=None):
-        y = self._product(x, W, b)
+        cols, Wm = self._columns(x, W)
+        y = cols @ Wm
+        if b is not None:
+            y += b
         if self.relu:
             get_array_module(y).maximum(y, 0, out=y)
             self.y = y
@@ -261,10 +281,12 @@ class Conv2dMaxPool(Conv2d):
     ReLU (equal to pooling the ReLU of the convolution: ReLU and max commute).
 
     The columns are ordered in p*p blocks (:func:`im2col`), so the pooling is an
-    elementwise max of p*p contiguous blocks of the product, forward and backward, and
-    output positions that the pooling would drop (an odd last row or column) are never
-    computed. The bias, the same over a window, is added after the pooling
-    (max(v + b) = max(v) + b), on p*p times fewer values.
+    elementwise max of p*p contiguous blocks of the product, and output positions that
+    the pooling would drop (an odd last row or column) are never computed. The forward
+    keeps, instead of the product, the index of each window's first maximum (a byte per
+    pooled value): the backward sends the gradient to block k where that index is k.
+    The bias, the same over a window, is added after the pooling (max(v + b) =
+    max(v) + b), on p*p times fewer values.
     """
 
     def __init__(self, stride, pads, pool, relu=False):
@@ -272,17 +294,38 @@ class Conv2dMaxPool(Conv2d):
         self.pool = pool
 
     def forward(self, x, W, b=None):
-        O = W.shape[3]
-        self.blocks = list(self._product(x, W, None).reshape(self.pool ** 2, -1, O))
-        self.m = y = _max_of(self.blocks)
-        if b is not None:
-            y = y + b
-        elif self.relu:
-            y = y.copy()
+        cols, Wm = self._columns(x, W)
+        xp = get_array_module(cols)
+        P, (N, Ho, Wo), O = self.pool ** 2, self.out_shape, W.shape[3]
+        rows_per_item = Ho * Wo // P                      # pooled rows per sample
+        R = N * rows_per_item
+        cols = cols.reshape(P, R, -1)
+        dtype = xp.result_type(cols, Wm)
+        y = xp.empty((R, O), dtype=dtype)
+        self.first = xp.empty((R, O), dtype=xp.uint8 if P <= 256 else xp.int32)
+        # Pooled chunk by chunk of samples, in cache. With few input channels the product
+        # itself is cheap and large, so it is made per chunk too and never kept whole.
+        per_item = (P + 3) * rows_per_item * O * y.itemsize
+        chunks = backend.batch_chunks(y, N, per_item)
+        few = self.W_shape[2] < _FEW_CHANNELS
+        if few:
+            prod = xp.empty((P, (chunks[0].stop - chunks[0].start) * rows_per_item, O),
+                            dtype=dtype)
+        else:
+            prod = xp.matmul(cols, Wm)
+        for s in chunks:
+            r = slice(s.start * rows_per_item, s.stop * rows_per_item)
+            if few:
+                v = xp.matmul(cols[:, r], Wm, out=prod[:, :r.stop - r.start])
+            else:
+                v = prod[:, r]
+            _max_first(list(v), y[r], self.first[r])
+            if b is not None:
+                y[r] += b
+            if self.relu:
+                xp.maximum(y[r], 0, out=y[r])
         if self.relu:
-            get_array_module(y).maximum(y, 0, out=y)
             self.y = y
-        N, Ho, Wo = self.out_shape
         return y.reshape(N, Ho // self.pool, Wo // self.pool, O)
 
     def backward(self, gy):
@@ -290,28 +333,36 @@ class Conv2dMaxPool(Conv2d):
         gy2 = gy.reshape(-1, O)
         xp = get_array_module(gy2)
         need = self.needs_input_grad
-        P, N = len(self.blocks), self.out_shape[0]
-        g = xp.empty((P,) + gy2.shape, dtype=gy2.dtype)
+        P, N = self.pool ** 2, self.out_shape[0]
+        R = gy2.shape[0]
+        rows_per_item = R // N
+        per_item = (2 * P + 3) * rows_per_item * O * gy2.itemsize
+        chunks = backend.batch_chunks(gy2, N, per_item)
+        chunk_rows = (chunks[0].stop - chunks[0].start) * rows_per_item
         # With few input channels the kernel gradient cols^T g is a thin, memory-bound
-        # product: it is taken chunk by chunk, while that chunk of g is still in cache.
+        # product: it is taken chunk by chunk, while that chunk of g is still in cache;
+        # g is kept whole only when something after the loop reads it.
         thin = need[1] and self.W_shape[2] < _FEW_CHANNELS
-        cols = self.cols.reshape(P, gy2.shape[0], -1) if thin else None
+        keep = need[0] or (need[1] and not thin)
+        cols = self.cols.reshape(P, R, -1) if thin else None
+        g = xp.empty((P, R if keep else chunk_rows, O), dtype=gy2.dtype)
+        mask = xp.empty((chunk_rows, O), dtype=bool)
         gb = gW = None
-        rows_per_item = gy2.shape[0] // N
-        # cache-sized chunks of samples: per sample, the blocks, their masks and gradients
-        per_item = (3 * P + 2) * rows_per_item * O * gy2.itemsize
-        for s in backend.batch_chunks(gy2, N, per_item):
+        for s in chunks:
             r = slice(s.start * rows_per_item, s.stop * rows_per_item)
+            n = r.stop - r.start
+            gr = r if keep else slice(0, n)
             gys = gy2[r]
             if self.relu:
                 gys = backend.fused("relu_grad", gys)(gys, self.y[r])      # ReLU'(0) = 0
             if len(need) == 3 and need[2]:
                 gb = _add_into(gb, sum_rows(gys))
-            _max_grad([v[r] for v in self.blocks], self.m[r], gys, list(g[:, r]))
-            if thin:
-                for k in range(P):
-                    gW = _add_into(gW, cols[k, r].T @ g[k, r])
-        return self._grads(g.reshape(-1, O), gb, gW)
+            first = self.first[r]
+            for k in range(P):                  # the gradient goes to the first maximum
+                xp.multiply(gys, xp.equal(first, k, out=mask[:n]), out=g[k, gr])
+                if thin:
+                    gW = _add_into(gW, cols[k, r].T @ g[k, gr])
+        return self._grads(g.reshape(-1, O) if keep else None, gb, gW)
 
     def _hwn_order(self, g):
         """``g`` (rows in pooling blocks (a, b, n, i, j), h = p i + a, w = p j + b) with
