@@ -417,10 +417,10 @@ def test_max_pool_ties_match_pytorch():
 @pytest.mark.parametrize("C,relu,bias,pool_only", [(1, True, True, False), (3, False, False, False),
                                                    (9, True, True, False), (4, False, False, True)])
 def test_cache_sized_chunks_give_the_same_gradients(monkeypatch, C, relu, bias, pool_only):
-    """Pooling runs over cache-sized chunks of samples on the CPU, forward (when fused
-    with a convolution) and backward; with few input channels the convolution's product
-    and kernel gradient too. One sample per chunk must give the output and gradients of
-    one chunk for the whole batch, ties included."""
+    """Pooling runs over cache-sized chunks of samples on the CPU, forward and backward;
+    with few input channels the convolution's product and kernel gradient too. One sample
+    per chunk must give the output and gradients of one chunk for the whole batch, ties
+    included."""
     rng = np.random.default_rng(C)
     a = rng.integers(-2, 3, (5, 9, 8, C)).astype(np.float64)          # ties, as MNIST's zeros
     w = rng.standard_normal((3, 3, C, 4))
@@ -448,13 +448,34 @@ def test_cache_sized_chunks_give_the_same_gradients(monkeypatch, C, relu, bias, 
 
     monkeypatch.setattr(backend, "batch_chunks", recorded)
     whole = grads()
-    calls = 1 if pool_only else 2                        # backward (and forward)
-    assert sizes == [1] * calls
+    assert sizes == [1, 1]                               # forward and backward
     monkeypatch.setattr(backend, "CPU_CHUNK_BYTES", 1)
     chunked = grads()
-    assert sizes == [1] * calls + [5] * calls
+    assert sizes == [1, 1, 5, 5]
     for u, v in zip(whole, chunked, strict=True):
         np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-12)
+
+
+def test_pooling_keeps_no_index_without_a_backward():
+    """The first-maximum index is only for the backward: under no_grad, or when nothing
+    needs a gradient, the pooling ops keep none (and give the same output)."""
+    from minigrad.functional import conv
+    x = np.random.default_rng(0).standard_normal((2, 6, 6, 3))
+    W = np.random.default_rng(1).standard_normal((3, 3, 3, 4))
+    for make in (lambda: conv.MaxPool2d((2, 2), (2, 2), ((0, 0), (0, 0))),
+                 lambda: conv.MaxPool2d((3, 3), (2, 2), ((1, 1), (1, 1))),
+                 lambda: conv.Conv2dMaxPool((1, 1), ((0, 0), (0, 0)), 2)):
+        args = [mg.tensor(x, requires_grad=True)]
+        if "Conv" in type(make()).__name__:
+            args.append(mg.tensor(W, requires_grad=True))
+        f = make()
+        with mg.no_grad():
+            y0 = f.apply(*args)
+        assert getattr(f, "first", None) is None
+        g = make()
+        y1 = g.apply(*args)
+        assert g.first is not None
+        np.testing.assert_array_equal(y0.numpy(), y1.numpy())
 
 
 def test_directional_check_on_large_arrays(device):

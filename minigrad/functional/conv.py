@@ -21,6 +21,8 @@ from __future__ import annotations
 from math import prod
 from typing import Optional
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
@@ -156,36 +158,34 @@ def _max_of(parts, out=None):
     return y
 
 
-def _max_grad(parts, y, gy, outs):
-    """Backward of ``y = _max_of(parts)``: ``outs[k] = gy`` where ``parts[k]`` is the first
-    of the parts equal to the max, else 0. Tied maxima: the first one takes the whole
-    gradient, as in PyTorch's and TensorFlow's max pooling."""
-    xp = get_array_module(gy)
-    taken = None
-    for v, o in zip(parts, outs):
-        m = v == y
-        if taken is not None:
-            xp.greater(m, taken, out=m)            # m and not taken (booleans)
-            xp.logical_or(taken, m, out=taken)
-        else:
-            taken = m                              # (used below before it is updated)
-        xp.multiply(gy, m, out=o)
+def _index_dtype(n):
+    """The dtype of an index among ``n`` window positions: a byte up to 256."""
+    return np.uint8 if n <= 256 else np.int32
 
 
-def _max_first(parts, y, first):
-    """``y`` = the elementwise max of ``parts`` and ``first`` = the index of the first of
-    them equal to it (tied maxima: the first takes the gradient, as in PyTorch and
-    TensorFlow), in place. The index is the number of leading parts that differ from
-    the max: three comparisons and some byte-sized passes for four parts."""
+def _first_max(parts, y, out=None):
+    """The index of the first of ``parts`` equal to their max ``y`` (tied maxima: the first
+    takes the gradient, as in PyTorch's and TensorFlow's max pooling), into ``out`` or a
+    new array of :func:`_index_dtype`: the number of leading parts that differ from the
+    max."""
     xp = get_array_module(y)
-    _max_of(parts, out=y)
     differs = xp.not_equal(parts[0], y)
-    first[...] = differs
+    if out is None:
+        out = xp.empty(y.shape, dtype=_index_dtype(len(parts)))
+    out[...] = differs
     if len(parts) > 2:
         tmp = xp.empty_like(differs)
         for v in parts[1:-1]:
             differs &= xp.not_equal(v, y, out=tmp)
-            first += differs
+            out += differs
+    return out
+
+
+def _to_first(gy, first, outs, mask=None):
+    """Backward of a max over parts: ``outs[k] = gy`` where ``first == k``, else 0."""
+    xp = get_array_module(gy)
+    for k, o in enumerate(outs):
+        xp.multiply(gy, xp.equal(first, k, out=mask), out=o)
 
 
 class Conv2d(Function):
@@ -302,7 +302,8 @@ class Conv2dMaxPool(Conv2d):
         cols = cols.reshape(P, R, -1)
         dtype = xp.result_type(cols, Wm)
         y = xp.empty((R, O), dtype=dtype)
-        self.first = xp.empty((R, O), dtype=xp.uint8 if P <= 256 else xp.int32)
+        grad = bool(self.needs_input_grad)          # else no backward: no index to keep
+        self.first = xp.empty((R, O), dtype=_index_dtype(P)) if grad else None
         # Pooled chunk by chunk of samples, in cache. With few input channels the product
         # itself is cheap and large, so it is made per chunk too and never kept whole.
         per_item = (P + 3) * rows_per_item * O * y.itemsize
@@ -319,7 +320,10 @@ class Conv2dMaxPool(Conv2d):
                 v = xp.matmul(cols[:, r], Wm, out=prod[:, :r.stop - r.start])
             else:
                 v = prod[:, r]
-            _max_first(list(v), y[r], self.first[r])
+            parts = list(v)
+            _max_of(parts, out=y[r])
+            if grad:
+                _first_max(parts, y[r], out=self.first[r])
             if b is not None:
                 y[r] += b
             if self.relu:
@@ -357,10 +361,9 @@ class Conv2dMaxPool(Conv2d):
                 gys = backend.fused("relu_grad", gys)(gys, self.y[r])      # ReLU'(0) = 0
             if len(need) == 3 and need[2]:
                 gb = _add_into(gb, sum_rows(gys))
-            first = self.first[r]
-            for k in range(P):                  # the gradient goes to the first maximum
-                xp.multiply(gys, xp.equal(first, k, out=mask[:n]), out=g[k, gr])
-                if thin:
+            _to_first(gys, self.first[r], list(g[:, gr]), mask[:n])
+            if thin:
+                for k in range(P):
                     gW = _add_into(gW, cols[k, r].T @ g[k, gr])
         return self._grads(g.reshape(-1, O) if keep else None, gb, gW)
 
@@ -465,7 +468,9 @@ class MaxPool2d(Function):
 
     When the stride equals the window and there is no padding (the usual 2x2 pooling),
     the window's k*k positions are k*k strided views of x: the max is k*k - 1 elementwise
-    maximums and the backward k*k masks, with no window copy and no scatter.
+    maximums and the backward k*k masks, with no window copy and no scatter. On every
+    path the forward keeps the index of each window's first maximum (a byte per output),
+    only when a backward can follow; the backward sends the gradient where it points.
 
     With ``relu=True`` the op computes ReLU(maxpool(x)), which equals maxpool(ReLU(x))
     because ReLU is monotone: a ReLU before the pooling can be applied after it, on a
@@ -476,9 +481,9 @@ class MaxPool2d(Function):
         self.k, self.s, self.pads, self.relu = k, s, pads, relu
 
     def _out(self, y):
-        self.y = y                     # the max itself: the masks compare against it
         if not self.relu:
             return y
+        self.y = y                     # the ReLU mask is read from it
         return get_array_module(y).maximum(y, 0)
 
     def forward(self, x):
@@ -489,34 +494,44 @@ class MaxPool2d(Function):
         if self.fast:
             N, H, W, C = x.shape
             Ho, Wo = H // kh, W // kw
-            self.views = [x[:, i:Ho * kh:kh, j:Wo * kw:kw, :]
-                          for i in range(kh) for j in range(kw)]
-            return self._out(_max_of(self.views))
+            views = [x[:, i:Ho * kh:kh, j:Wo * kw:kw, :] for i in range(kh) for j in range(kw)]
+            if not self.needs_input_grad:
+                return self._out(_max_of(views))
+            # the max and its first-maximum index chunk by chunk, the window in cache
+            y = xp.empty((N, Ho, Wo, C), dtype=x.dtype)
+            self.first = xp.empty(y.shape, dtype=_index_dtype(kh * kw))
+            per_item = x.itemsize * int(prod(x.shape[1:])) * 2
+            for s in backend.batch_chunks(x, N, per_item):
+                parts = [v[s] for v in views]
+                _first_max(parts, _max_of(parts, out=y[s]), out=self.first[s])
+            return self._out(y)
         xpad = _pad_nhwc(x, self.pads, -xp.inf)
         win = windows(xpad, kh, kw, sh, sw)
-        self.win, self.pad_shape = win, xpad.shape
-        return self._out(win.max(axis=(3, 4)))
+        self.pad_shape = xpad.shape
+        y = win.max(axis=(3, 4))
+        if self.needs_input_grad:
+            self.first = _first_max([win[:, :, :, i, j, :] for i in range(kh)
+                                     for j in range(kw)], y)
+        return self._out(y)
 
     def backward(self, gy):
         xp = get_array_module(gy)
         if self.relu:
             gy = backend.fused("relu_grad", gy)(gy, self.y)   # ReLU'(0) = 0
+        (kh, kw), first = self.k, self.first
+        offsets = [(i, j) for i in range(kh) for j in range(kw)]
         if self.fast:
-            (kh, kw), y = self.k, self.y
             gx = xp.zeros(self.in_shape, dtype=gy.dtype) if self._cropped() else \
                 xp.empty(self.in_shape, dtype=gy.dtype)
-            N, Ho, Wo, C = y.shape
-            offsets = [(i, j) for i in range(kh) for j in range(kw)]
+            N, Ho, Wo, C = first.shape
             per_item = gy.itemsize * int(prod(self.in_shape[1:])) * 3
             for s in backend.batch_chunks(gy, N, per_item):
-                _max_grad([v[s] for v in self.views], y[s], gy[s],
+                _to_first(gy[s], first[s],
                           [gx[s, i:Ho * kh:kh, j:Wo * kw:kw, :] for i, j in offsets])
             return gx
-        (kh, kw), win = self.k, self.win
-        g6 = xp.empty(win.shape, dtype=gy.dtype)
-        offsets = [(i, j) for i in range(kh) for j in range(kw)]
-        _max_grad([win[:, :, :, i, j, :] for i, j in offsets], self.y, gy,
-                  [g6[:, :, :, i, j, :] for i, j in offsets])
+        N, Ho, Wo, C = first.shape
+        g6 = xp.empty((N, Ho, Wo, kh, kw, C), dtype=gy.dtype)
+        _to_first(gy, first, [g6[:, :, :, i, j, :] for i, j in offsets])
         gx = col2im(g6, self.pad_shape, *self.s)
         return _crop(gx, self.pads, self.in_shape)
 
