@@ -128,10 +128,20 @@ def gradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: f
 def gradgradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6,
                   atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True,
                   seed: int = 0) -> bool:
-    """Check second derivatives: gradcheck of ``x -> J(x)^T v`` built with create_graph.
+    """Check double backprop: the ``create_graph=True`` gradient, then its derivatives.
 
-    The first-order gradient is computed with ``create_graph=True`` against a fixed
-    random ``v``; its own gradients are then compared with central differences.
+    Two checks, in this order:
+
+    1. The first derivative taken with ``create_graph=True`` (each op's
+       ``backward_graph``) is compared with central differences, elementwise, for a fixed
+       random upstream gradient ``v``. Without this step a smooth but wrong
+       ``backward_graph`` would agree with itself in step 2. On a mismatch the report says
+       whether the plain backward (``create_graph=False``) agrees with the numbers, i.e.
+       which of the two formulas is wrong.
+    2. gradcheck of ``x -> J(x)^T v`` built with ``create_graph=True``: the second
+       derivatives against central differences of that gradient.
+
+    Arguments and return value as :func:`gradcheck`.
     """
     inputs = list(inputs)
     rng = np.random.default_rng(seed + 1)
@@ -139,14 +149,51 @@ def gradgradcheck(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6,
     vs = [Tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=o.device) for o in outs]
     wrt = [i for i, x in enumerate(inputs) if x.requires_grad]
 
-    def first_grads(*xs):
+    def grads_of(xs, create_graph):
         os = _as_outputs(fn(*xs))
-        gs = _grad(os, [xs[i] for i in wrt], grad_outputs=vs, create_graph=True,
-                   allow_unused=True)
-        return [g for g in gs if g is not None and g.requires_grad]
+        keep = [k for k, o in enumerate(os) if o.requires_grad]
+        if not keep:
+            return [None] * len(wrt)
+        return _grad([os[k] for k in keep], [xs[i] for i in wrt],
+                     grad_outputs=[vs[k] for k in keep], create_graph=create_graph,
+                     allow_unused=True)
+
+    host_vs = [v.numpy().astype(np.float64) for v in vs]
+    for i, g in zip(wrt, grads_of(inputs, True)):
+        msg = _check_first_derivative(fn, inputs, i, g, host_vs, eps, atol, rtol,
+                                      lambda: grads_of(inputs, False)[wrt.index(i)])
+        if msg:
+            if raise_exception:
+                raise GradcheckError(msg)
+            return False
+
+    def first_grads(*xs):
+        # A gradient that does not require grad claims zero second derivatives: it is
+        # checked too (against the numbers), not skipped.
+        return [g for g in grads_of(xs, True) if g is not None]
 
     return gradcheck(first_grads, inputs, eps=eps, atol=atol, rtol=rtol,
                      raise_exception=raise_exception, seed=seed + 2)
+
+
+def _check_first_derivative(fn, inputs, i, g, vs, eps, atol, rtol, plain_grad):
+    """None when the create_graph gradient ``g`` of input ``i`` matches central
+    differences, else a report naming the formula at fault."""
+    x = inputs[i]
+    analytic = np.zeros(x.shape) if g is None else g.numpy().astype(np.float64)
+    if tuple(analytic.shape) != x.shape:
+        return (f"create_graph=True gradient of input {i} has shape {analytic.shape}, "
+                f"expected {x.shape}")
+    numeric = _numeric_grad(fn, inputs, i, vs, eps)
+    msg = _report("create_graph=True gradient", i, analytic, numeric, atol, rtol)
+    if msg is None:
+        return None
+    plain = plain_grad()
+    plain = np.zeros(x.shape) if plain is None else plain.numpy().astype(np.float64)
+    if _report("gradient", i, plain, numeric, atol, rtol) is None:
+        return (msg + ". The plain backward (create_graph=False) agrees with central "
+                "differences: the double-backprop formula (backward_graph) is wrong")
+    return msg + ". The plain backward is wrong too (see gradcheck)"
 
 
 def check_vjp(fn: Callable, inputs: Sequence[Tensor], eps: float = 1e-6, atol: float = 1e-5,

@@ -33,12 +33,18 @@ def off_zero(x):
 
 
 def distinct(x):
-    """Pairwise distinct values at least 0.05 apart, in random order (max/min ties)."""
+    """Pairwise distinct values on a grid 0.37 apart, in random order (max/min ties)."""
     flat = x.reshape(-1)
     order = np.argsort(flat, kind="stable")
     vals = np.empty_like(flat)
-    vals[order] = np.arange(flat.size) * 0.37 - flat.size * 0.18
+    vals[order] = (np.arange(flat.size) - flat.size // 2) * 0.37 + 0.12   # never 0 (ReLU)
     return vals.reshape(x.shape)
+
+
+def distinct_between(x):
+    """As :func:`distinct`, on the grid shifted by half a step: never equal to a value
+    drawn by ``distinct`` (a second operand of maximum/minimum)."""
+    return distinct(x) + 0.185
 
 
 def probs(x):
@@ -86,8 +92,9 @@ class Op:
     shapes: object                     # strategy of tuples of shapes
     domains: tuple = (real,)           # one per input (the last repeats)
     grad: bool = True
-    gradgrad: bool = False
+    gradgrad: bool = True              # double backprop (False: no backward_graph)
     targets: tuple = ()                # inputs that are targets: never require grad
+    directional: bool = False          # large inputs: gradient by mg.check_vjp
     extra: dict = field(default_factory=dict)
 
     def domain(self, i):
@@ -108,63 +115,93 @@ def _lse(x, axis):
     return (np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m).squeeze(axis)
 
 
+def _pads(pad):
+    """((top, bottom), (left, right)) from an int, a pair or the full form."""
+    if isinstance(pad, int):
+        return (pad, pad), (pad, pad)
+    if isinstance(pad[0], int):
+        return (pad[0], pad[0]), (pad[1], pad[1])
+    return tuple(pad)
+
+
+def _same(size, k, s):
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
 def _conv_ref(x, W, b, stride, pad):
-    xp_ = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    """Direct loops over output positions; x (N, C, H, W), W (O, C, kh, kw)."""
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    xp_ = np.pad(x, ((0, 0), (0, 0)) + _pads(pad))
     N, C, H, Wd = xp_.shape
     O, _, kh, kw = W.shape
-    Ho, Wo = (H - kh) // stride + 1, (Wd - kw) // stride + 1
+    Ho, Wo = (H - kh) // sh + 1, (Wd - kw) // sw + 1
     y = np.zeros((N, O, Ho, Wo))
     for i in range(Ho):
         for j in range(Wo):
-            patch = xp_[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            patch = xp_[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
             y[:, :, i, j] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3]))
     return y + b.reshape(1, -1, 1, 1)
 
 
 def _pool_ref(x, k, s, pad, reduce):
-    fill = -np.inf if reduce is np.max else 0.0
-    xp_ = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=fill)
+    """Pooling by direct loops; padded positions are skipped (never counted)."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    sh, sw = (s, s) if isinstance(s, int) else s
+    xp_ = np.pad(x, ((0, 0), (0, 0)) + _pads(pad), constant_values=np.nan)
     N, C, H, W = xp_.shape
-    Ho, Wo = (H - k) // s + 1, (W - k) // s + 1
+    Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
     y = np.zeros((N, C, Ho, Wo))
+    nan_reduce = {np.max: np.nanmax, np.mean: np.nanmean}[reduce]
     for i in range(Ho):
         for j in range(Wo):
-            y[:, :, i, j] = reduce(xp_[:, :, i * s:i * s + k, j * s:j * s + k], axis=(2, 3))
+            y[:, :, i, j] = nan_reduce(xp_[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw],
+                                       axis=(2, 3))
     return y
+
+
+def nchw(f):
+    """A reference written for NCHW arrays, applied to NHWC input and kernel (kh, kw, C, O)."""
+    def g(x, *rest):
+        if rest:
+            W, *b = rest
+            return f(x.transpose(0, 3, 1, 2), W.transpose(3, 2, 0, 1), *b).transpose(0, 2, 3, 1)
+        return f(x.transpose(0, 3, 1, 2)).transpose(0, 2, 3, 1)
+    return g
 
 
 LABELS = np.array([2, 0, 1, 2, 1])
 
 CATALOGUE = [
     # arithmetic
-    Op("add", lambda a, b: a + b, np.add, broadcast_pair(), gradgrad=True),
-    Op("sub", lambda a, b: a - b, np.subtract, broadcast_pair(), gradgrad=True),
-    Op("mul", lambda a, b: a * b, np.multiply, broadcast_pair(), gradgrad=True),
-    Op("div", lambda a, b: a / b, np.divide, broadcast_pair(), (real, off_zero), gradgrad=True),
-    Op("pow", lambda a, b: a ** b, np.power, broadcast_pair(), (positive, real), gradgrad=True),
-    Op("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, shapes(), gradgrad=True),
+    Op("add", lambda a, b: a + b, np.add, broadcast_pair()),
+    Op("sub", lambda a, b: a - b, np.subtract, broadcast_pair()),
+    Op("mul", lambda a, b: a * b, np.multiply, broadcast_pair()),
+    Op("div", lambda a, b: a / b, np.divide, broadcast_pair(), (real, off_zero)),
+    Op("pow", lambda a, b: a ** b, np.power, broadcast_pair(), (positive, real)),
+    Op("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, shapes()),
     Op("rsub_scalar", lambda a: 2.0 - a, lambda a: 2.0 - a, shapes()),
     Op("rdiv_scalar", lambda a: 1.5 / a, lambda a: 1.5 / a, shapes(), (off_zero,)),
-    Op("neg", lambda a: -a, np.negative, shapes(), gradgrad=True),
-    Op("exp", F.exp, np.exp, shapes(), gradgrad=True),
-    Op("log", F.log, np.log, shapes(), (positive,), gradgrad=True),
-    Op("sqrt", F.sqrt, np.sqrt, shapes(), (positive,), gradgrad=True),
+    Op("neg", lambda a: -a, np.negative, shapes()),
+    Op("exp", F.exp, np.exp, shapes()),
+    Op("log", F.log, np.log, shapes(), (positive,)),
+    Op("sqrt", F.sqrt, np.sqrt, shapes(), (positive,)),
     Op("abs", F.abs, np.abs, shapes(), (off_zero,)),
     Op("clip", lambda a: F.clip(a, -0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), shapes(),
        (lambda x: np.where(np.abs(x + 0.5) < 0.05, x + 0.1,
                            np.where(np.abs(x - 0.7) < 0.05, x + 0.1, x)),)),
-    Op("maximum", F.maximum, np.maximum, broadcast_pair(), (distinct,)),
-    Op("minimum", F.minimum, np.minimum, broadcast_pair(), (distinct,)),
+    Op("maximum", F.maximum, np.maximum, broadcast_pair(), (distinct, distinct_between)),
+    Op("minimum", F.minimum, np.minimum, broadcast_pair(), (distinct, distinct_between)),
     Op("where", lambda a, b: F.where(a.data > 0 if False else mg.tensor(
         np.arange(a.size).reshape(a.shape) % 2 == 0, device=a.device), a, b),
        lambda a, b: np.where(np.arange(a.size).reshape(a.shape) % 2 == 0, a, b),
        shapes(min_dims=1).map(lambda s: (s[0], s[0]))),
     # reductions
-    Op("sum", lambda a: a.sum(), np.sum, shapes(), gradgrad=True),
+    Op("sum", lambda a: a.sum(), np.sum, shapes()),
     Op("sum_axis", lambda a: a.sum(axis=-1, keepdims=True),
-       lambda a: a.sum(axis=-1, keepdims=True), shapes(min_dims=1), gradgrad=True),
-    Op("mean_axis0", lambda a: a.mean(axis=0), lambda a: a.mean(axis=0), shapes(min_dims=1),
-       gradgrad=True),
+       lambda a: a.sum(axis=-1, keepdims=True), shapes(min_dims=1)),
+    Op("mean_axis0", lambda a: a.mean(axis=0), lambda a: a.mean(axis=0), shapes(min_dims=1)),
     Op("var", lambda a: a.var(axis=-1), lambda a: a.var(axis=-1), shapes(min_dims=1)),
     Op("max", lambda a: a.max(), np.max, shapes(), (distinct,)),
     Op("max_axis", lambda a: a.max(axis=-1), lambda a: a.max(axis=-1), shapes(min_dims=1),
@@ -172,21 +209,21 @@ CATALOGUE = [
     Op("min_axis", lambda a: a.min(axis=0, keepdims=True),
        lambda a: a.min(axis=0, keepdims=True), shapes(min_dims=1), (distinct,)),
     Op("logsumexp", lambda a: F.logsumexp(a, axis=-1), lambda a: _lse(a, -1),
-       shapes(min_dims=1), gradgrad=True),
+       shapes(min_dims=1)),
     # shape
-    Op("reshape", lambda a: a.reshape(-1), lambda a: a.reshape(-1), shapes(), gradgrad=True),
-    Op("transpose", lambda a: a.T, lambda a: a.T, shapes(), gradgrad=True),
+    Op("reshape", lambda a: a.reshape(-1), lambda a: a.reshape(-1), shapes()),
+    Op("transpose", lambda a: a.T, lambda a: a.T, shapes()),
     Op("transpose_axes", lambda a: a.transpose(1, 0, 2), lambda a: a.transpose(1, 0, 2),
        shapes(min_dims=3)),
     Op("flatten", lambda a: a.flatten(1), lambda a: a.reshape(a.shape[0], -1),
        shapes(min_dims=2)),
     Op("expand_squeeze", lambda a: a.expand_dims(0).squeeze(0), lambda a: a, shapes()),
     Op("broadcast_to", lambda a: a.broadcast_to((3,) + a.shape),
-       lambda a: np.broadcast_to(a, (3,) + a.shape), shapes(), gradgrad=True),
+       lambda a: np.broadcast_to(a, (3,) + a.shape), shapes()),
     Op("getitem_slice", lambda a: a[1:, ..., ::2], lambda a: a[1:, ..., ::2],
-       shapes(min_dims=2, min_side=2), gradgrad=True),
+       shapes(min_dims=2, min_side=2)),
     Op("getitem_int_array", lambda a: a[np.array([0, 1, 0, 0])],
-       lambda a: a[np.array([0, 1, 0, 0])], shapes(min_dims=1, min_side=2), gradgrad=True),
+       lambda a: a[np.array([0, 1, 0, 0])], shapes(min_dims=1, min_side=2)),
     Op("getitem_bool", lambda a: a[mg.tensor(np.arange(a.shape[0]) % 2 == 0, device=a.device)],
        lambda a: a[np.arange(a.shape[0]) % 2 == 0], shapes(min_dims=1)),
     Op("concatenate", lambda a, b: mg.concatenate([a, b, a], axis=0),
@@ -196,33 +233,29 @@ CATALOGUE = [
        shapes().map(lambda s: (s[0], s[0]))),
     Op("pad", lambda a: mg.pad(a, 1), lambda a: np.pad(a, 1), shapes(min_dims=1)),
     # linear algebra
-    Op("matmul", lambda a, b: a @ b, np.matmul, matmul_shapes(), gradgrad=True),
+    Op("matmul", lambda a, b: a @ b, np.matmul, matmul_shapes()),
     Op("linear", lambda x, W, b: F.linear(x, W, b), lambda x, W, b: x @ W + b,
-       fixed((5, 3), (3, 4), (4,)), gradgrad=True),
+       fixed((5, 3), (3, 4), (4,))),
     Op("linear_relu", lambda x, W, b: F.linear(x, W, b, activation="relu"),
-       lambda x, W, b: np.maximum(x @ W + b, 0), fixed((5, 3), (3, 4), (4,)), gradgrad=True),
+       lambda x, W, b: np.maximum(x @ W + b, 0), fixed((5, 3), (3, 4), (4,))),
     # activations
-    Op("relu", F.relu, lambda a: np.maximum(a, 0), shapes(), (off_zero,), gradgrad=True),
+    Op("relu", F.relu, lambda a: np.maximum(a, 0), shapes(), (off_zero,)),
     Op("leaky_relu", lambda a: F.leaky_relu(a, 0.1), lambda a: np.where(a > 0, a, 0.1 * a),
        shapes(), (off_zero,)),
-    Op("sigmoid", F.sigmoid, lambda a: 1 / (1 + np.exp(-a)), shapes(), gradgrad=True),
-    Op("tanh", F.tanh, np.tanh, shapes(), gradgrad=True),
-    Op("gelu", F.gelu, lambda a: a * 0.5 * (1 + _erf(a / np.sqrt(2))), shapes(),
-       gradgrad=True),
-    Op("softmax", F.softmax, _softmax, shapes(min_dims=1), gradgrad=True),
+    Op("sigmoid", F.sigmoid, lambda a: 1 / (1 + np.exp(-a)), shapes()),
+    Op("tanh", F.tanh, np.tanh, shapes()),
+    Op("gelu", F.gelu, lambda a: a * 0.5 * (1 + _erf(a / np.sqrt(2))), shapes()),
+    Op("softmax", F.softmax, _softmax, shapes(min_dims=1)),
     Op("softmax_axis0", lambda a: F.softmax(a, 0), lambda a: _softmax(a, 0),
        shapes(min_dims=1)),
-    Op("log_softmax", F.log_softmax, lambda a: np.log(_softmax(a)), shapes(min_dims=1),
-       gradgrad=True),
+    Op("log_softmax", F.log_softmax, lambda a: np.log(_softmax(a)), shapes(min_dims=1)),
     # losses
-    Op("mse", F.mse_loss, lambda p, t: ((p - t) ** 2).mean(), fixed((5, 3), (5, 3)),
-       gradgrad=True),
+    Op("mse", F.mse_loss, lambda p, t: ((p - t) ** 2).mean(), fixed((5, 3), (5, 3))),
     Op("cross_entropy_labels", lambda x: F.cross_entropy(x, mg.tensor(LABELS, device=x.device)),
-       lambda x: -np.log(_softmax(x))[np.arange(5), LABELS].mean(), fixed((5, 3)),
-       gradgrad=True),
+       lambda x: -np.log(_softmax(x))[np.arange(5), LABELS].mean(), fixed((5, 3))),
     Op("cross_entropy_probs", lambda x, t: F.cross_entropy(x, t),
        lambda x, t: -(t * np.log(_softmax(x))).sum(1).mean(), fixed((5, 3), (5, 3)),
-       (real, probs), gradgrad=True, targets=(1,)),
+       (real, probs), targets=(1,)),
     Op("cross_entropy_none", lambda x: F.cross_entropy(
         x, mg.tensor(LABELS, device=x.device), reduction="none"),
        lambda x: -np.log(_softmax(x))[np.arange(5), LABELS], fixed((5, 3))),
@@ -233,53 +266,85 @@ CATALOGUE = [
        fixed((4, 3), (4, 3)), (unit_interval,), targets=(1,)),
     Op("bce_logits", lambda z, t: F.binary_cross_entropy_with_logits(z, t),
        lambda z, t: (np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).mean(),
-       fixed((4, 3), (4, 3)), (real, unit_interval), gradgrad=True, targets=(1,)),
+       fixed((4, 3), (4, 3)), (real, unit_interval), targets=(1,)),
     Op("categorical_crossentropy", lambda p, t: F.categorical_crossentropy(p, t),
        lambda p, t: -(t * np.log(p / p.sum(1, keepdims=True))).sum(1).mean(),
        fixed((4, 3), (4, 3)), (unit_interval, probs), targets=(1,)),
     # convolution and pooling
     Op("conv2d", lambda x, W, b: F.conv2d(x, W, b, stride=1, padding=1),
-       lambda x, W, b: _conv_ref(x, W, b, 1, 1), fixed((2, 3, 5, 5), (4, 3, 3, 3), (4,))),
+       lambda x, W, b: _conv_ref(x, W, b, 1, 1), fixed((2, 3, 5, 5), (4, 3, 3, 3), (4,)),
+       gradgrad=False),
     Op("conv2d_many_channels", lambda x, W, b: F.conv2d(x, W, b, padding=1),
-       lambda x, W, b: _conv_ref(x, W, b, 1, 1), fixed((2, 9, 4, 4), (3, 9, 3, 3), (3,))),
+       lambda x, W, b: _conv_ref(x, W, b, 1, 1), fixed((2, 9, 4, 4), (3, 9, 3, 3), (3,)),
+       gradgrad=False),
     Op("conv2d_stride2", lambda x, W, b: F.conv2d(x, W, b, stride=2),
        lambda x, W, b: _conv_ref(x, W, b, 2, 0), fixed((2, 2, 7, 6), (3, 2, 3, 2), (3,)),
-       extra={"ref_note": "kernel 3x2"}),
+       extra={"ref_note": "kernel 3x2"}, gradgrad=False),
     Op("conv2d_nhwc_same_relu",
        lambda x, W, b: F.conv2d(x, W, b, stride=2, padding="same", layout="NHWC",
                                 activation="relu"),
        lambda x, W, b: np.maximum(_conv_ref(x.transpose(0, 3, 1, 2), W.transpose(3, 2, 0, 1),
                                             b, 2, 1), 0).transpose(0, 2, 3, 1),
-       fixed((2, 5, 5, 3), (3, 3, 3, 4), (4,))),
+       fixed((2, 5, 5, 3), (3, 3, 3, 4), (4,)), gradgrad=False),
     # convolution + max pooling in one op (columns in pooling blocks, odd edges dropped)
     Op("conv2d_max_pool_relu",
        lambda x, W, b: F.conv2d(x, W, b, padding=1, activation="relu", max_pool=2),
        lambda x, W, b: np.maximum(_pool_ref(_conv_ref(x, W, b, 1, 1), 2, 2, 0, np.max), 0),
-       fixed((2, 3, 5, 6), (4, 3, 3, 3), (4,))),
+       fixed((2, 3, 5, 6), (4, 3, 3, 3), (4,)), gradgrad=False),
     Op("conv2d_nhwc_max_pool3_many_channels",
        lambda x, W, b: F.conv2d(x, W, b, stride=1, layout="NHWC", max_pool=3),
        lambda x, W, b: _pool_ref(_conv_ref(x.transpose(0, 3, 1, 2), W.transpose(3, 2, 0, 1),
                                            b, 1, 0), 3, 3, 0, np.max).transpose(0, 2, 3, 1),
-       fixed((2, 8, 9, 9), (2, 2, 9, 3), (3,))),
+       fixed((2, 8, 9, 9), (2, 2, 9, 3), (3,)), gradgrad=False),
     Op("conv2d_stride2_same_max_pool",
        lambda x, W, b: F.conv2d(x, W, b, stride=2, padding=1, activation="relu", max_pool=2),
        lambda x, W, b: np.maximum(_pool_ref(_conv_ref(x, W, b, 2, 1), 2, 2, 0, np.max), 0),
-       fixed((2, 2, 9, 10), (3, 2, 3, 3), (3,))),
+       fixed((2, 2, 9, 10), (3, 2, 3, 3), (3,)), gradgrad=False),
     Op("max_pool2d_nhwc", lambda x: F.max_pool2d(x, 2, layout="NHWC"),
        lambda x: _pool_ref(x.transpose(0, 3, 1, 2), 2, 2, 0, np.max).transpose(0, 2, 3, 1),
-       fixed((2, 6, 5, 3)), (distinct,)),
+       fixed((2, 6, 5, 3)), (distinct,), gradgrad=False),
     Op("max_pool2d_relu", lambda x: F.max_pool2d(x, 2, activation="relu"),
-       lambda x: np.maximum(_pool_ref(x, 2, 2, 0, np.max), 0), fixed((2, 3, 4, 6)), (distinct,)),
+       lambda x: np.maximum(_pool_ref(x, 2, 2, 0, np.max), 0), fixed((2, 3, 4, 6)), (distinct,),
+       gradgrad=False),
     Op("max_pool2d_overlap_relu", lambda x: F.max_pool2d(x, 3, 2, 1, activation="relu"),
-       lambda x: np.maximum(_pool_ref(x, 3, 2, 1, np.max), 0), fixed((1, 2, 5, 5)), (distinct,)),
+       lambda x: np.maximum(_pool_ref(x, 3, 2, 1, np.max), 0), fixed((1, 2, 5, 5)), (distinct,),
+       gradgrad=False),
     Op("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: _pool_ref(x, 2, 2, 0, np.max),
-       fixed((2, 3, 5, 4)), (distinct,)),
+       fixed((2, 3, 5, 4)), (distinct,), gradgrad=False),
     Op("max_pool2d_overlap", lambda x: F.max_pool2d(x, 3, stride=2, padding=1),
-       lambda x: _pool_ref(x, 3, 2, 1, np.max), fixed((2, 2, 5, 5)), (distinct,)),
-    Op("avg_pool2d", lambda x: F.avg_pool2d(x, 2, stride=1, padding=1),
-       lambda x: _pool_ref(x, 2, 1, 1, np.mean), fixed((2, 2, 4, 5))),
+       lambda x: _pool_ref(x, 3, 2, 1, np.max), fixed((2, 2, 5, 5)), (distinct,), gradgrad=False),
+    Op("avg_pool2d", lambda x: F.avg_pool2d(x, 2, stride=1),
+       lambda x: _pool_ref(x, 2, 1, 0, np.mean), fixed((2, 2, 4, 5)), gradgrad=False),
+    # asymmetric pads, non-square kernels and strides, odd sizes with 'same'
+    Op("conv2d_nhwc_same_even_kernel",
+       lambda x, W, b: F.conv2d(x, W, b, padding="same", layout="NHWC"),
+       nchw(lambda x, W, b: _conv_ref(x, W, b, 1, (_same(7, 2, 1), _same(6, 4, 1)))),
+       fixed((2, 7, 6, 2), (2, 4, 2, 3), (3,)), gradgrad=False),
+    Op("conv2d_stride21_pad10", lambda x, W, b: F.conv2d(x, W, b, stride=(2, 1),
+                                                         padding=(1, 0)),
+       lambda x, W, b: _conv_ref(x, W, b, (2, 1), (1, 0)),
+       fixed((2, 2, 7, 5), (3, 2, 3, 2), (3,)), gradgrad=False),
+    Op("conv2d_nhwc_same_stride12_max_pool",
+       lambda x, W, b: F.conv2d(x, W, b, stride=(1, 2), padding="same", layout="NHWC",
+                                max_pool=2, activation="relu"),
+       nchw(lambda x, W, b: np.maximum(_pool_ref(_conv_ref(
+           x, W, b, (1, 2), (_same(7, 3, 1), _same(9, 2, 2))), 2, 2, 0, np.max), 0)),
+       fixed((2, 7, 9, 2), (3, 2, 2, 3), (3,)), gradgrad=False),
+    Op("max_pool2d_kernel23_stride12", lambda x: F.max_pool2d(x, (2, 3), (1, 2), (1, 1)),
+       lambda x: _pool_ref(x, (2, 3), (1, 2), 1, np.max), fixed((2, 2, 5, 7)), (distinct,),
+       gradgrad=False),
+    Op("max_pool2d_nhwc_same_odd", lambda x: F.max_pool2d(x, 2, padding="same",
+                                                          layout="NHWC"),
+       nchw(lambda x: _pool_ref(x, 2, 2, ((0, 1), (0, 1)), np.max)), fixed((2, 5, 7, 3)),
+       (distinct,), gradgrad=False),
+    Op("max_pool2d_289_positions", lambda x: F.max_pool2d(x, 17, stride=1),
+       lambda x: _pool_ref(x, 17, 1, 0, np.max), fixed((1, 2, 17, 18)), (distinct,),
+       gradgrad=False, directional=True),
+    Op("avg_pool2d_kernel32_stride21", lambda x: F.avg_pool2d(x, (3, 2), (2, 1)),
+       lambda x: _pool_ref(x, (3, 2), (2, 1), 0, np.mean), fixed((2, 2, 7, 5)), gradgrad=False),
+    Op("cross_entropy_unnormalised_soft_targets", lambda x, t: F.cross_entropy(x, t),
+       lambda x, t: -(t * np.log(_softmax(x))).sum(1).mean(), fixed((5, 3), (5, 3)),
+       (real, positive), targets=(1,)),
 ]
 
-# Keras 'same' conv kernel of 3x2 needs the reference with asymmetric kernel: _conv_ref
-# handles any kh, kw.
 BY_NAME = {op.name: op for op in CATALOGUE}

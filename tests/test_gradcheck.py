@@ -1,0 +1,99 @@
+"""The gradient checkers themselves: each must catch the kind of wrong formula it exists for."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.tensor import Tensor
+
+
+class Tanh(mg.Function):
+    """tanh with a choice of (possibly wrong) formulas for the two backward paths."""
+
+    def __init__(self, plain="right", graph="right"):
+        self.plain, self.graph = plain, graph
+
+    def forward(self, x):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, gy):
+        d = 1 - self.y ** 2 if self.plain == "right" else 1 + self.y ** 2
+        return gy * d
+
+    def backward_graph(self, gy):
+        if self.graph == "constant":          # right value, but cut from the graph
+            return gy * Tensor(1 - self.y ** 2)
+        y = mg.tanh(self.inputs[0])
+        return gy * (1 - y * y) if self.graph == "right" else gy * (1 + y * y)
+
+
+def x64(*shape):
+    return mg.tensor(np.random.default_rng(3).standard_normal(shape), dtype="float64",
+                     requires_grad=True)
+
+
+def test_right_formulas_pass_both_checks():
+    f = lambda t: Tanh().apply(t)          # noqa: E731
+    assert mg.gradcheck(f, [x64(4, 3)])
+    assert mg.gradgradcheck(f, [x64(4, 3)])
+
+
+def test_wrong_double_backprop_formula_is_caught_and_named():
+    """backward right, backward_graph 1 + y^2: smooth, so it agrees with its own finite
+    differences; only comparing the create_graph gradient with the numbers catches it."""
+    f = lambda t: Tanh(graph="wrong").apply(t)      # noqa: E731
+    assert mg.gradcheck(f, [x64(4, 3)])
+    with pytest.raises(mg.GradcheckError, match=r"create_graph=True gradient.*"
+                                                 r"\(backward_graph\) is wrong"):
+        mg.gradgradcheck(f, [x64(4, 3)])
+    assert mg.gradgradcheck(f, [x64(4, 3)], raise_exception=False) is False
+    # and mg.grad with create_graph really is wrong with it: the check is not a false alarm
+    x = x64(3)
+    (g,) = mg.grad(f(x).sum(), x, create_graph=True)
+    assert not np.allclose(g.numpy(), 1 - np.tanh(x.numpy()) ** 2)
+
+
+def test_wrong_plain_backward_is_reported_as_such():
+    f = lambda t: Tanh(plain="wrong", graph="wrong").apply(t)     # noqa: E731
+    with pytest.raises(mg.GradcheckError, match="plain backward is wrong too"):
+        mg.gradgradcheck(f, [x64(5)])
+    with pytest.raises(mg.GradcheckError, match="gradient mismatch for input 0"):
+        mg.gradcheck(f, [x64(5)])
+
+
+def test_double_backprop_cut_from_the_graph_is_caught():
+    """Right first derivative, but built from a constant: second derivatives are wrong."""
+    f = lambda t: Tanh(graph="constant").apply(t)       # noqa: E731
+    with pytest.raises(mg.GradcheckError, match="gradient mismatch"):
+        mg.gradgradcheck(f, [x64(2, 3)])
+
+
+def test_gradcheck_catches_a_backward_that_ignores_the_upstream_gradient():
+    class Square(mg.Function):
+        def forward(self, x):
+            self.x = x
+            return x * x
+
+        def backward(self, gy):
+            return 2 * self.x                # forgets gy: passes with an all-ones check
+
+    with pytest.raises(mg.GradcheckError):
+        mg.gradcheck(lambda t: Square().apply(t), [x64(3, 2)])
+
+
+def test_gradcheck_refuses_float32_inputs():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError, match="float64"):
+        mg.gradcheck(lambda t: t * t, [x])
+
+
+def test_gradcheck_reports_a_wrong_gradient_shape():
+    class Bad(mg.Function):
+        def forward(self, x):
+            return x.sum()
+
+        def backward(self, gy):
+            return np.ones(7)
+
+    with pytest.raises(Exception):
+        mg.gradcheck(lambda t: Bad().apply(t), [x64(3)])
