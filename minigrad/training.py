@@ -240,7 +240,7 @@ class Model(Module):
     def _ensure_built(self, x):
         if not self.parameters():
             self.build(tuple(x.shape[1:]))
-        if self.optimizer is not None and not self.optimizer.params:
+        if self.optimizer is not None and not self.optimizer.params and self.parameters():
             self.optimizer.bind(self.parameters())
 
     def _output_shape(self, x):

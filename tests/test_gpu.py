@@ -66,7 +66,7 @@ def test_training_steps_cpu_vs_gpu_and_weights_roundtrip(tmp_path):
         states[dev] = m.state_dict()
         assert all(p.device == dev for p in m.parameters())
         assert all(type(s["m"]) is type(p.data) for p, s in
-                   ((p, m.optimizer.state[id(p)]) for p in m.parameters()))
+                   ((p, m.optimizer.state[p]) for p in m.parameters()))
         if dev == "cuda":
             path = m.save_weights(tmp_path / "gpu.npz")
             cpu = cnn()

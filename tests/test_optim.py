@@ -94,7 +94,7 @@ def test_updates_are_in_place_and_state_on_device(device):
     p.grad = mg.ones(3, device=device)
     opt.step()
     assert p.data is arr
-    st = opt.state[id(p)]
+    st = opt.state[p]
     assert type(st["m"]) is type(p.data)
 
 
@@ -177,11 +177,11 @@ def test_decaying_states_are_kept_out_of_the_subnormal_range(make):
         opt.step()
         ref_opt.step()
         flushed = t % optim.optimizers.FLUSH_EVERY == 0
-        for key, a in opt.state[id(p)].items():
+        for key, a in opt.state[p].items():
             if key in always or (key != "t" and flushed):
                 assert not _subnormal(a).any(), (key, t, a)
         ref_had_subnormals |= any(_subnormal(a).any()
-                                  for k, a in ref_opt.state[id(ref)].items() if k != "t")
+                                  for k, a in ref_opt.state[ref].items() if k != "t")
     assert ref_had_subnormals                            # without the flush
     np.testing.assert_array_equal(p.numpy(), ref.numpy())
 
@@ -192,6 +192,149 @@ def test_adam_without_epsilon_keeps_its_tiny_second_moments():
     for t in range(optim.optimizers.FLUSH_EVERY):
         p.grad = mg.tensor(np.array([1.0, 1e-21 if t == 0 else 0.0], dtype=np.float32))
         opt.step()
-    v = opt.state[id(p)]["v"]
+    v = opt.state[p]["v"]
     assert v[1] != 0 and _subnormal(v)[1]                # kept: sqrt(v) is the denominator
     assert np.isfinite(p.numpy()).all()
+
+
+# --- every option, against its formula, over several steps --------------------------------
+# Gradients vary in sign and size; the tiny ones make epsilon matter, the large ones make
+# clipnorm and the bias correction matter.
+GRADS = [np.array([0.3, -1.2, 1e-9, 40.0]), np.array([-2.0, 0.5, -3e-9, 25.0]),
+         np.array([1e-8, 7.0, 2e-9, -60.0]), np.array([0.9, -0.1, 0.0, 10.0]),
+         np.array([-0.4, 3.0, 5e-9, -5.0])]
+THETA0 = np.array([0.5, -1.0, 2.0, 0.25])
+
+
+def clip(g, clipnorm):
+    if clipnorm is None:
+        return g
+    return g * min(1.0, clipnorm / (np.sqrt((g * g).sum()) + 1e-12))
+
+
+def sgd_ref(lr, momentum=0.0, nesterov=False, weight_decay=0.0, clipnorm=None):
+    theta, v = THETA0.copy(), np.zeros(4)
+    for g in GRADS:
+        g = clip(g, clipnorm) + weight_decay * theta
+        if momentum == 0:
+            theta = theta - lr * g
+            continue
+        v = momentum * v - lr * g
+        theta = theta + (momentum * v - lr * g if nesterov else v)
+    return theta
+
+
+def adam_ref(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=0.0, decoupled=False,
+             bias_correction=True, clipnorm=None):
+    theta, m, v = THETA0.copy(), np.zeros(4), np.zeros(4)
+    for t, g in enumerate(GRADS, start=1):
+        g = clip(g, clipnorm)
+        if weight_decay and not decoupled:
+            g = g + weight_decay * theta
+        if weight_decay and decoupled:
+            theta = theta - lr * weight_decay * theta
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        c1, c2 = (1 - beta_1 ** t, 1 - beta_2 ** t) if bias_correction else (1.0, 1.0)
+        theta = theta - lr * (m / c1) / (np.sqrt(v / c2) + epsilon)
+    return theta
+
+
+def rmsprop_ref(lr, rho=0.9, epsilon=1e-7, weight_decay=0.0, clipnorm=None):
+    theta, s = THETA0.copy(), np.zeros(4)
+    for g in GRADS:
+        g = clip(g, clipnorm) + weight_decay * theta
+        s = rho * s + (1 - rho) * g * g
+        theta = theta - lr * g / (np.sqrt(s) + epsilon)
+    return theta
+
+
+CASES = [
+    ("sgd", optim.SGD, sgd_ref, dict(lr=0.05)),
+    ("sgd_wd", optim.SGD, sgd_ref, dict(lr=0.05, weight_decay=0.1)),
+    ("sgd_momentum_wd", optim.SGD, sgd_ref, dict(lr=0.05, momentum=0.8, weight_decay=0.01)),
+    ("sgd_nesterov_clip", optim.SGD, sgd_ref, dict(lr=0.05, momentum=0.9, nesterov=True,
+                                                   clipnorm=1.5)),
+    ("sgd_clipnorm", optim.SGD, sgd_ref, dict(lr=0.05, clipnorm=2.0)),
+    ("adam", optim.Adam, adam_ref, dict(lr=0.01)),
+    ("adam_betas_eps", optim.Adam, adam_ref, dict(lr=0.01, beta_1=0.5, beta_2=0.8,
+                                                  epsilon=1e-3)),
+    ("adam_l2", optim.Adam, adam_ref, dict(lr=0.01, weight_decay=0.05)),
+    ("adam_no_bias_correction", optim.Adam, adam_ref, dict(lr=0.01, bias_correction=False)),
+    ("adam_clipnorm", optim.Adam, adam_ref, dict(lr=0.01, clipnorm=1.0)),
+    ("adamw", optim.AdamW, lambda **k: adam_ref(decoupled=True, **k),
+     dict(lr=0.01, weight_decay=0.2)),
+    ("adamw_default_decay", optim.AdamW, lambda **k: adam_ref(decoupled=True, weight_decay=0.004,
+                                                             **k), dict(lr=0.01)),
+    ("rmsprop", optim.RMSprop, rmsprop_ref, dict(lr=0.01)),
+    ("rmsprop_eps_rho", optim.RMSprop, rmsprop_ref, dict(lr=0.01, rho=0.5, epsilon=1e-4)),
+    ("rmsprop_wd_clip", optim.RMSprop, rmsprop_ref, dict(lr=0.01, weight_decay=0.1,
+                                                         clipnorm=3.0)),
+]
+
+
+@pytest.mark.parametrize("name,cls,ref,kw", CASES, ids=[c[0] for c in CASES])
+def test_every_option_follows_its_formula_over_several_steps(name, cls, ref, kw):
+    p = mg.nn.Parameter(THETA0.copy())
+    opt = cls([p], **kw)
+    for g in GRADS:
+        p.grad = mg.tensor(g)
+        opt.step()
+    np.testing.assert_allclose(p.numpy(), ref(**kw), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("epsilon", [1e-7, 1e-3])
+def test_rmsprop_and_adam_epsilon_matter_where_gradients_are_tiny(epsilon):
+    """With gradients near 1e-9 the step is lr g / (sqrt(s) + eps): eps decides it."""
+    for cls, ref in ((optim.RMSprop, rmsprop_ref), (optim.Adam, adam_ref)):
+        p = mg.nn.Parameter(THETA0.copy())
+        opt = cls([p], lr=0.01, epsilon=epsilon)
+        for g in GRADS:
+            p.grad = mg.tensor(g)
+            opt.step()
+        np.testing.assert_allclose(p.numpy()[2], ref(lr=0.01, epsilon=epsilon)[2], rtol=1e-12)
+    a = rmsprop_ref(lr=0.01, epsilon=1e-7)[2]
+    b = rmsprop_ref(lr=0.01, epsilon=1e-3)[2]
+    assert abs(a - b) > 1e-4          # the test data really depends on epsilon
+
+
+def test_adamw_differs_from_adam_with_l2_after_the_first_step():
+    kw = dict(lr=0.01, weight_decay=0.2)
+    assert not np.allclose(adam_ref(decoupled=True, **kw), adam_ref(**kw))
+    p = mg.nn.Parameter(THETA0.copy())
+    opt = optim.AdamW([p], **kw)
+    for g in GRADS:
+        p.grad = mg.tensor(g)
+        opt.step()
+    assert not np.allclose(p.numpy(), adam_ref(**kw))
+
+
+def test_optimizer_refuses_empty_and_duplicate_parameter_lists():
+    with pytest.raises(ValueError, match="empty parameter list.*build"):
+        optim.Adam([])
+    model = mg.nn.Sequential([mg.nn.Dense(4), mg.nn.Dense(2)])       # not built yet
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.Adam(model.parameters())
+    p = quad_param()
+    with pytest.raises(ValueError, match="parameters 0 and 1 are the same tensor"):
+        optim.SGD([p, p])
+
+
+def test_state_belongs_to_the_bound_parameters_only():
+    opt = optim.Adam(lr=0.1)
+    for _ in range(5):                   # rebinding to new parameters: no stale state
+        p = quad_param()
+        opt.bind([p])
+        p.grad = mg.tensor(np.ones(2))
+        opt.step()
+        assert list(opt.state) == [p] and opt.state[p]["t"] == 1
+    q = quad_param()
+    opt.bind([p, q])                     # the state of p stays
+    assert opt.state[p]["t"] == 1
+
+
+def test_sgd_with_the_same_parameter_twice_is_refused_not_applied_twice():
+    p = quad_param()
+    with pytest.raises(ValueError):
+        optim.SGD([p, p], lr=0.1)
+    np.testing.assert_array_equal(p.numpy(), [1.0, -2.0])

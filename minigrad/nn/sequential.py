@@ -97,7 +97,7 @@ class Sequential(Model):
         if isinstance(first, Layer) and first.input_shape is None:
             first.input_shape = tuple(input_shape)
         self._build_from(tuple(input_shape))
-        if self.optimizer is not None:
+        if self.optimizer is not None and self.parameters():
             self.optimizer.bind(self.parameters())
 
     def compute_output_shape(self, input_shape):

@@ -58,17 +58,38 @@ class Optimizer:
         self.weight_decay = float(weight_decay)
         self.clipnorm = clipnorm
         self.iterations = 0
+        #: {parameter: its state dict}, keyed by the parameter object itself (PyTorch's
+        #: ``optimizer.state[p]``); only parameters that are bound have state.
         self.state = {}
         self.params = []
         if params is not None:
             self.bind(params)
 
     def bind(self, params: Iterable) -> "Optimizer":
-        """Set the parameters to optimise (keeps existing state of the same ones)."""
+        """Set the parameters to optimise; the state of parameters that stay is kept, that
+        of the others dropped.
+
+        Raises:
+            ValueError: on an empty list (a model whose layers are not built yet has no
+                parameters), a duplicated parameter, or a tensor that needs no grad.
+        """
         params = list(params)
-        for p in params:
+        if not params:
+            raise ValueError(
+                "optimizer got an empty parameter list: nothing to train. If the model "
+                "builds its weights on first call, build it first (give input_shape, call "
+                "model.build(shape) or run one batch through it), or pass the optimizer to "
+                "compile(), which binds the parameters when they exist")
+        seen = {}
+        for i, p in enumerate(params):
             if not getattr(p, "requires_grad", False):
-                raise ValueError("optimizer got a tensor that does not require grad")
+                raise ValueError(f"optimizer: parameter {i} is a tensor that does not "
+                                 "require grad")
+            if p in seen:
+                raise ValueError(f"optimizer: parameters {seen[p]} and {i} are the same "
+                                 "tensor; pass each parameter once")
+            seen[p] = i
+        self.state = {p: st for p, st in self.state.items() if p in seen}
         self.params = params
         return self
 
@@ -99,9 +120,9 @@ class Optimizer:
                 xp = get_array_module(g)
                 norm = xp.sqrt((g * g).sum())
                 g = g * xp.minimum(1.0, self.clipnorm / (norm + 1e-12))
-            st = self.state.get(id(p))
+            st = self.state.get(p)
             if st is None:
-                st = self.state[id(p)] = {}
+                st = self.state[p] = {}
             self.update_one(p, g, st, lr)
         if self.iterations % FLUSH_EVERY == 0:
             flushed = self._flushed()
