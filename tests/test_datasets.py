@@ -155,3 +155,65 @@ def test_download_with_wrong_content_deletes_and_raises(tmp_path, monkeypatch):
     with pytest.raises(idx.ChecksumError, match="deleted"):
         mnist._download("mnist", cache, mnist.MNIST_CHECKS)
     assert os.listdir(cache) == []
+
+
+def labels_bytes(labels):
+    return (2049).to_bytes(4, "big") + len(labels).to_bytes(4, "big") + bytes(labels)
+
+
+def write_fashion(folder, gzip_name):
+    """Four small IDX files; ``gzip_name`` False strips the gzip file-name field, as
+    Debian's dataset-fashion-mnist does (the same data, other bytes)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    contents = {"train-images-idx3-ubyte.gz": images_bytes(3, 28, 28),
+                "train-labels-idx1-ubyte.gz": labels_bytes([1, 2, 9]),
+                "t10k-images-idx3-ubyte.gz": images_bytes(2, 28, 28),
+                "t10k-labels-idx1-ubyte.gz": labels_bytes([0, 4])}
+    for name, raw in contents.items():
+        with open(folder / name, "wb") as raw_file:
+            with gzip.GzipFile(filename=name[:-3] if gzip_name else "", mode="wb",
+                               fileobj=raw_file, mtime=0) as f:
+                f.write(raw)
+    import hashlib
+    return {name: (hashlib.sha256(raw).hexdigest(), None) for name, raw in contents.items()}
+
+
+def test_fashion_mnist_is_verified_by_content_so_recompressed_copies_load(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setenv("MINIGRAD_NO_DOWNLOAD", "1")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("MINIGRAD_DATA", raising=False)
+    checks = write_fashion(tmp_path / "named", gzip_name=True)
+    write_fashion(tmp_path / "stripped", gzip_name=False)
+    a, b = (tmp_path / "named" / mnist.FILES[0]), (tmp_path / "stripped" / mnist.FILES[0])
+    assert a.read_bytes() != b.read_bytes()
+    monkeypatch.setattr(mnist, "FASHION_CHECKS", checks)
+    for folder in ("named", "stripped"):
+        (x, y), (xt, yt) = mnist.load_fashion_mnist(path=tmp_path / folder)
+        assert x.shape == (3, 28, 28) and y.tolist() == [1, 2, 9] and yt.tolist() == [0, 4]
+    # Debian's installed folder is searched
+    monkeypatch.setitem(mnist.SYSTEM_DIRS, "fashion-mnist", [tmp_path / "stripped"])
+    (x, y), _ = mnist.load_fashion_mnist()
+    assert mnist.data_source["fashion-mnist"] == f"full: {tmp_path / 'stripped'}"
+    # other content is refused, whatever its wrapper
+    (tmp_path / "stripped" / mnist.FILES[1]).write_bytes(gzip.compress(labels_bytes([1, 2, 8])))
+    with pytest.raises(idx.ChecksumError, match="SHA-256"):
+        mnist.load_fashion_mnist(path=tmp_path / "stripped")
+
+
+def test_fashion_mnist_checks_are_the_published_content_digests():
+    assert mnist.FASHION_CHECKS["train-labels-idx1-ubyte.gz"] == (
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", None)
+    for sha, md5 in mnist.FASHION_CHECKS.values():
+        assert len(sha) == 64 and md5 is None
+    assert mnist.SYSTEM_DIRS["fashion-mnist"][0].as_posix() == "/usr/share/datasets/fashion-mnist"
+    for url in mnist.MIRRORS["fashion-mnist"]:        # no https on S3 website endpoints
+        assert not (url.startswith("https://") and "s3-website" in url)
+
+
+def test_idx_header_whose_dimensions_overflow_is_a_clear_error():
+    # 2^31 * 2^31 * 4 = 2^64: wraps to 0 in 64-bit arithmetic, matching an empty payload
+    huge = ((2051).to_bytes(4, "big") + (2**31).to_bytes(4, "big") * 2
+            + (4).to_bytes(4, "big"))
+    with pytest.raises(ValueError, match="header declares dims"):
+        idx.parse_idx(huge, 2051)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 from typing import Optional
 
@@ -77,7 +78,7 @@ def parse_idx(raw: bytes, expected_magic: int, path="<bytes>") -> np.ndarray:
     if len(raw) < header:
         raise ValueError(f"{path}: truncated IDX header")
     dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(dims, dtype=np.int64)) + header
+    expected = math.prod(dims) + header          # Python ints: no overflow
     if len(raw) != expected:
         raise ValueError(f"{path}: payload is {len(raw) - header} bytes but the header "
                          f"declares dims {dims} ({expected - header} bytes); the file is "

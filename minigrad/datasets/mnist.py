@@ -4,12 +4,14 @@ Files are the standard IDX ``.gz`` files. Search order:
 
 1. ``path`` (a folder holding the four files);
 2. ``$MINIGRAD_DATA/mnist/`` (resp. ``$MINIGRAD_DATA/fashion-mnist/``);
-3. the user cache ``~/.cache/minigrad/mnist/`` (resp. ``fashion-mnist``);
-4. a download from the canonical mirrors into that cache (unless
+3. system folders (Fashion-MNIST: ``/usr/share/datasets/fashion-mnist/``, where Debian's
+   ``dataset-fashion-mnist`` package puts it);
+4. the user cache ``~/.cache/minigrad/mnist/`` (resp. ``fashion-mnist``);
+5. a download from the canonical mirrors into that cache (unless
    ``MINIGRAD_NO_DOWNLOAD=1``): to a temporary file, verified, then renamed.
 
-Every file is verified before parsing (MNIST: SHA-256 of the decompressed content;
-Fashion-MNIST: MD5 of the published ``.gz``). MNIST also ships a small real sample inside
+Every file is verified before parsing, by the SHA-256 of its decompressed content, so any
+gzip wrapper of the published data is accepted. MNIST also ships a small real sample inside
 the package (6,000 training and 1,000 test images, the first ones of each official
 split), used when the full data cannot be found or fetched.
 """
@@ -43,11 +45,18 @@ MNIST_CHECKS = {
         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
         "ec29112dd5afa0611ce80d1b7f02629c"),
 }
+# Fashion-MNIST by the SHA-256 of the decompressed content only: re-compressed copies of
+# the same data (Debian's dataset-fashion-mnist strips the gzip file-name field) are the
+# same data.
 FASHION_CHECKS = {
-    "train-images-idx3-ubyte.gz": (None, "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-    "train-labels-idx1-ubyte.gz": (None, "25c81989df183df01b3e8a0aad5dffbe"),
-    "t10k-images-idx3-ubyte.gz": (None, "bef4ecab320f06d8554ea6380940ec79"),
-    "t10k-labels-idx1-ubyte.gz": (None, "bb300cfdad3c16e7a12a480ee83cd310"),
+    "train-images-idx3-ubyte.gz": (
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", None),
+    "train-labels-idx1-ubyte.gz": (
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", None),
+    "t10k-images-idx3-ubyte.gz": (
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", None),
+    "t10k-labels-idx1-ubyte.gz": (
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", None),
 }
 SAMPLE_PREFIX = "mnist-sample-"
 SAMPLE_CHECKS = {
@@ -63,10 +72,14 @@ SAMPLE_CHECKS = {
 MIRRORS = {
     "mnist": ["https://ossci-datasets.s3.amazonaws.com/mnist/",
               "https://storage.googleapis.com/cvdf-datasets/mnist/"],
-    "fashion-mnist": ["https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    # (an S3 *website* endpoint serves plain http only; the content is verified anyway)
+    "fashion-mnist": ["https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
                       "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/"
-                      "master/data/fashion/"],
+                      "master/data/fashion/",
+                      "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
 }
+#: folders where system packages install the data (Debian's dataset-fashion-mnist)
+SYSTEM_DIRS = {"mnist": [], "fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
 SAMPLE_DIR = Path(__file__).resolve().parent / "data"
 
 #: where the last ``load_data`` call found its data ('full: <folder>' or 'sample')
@@ -84,7 +97,8 @@ def _candidates(name, path):
     env = os.environ.get("MINIGRAD_DATA")
     if env:
         dirs.append(Path(env) / name)
-    dirs.append(Path.home() / ".cache" / "minigrad" / name)
+    dirs += SYSTEM_DIRS[name]
+    dirs.append(Path.home() / ".cache" / "minigrad" / name)     # last: the download target
     return dirs
 
 
