@@ -32,6 +32,32 @@ from . import backend
 _grad_enabled = contextvars.ContextVar("minigrad_grad_enabled", default=True)
 _anomaly_enabled = contextvars.ContextVar("minigrad_anomaly", default=False)
 
+# In-place assignments (Tensor.__setitem__) count up this epoch and stamp the tensor with
+# it; every recorded Function keeps the epoch of its forward. A backward that finds the
+# epoch moved looks for inputs assigned to after their use (PyTorch's version counter,
+# at the cost of one integer per op).
+_inplace_epoch = [0]
+
+
+def mark_assigned(t) -> None:
+    """Record an in-place assignment into ``t`` (and into the tensor it was detached
+    from)."""
+    _inplace_epoch[0] += 1
+    while t is not None:
+        t._assigned = _inplace_epoch[0]
+        t = getattr(t, "_base", None)
+
+
+def _check_not_assigned(f) -> None:
+    for i, x in enumerate(f.inputs):
+        if getattr(x, "_assigned", 0) > f.epoch:
+            raise RuntimeError(
+                f"one of the tensors needed to compute gradients was modified in place: "
+                f"input {i} of {type(f).__name__} (shape {tuple(x.data.shape)}) was assigned "
+                "to after the forward pass used it, so its saved values are stale. Assign "
+                "before the forward pass, or compute a new tensor instead of assigning")
+
+
 # Python numbers travel as-is inside graphs (as constant inputs): xp ops take them
 # without a host-to-device copy and without changing the array's dtype.
 SCALAR_TYPES = (int, float, bool)
@@ -123,6 +149,7 @@ class Function:
     inputs = None
     outputs = ()
     generation = 0
+    epoch = 0          # the in-place epoch at forward (see mark_assigned)
     needs_input_grad = ()
     # Used by the backward engine only: the gradient of the output that is pending while
     # the Function waits in the engine's queue (a list, one per output, when it has
@@ -198,6 +225,7 @@ class Function:
                 if c is not None and c.generation > gen:
                     gen = c.generation
             self.generation = gen + 1
+            self.epoch = _inplace_epoch[0]
             self.inputs = inputs
             if outputs is None:
                 self.outputs = (_weakref(out),)
@@ -213,7 +241,8 @@ class Function:
     def _release(self) -> None:
         """Drop inputs and saved arrays after backward (the graph is freed)."""
         d = self.__dict__
-        self.__dict__ = {"inputs": None, "generation": d["generation"], "outputs": d["outputs"]}
+        self.__dict__ = {"inputs": None, "generation": d["generation"], "outputs": d["outputs"],
+                         "epoch": d["epoch"]}
 
 
 _NDARRAY = np.ndarray
@@ -346,6 +375,8 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
             inputs = f.inputs
             if inputs is None:
                 raise RuntimeError(_FREED_MSG.format(op=type(f).__name__))
+            if f.epoch != _inplace_epoch[0]:
+                _check_not_assigned(f)
             if create_graph:
                 gxs = f.backward_graph(*gys) if gys else f.backward_graph(gy0)
             else:
@@ -436,6 +467,8 @@ def _deliver(x, gx, borrowed, capture_ids, captured, create_graph):
     if create_graph:
         if not isinstance(gx, _Tensor):
             gx = _Tensor._wrap(gx)
+        if gx.dtype != x.data.dtype:
+            gx = gx.astype(x.data.dtype)
         x.grad = gx if x.grad is None else x.grad + gx
     else:
         _accumulate_grad(x, gx, borrowed)
@@ -444,6 +477,9 @@ def _deliver(x, gx, borrowed, capture_ids, captured, create_graph):
 def _accumulate_grad(x, gx, borrowed):
     """``x.grad += gx`` for a leaf, with array ``gx`` (``borrowed``: owned by another op)."""
     prev = x.grad
+    if gx.dtype != x.data.dtype:        # a float64 upstream gradient on a float32 leaf
+        gx = gx.astype(x.data.dtype)    # (a new array: not borrowed any more)
+        borrowed = False
     if prev is None:
         if borrowed or gx.base is not None:
             gx = gx.copy()      # no grad may alias another array
@@ -545,7 +581,8 @@ def _initial_grad(out, g, create_graph):
                 f"output has shape {tuple(out.shape)}: pass grad= (same shape) explicitly")
         g = xp.ones(out.data.shape, dtype=out.data.dtype)
     else:
-        g = g.data if isinstance(g, Tensor) else g
+        given = g if isinstance(g, Tensor) else None
+        g = g.data if given is not None else g
         if not isinstance(g, backend_array_types()):
             g = xp.asarray(g, dtype=out.data.dtype)
         if tuple(g.shape) != tuple(out.data.shape):
@@ -556,4 +593,6 @@ def _initial_grad(out, g, create_graph):
             raise RuntimeError(
                 f"backward: grad is on {backend.device_of(g)} but the output is on "
                 f"{backend.device_of(out.data)}")
+        if create_graph and given is not None:
+            return given        # kept in the graph: the result is differentiable in it
     return Tensor._wrap(g) if create_graph else g

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import backend
+from .checks import number
 from .tensor import Tensor, get_default_dtype
 
 __all__ = ["tensor", "from_numpy", "zeros", "ones", "full", "arange", "rand", "randn",
@@ -74,6 +75,10 @@ def arange(start, stop=None, step=1, dtype=None, device=None,
     """Evenly spaced values in [start, stop); int64 for integer arguments."""
     if stop is None:
         start, stop = 0, start
+    for name, v in (("start", start), ("stop", stop), ("step", step)):
+        number(v, "arange", name)
+    if step == 0:
+        raise ValueError("arange: step must not be zero")
     host = np.arange(start, stop, step)
     if dtype is not None:
         host = host.astype(dtype)

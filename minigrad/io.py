@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -28,9 +29,12 @@ class WeightsFileError(ValueError):
 
 
 def save_arrays(path, arrays: Dict[str, np.ndarray], config: Optional[dict] = None) -> str:
-    """Write ``arrays`` (and an optional JSON ``config``) to ``path`` atomically."""
+    """Write ``arrays`` (and an optional JSON ``config``) to ``path`` atomically, in the
+    .npz format. A path without an extension gets ``.npz`` (as ``np.savez``); any other
+    path is written exactly as given (``'w.h5'`` holds .npz data, and loads back).
+    Returns the path written."""
     path = os.fspath(path)
-    if not path.endswith(".npz"):
+    if not os.path.splitext(path)[1]:
         path += ".npz"
     folder = os.path.dirname(os.path.abspath(path))
     payload = {}
@@ -68,6 +72,16 @@ def _member_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo):
     return tuple(shape), np.dtype(dtype), header_len
 
 
+def resolve(path) -> str:
+    """The file ``save_arrays(path)`` wrote: ``path`` itself, or ``path + '.npz'`` when
+    ``path`` has no extension."""
+    path = os.fspath(path)
+    if not os.path.isfile(path) and not os.path.splitext(path)[1] and \
+            os.path.isfile(path + ".npz"):
+        return path + ".npz"
+    return path
+
+
 def read_headers(path) -> Dict[str, tuple]:
     """``{name: (shape, dtype)}`` of every member, reading headers only.
 
@@ -75,7 +89,7 @@ def read_headers(path) -> Dict[str, tuple]:
         WeightsFileError: not a zip/.npz, object dtype, or a declared size that does not
             match the header (a compressed member that would expand beyond its array).
     """
-    path = os.fspath(path)
+    path = resolve(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
     if not zipfile.is_zipfile(path):
@@ -96,7 +110,7 @@ def read_headers(path) -> Dict[str, tuple]:
             if dtype.hasobject:
                 raise WeightsFileError(f"{path}: member '{name}' holds Python objects "
                                        "(pickle); refused")
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            nbytes = math.prod(shape) * dtype.itemsize      # Python ints: no overflow
             if nbytes > MAX_MEMBER_BYTES or (hlen is not None and info.file_size != hlen + nbytes):
                 raise WeightsFileError(
                     f"{path}: member '{name}' declares {info.file_size} bytes but its header "
@@ -107,7 +121,7 @@ def read_headers(path) -> Dict[str, tuple]:
 
 def load_arrays(path, names=None) -> Dict[str, np.ndarray]:
     """Read members (all, or ``names``) with ``allow_pickle=False``."""
-    with np.load(os.fspath(path), allow_pickle=False) as z:
+    with np.load(resolve(path), allow_pickle=False) as z:
         keys = z.files if names is None else names
         return {k: z[k] for k in keys}
 

@@ -16,10 +16,15 @@ _object_new = object.__new__
 
 
 def set_default_dtype(dtype) -> None:
-    """Set the floating dtype of tensors built from Python floats (float32 by default)."""
+    """Set the floating dtype of tensors built from Python floats and of new weights:
+    float32 (the default) or float64. float16 is refused until mixed precision exists
+    (half-precision weights and reductions without loss scaling train badly)."""
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"default dtype must be a floating dtype, got {dt}")
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"default dtype {dt} is not supported: use float32 or float64 "
+                         "(float16 training needs mixed precision, not available yet)")
     _default_dtype[0] = dt
 
 
@@ -52,13 +57,12 @@ def _to_array(data, dtype=None, device=None, copy=True):
             arr = arr.copy()
         return arr
     dev = backend.as_device(device)
-    if isinstance(data, np.generic):
-        arr = np.asarray(data)
-    else:
-        arr = np.asarray(data)
-        if arr.dtype == object:
-            raise TypeError(f"cannot build a tensor from {type(data).__name__} of mixed "
-                            "or non-numeric values")
+    arr = np.asarray(data)
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"cannot build a tensor from {type(data).__name__} of dtype "
+                        f"{arr.dtype}: tensors hold numbers (bool, integer, floating, "
+                        "complex)")
+    if not isinstance(data, np.generic):
         if dtype is None and arr.dtype.kind == "f" and not isinstance(data, np.ndarray):
             arr = arr.astype(_default_dtype[0])
     if dtype is not None:
@@ -90,8 +94,10 @@ class Tensor:
         array([2., 4., 6.], dtype=float32)
     """
 
+    # _assigned: the in-place epoch of the last assignment into this tensor (unset: never);
+    # _base: for a tensor made by detach(), the tensor whose data it shares.
     __slots__ = ("data", "grad", "creator", "requires_grad", "name", "_retains_grad",
-                 "__weakref__")
+                 "_assigned", "_base", "__weakref__")
     # NumPy arrays on the left of an operator defer to Tensor's reflected operators.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -151,6 +157,23 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.data.shape[0]
 
+    def __iter__(self):
+        """The sub-tensors along the first axis (as NumPy; a 0-d tensor is not iterable)."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.data.shape[0]))
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)``: the values of a CPU tensor. A tensor on another device is
+        refused (copy it explicitly with ``.numpy()``), as CuPy and PyTorch do."""
+        if self.device != "cpu":
+            raise TypeError(f"cannot convert a tensor on {self.device} to a NumPy array "
+                            "implicitly; call .numpy() to copy it to the host")
+        if copy is False and dtype is not None and np.dtype(dtype) != self.data.dtype:
+            raise ValueError("a copy is needed to change the dtype")
+        a = self.data if dtype is None else self.data.astype(dtype, copy=False)
+        return a.copy() if copy else a
+
     def __repr__(self) -> str:
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         extra = ""
@@ -192,8 +215,11 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
-        """A tensor sharing this one's data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        """A tensor sharing this one's data, cut from the graph. An assignment into it
+        counts as one into this tensor (see ``__setitem__``)."""
+        t = Tensor._wrap(self.data)
+        t._base = self
+        return t
 
     def to(self, device) -> "Tensor":
         """This tensor on ``device`` (itself when already there); differentiable."""
@@ -329,13 +355,23 @@ class Tensor:
         return _shape.getitem(self, index)
 
     def __setitem__(self, index, value):
+        """In-place assignment ``x[index] = value``.
+
+        Refused on a tensor that requires grad while grad mode is on. Under
+        :class:`~minigrad.no_grad` (an optimizer's update, an initialisation) it is
+        allowed; a graph recorded before that still needs the old values, so its backward
+        then raises instead of returning wrong gradients (PyTorch's version counter).
+        Writes into ``.data`` directly bypass this check.
+        """
         if self.requires_grad and autograd.is_grad_enabled():
             raise RuntimeError(
                 "in-place assignment to a tensor that requires grad would corrupt its "
-                "graph; do it under mg.no_grad() or on .detach()")
+                "graph; assign under `with mg.no_grad():` (graphs recorded before then "
+                "refuse to backward), or compute a new tensor instead")
         if isinstance(value, Tensor):
             value = value.data
         self.data[_shape.index_arrays(index)] = value
+        autograd.mark_assigned(self)
 
     # --- methods ------------------------------------------------------------------------------
     def sum(self, axis=None, keepdims: bool = False):

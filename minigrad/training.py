@@ -21,6 +21,7 @@ from . import callbacks as cbks
 from . import io as wio
 from . import losses as losses_mod
 from .autograd import no_grad
+from .checks import positive_int
 from .backend import get_array_module
 from .nn.module import Module
 from .optim import optimizers as optim_mod
@@ -105,11 +106,16 @@ class ProgressBar:
 
 def _as_batch_array(a, name):
     if isinstance(a, Tensor):
-        return a.data
-    if isinstance(a, (list, tuple)):
+        a = a.data
+    elif isinstance(a, (list, tuple)):
         a = np.asarray(a)
-    if not hasattr(a, "shape"):
+    if not hasattr(a, "shape") or not hasattr(a, "dtype"):
         raise TypeError(f"{name} must be an array, got {type(a).__name__}")
+    if np.dtype(a.dtype).kind not in "biuf":
+        raise TypeError(f"{name} has dtype {a.dtype}: the model takes real numbers (bool, "
+                        "integer or floating point)"
+                        + (" and would drop the imaginary part" if a.dtype.kind == "c"
+                           else ""))
     return a
 
 
@@ -167,6 +173,8 @@ class Model(Module):
         object.__setattr__(self, "optimizer", opt)
         object.__setattr__(self, "loss", loss_obj)
         names, fns = [], []
+        if isinstance(metrics, str):             # Keras accepts metrics='accuracy'
+            metrics = [metrics]
         for m in metrics or []:
             key = m.lower() if isinstance(m, str) else m
             if key in ("accuracy", "acc"):
@@ -309,12 +317,25 @@ class Model(Module):
         return backend.micro_batches(xb.data, n, int(size))
 
     def _train_step(self, xb, yb):
+        """Forward, backward and, when the loss is finite, the optimizer's update.
+
+        Returns [loss, *metric sums] as host floats (one device-to-host read); a
+        non-finite loss leaves the weights as they were (no update is applied).
+        """
         self.optimizer.zero_grad()
+        loss, mets = self._gradients(xb, yb)
+        vals = _read_scalars([loss] + mets)
+        if math.isfinite(vals[0]):
+            self.optimizer.step()
+        return vals
+
+    def _gradients(self, xb, yb):
+        """The batch loss and metric sums (device scalars), gradients left in ``.grad``;
+        a batch too large for the cache runs as micro-batches (see micro_batch_size)."""
         parts = self._micro_batches(xb)
         if len(parts) == 1:
             loss, out, logits = self._loss_and_output(xb, yb)
             loss.backward()
-            self.optimizer.step()
             return loss.data, self._metric_values(out, yb, logits)
         n = xb.shape[0]
         total = mets = None
@@ -326,7 +347,6 @@ class Model(Module):
             total = loss.data * w if total is None else total + loss.data * w
             m = self._metric_values(out, ys, logits)
             mets = m if mets is None else [a + b for a, b in zip(mets, m)]
-        self.optimizer.step()
         return total, mets
 
     def train_on_batch(self, x, y):
@@ -335,11 +355,13 @@ class Model(Module):
         self._require_compiled("train_on_batch")
         x, y = self._prepare(x, y, "train_on_batch")
         self.train()
-        loss, mets = self._train_step(self._to_input(x), self._to_target(y))
-        vals = _read_scalars([loss] + mets)
+        vals = self._train_step(self._to_input(x), self._to_target(y))
+        if not math.isfinite(vals[0]):
+            raise FloatingPointError(f"train_on_batch: the loss is {vals[0]}; the update was "
+                                     "not applied (the weights are unchanged)")
         n = x.shape[0]
         out = [vals[0]] + [v / n for v in vals[1:]]
-        return out[0] if not mets else out
+        return out[0] if len(out) == 1 else out
 
     # --- fit -----------------------------------------------------------------------------------
     def fit(self, x, y, batch_size: int = 32, epochs: int = 1, verbose: int = 1,
@@ -370,11 +392,16 @@ class Model(Module):
                 unless a TerminateOnNaN callback is given (then training stops quietly).
         """
         self._require_compiled("fit")
-        if batch_size is None:
-            batch_size = 32
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "fit",
+                                  "batch_size")
+        epochs = positive_int(epochs, "fit", "epochs", minimum=0)
+        initial_epoch = positive_int(initial_epoch, "fit", "initial_epoch", minimum=0)
+        if validation_batch_size is not None:
+            validation_batch_size = positive_int(validation_batch_size, "fit",
+                                                 "validation_batch_size")
         x, y = self._prepare(x, y, "fit")
+        if validation_data is not None:
+            validation_data = self._validation_pair(validation_data)
         if check_finite:
             _check_finite_data(x, "x")
         if validation_split and validation_data is None:
@@ -416,8 +443,7 @@ class Model(Module):
                     if not isinstance(x, np.ndarray):     # data already on a device
                         idx = backend.move(idx, backend.device_of(x))
                 xb, yb = x[idx], y[idx]
-                loss, mets = self._train_step(self._to_input(xb), self._to_target(yb))
-                vals = _read_scalars([loss] + mets)       # one device-to-host read per step
+                vals = self._train_step(self._to_input(xb), self._to_target(yb))
                 bs = xb.shape[0]
                 if not math.isfinite(vals[0]):
                     if terminate_quietly:
@@ -426,8 +452,9 @@ class Model(Module):
                         break
                     raise FloatingPointError(
                         f"fit: the loss became {vals[0]} at epoch {epoch + 1}, batch {b + 1} "
-                        f"of {steps}; lower the learning rate or check the data (use "
-                        "check_finite=True to find non-finite inputs)")
+                        f"of {steps}; that batch's update was not applied, so the weights "
+                        "are those of the step before. Lower the learning rate or check the "
+                        "data (check_finite=True finds non-finite inputs)")
                 tot[0] += vals[0] * bs
                 tot[1:] += vals[1:]
                 seen += bs
@@ -452,6 +479,23 @@ class Model(Module):
             cb.on_train_end()
         return history
 
+    def _validation_pair(self, validation_data):
+        """(x_val, y_val) checked before the first epoch (a tuple of two arrays)."""
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("fit: validation_data must be a pair (x_val, y_val), got "
+                             f"{type(validation_data).__name__}"
+                             + (f" of length {len(validation_data)}"
+                                if isinstance(validation_data, (tuple, list)) else ""))
+        vx, vy = self._prepare(*validation_data, "fit (validation_data)")
+        was = self.training
+        self.eval()
+        try:
+            with no_grad():                       # the layers check the input shape
+                self.forward(self._to_input(vx[:1]))
+        finally:
+            self.train(was)
+        return vx, vy
+
     def _logs(self, tot, count):
         logs = {"loss": float(tot[0] / count)}
         for name, v in zip(self.metrics_names, tot[1:]):
@@ -466,9 +510,10 @@ class Model(Module):
             The loss when no metrics were compiled, else ``[loss, *metrics]`` (or a dict).
         """
         self._require_compiled("evaluate")
+        batch_size = positive_int(32 if batch_size is None else batch_size, "evaluate",
+                                  "batch_size")
         x, y = self._prepare(x, y, "evaluate")
         n = x.shape[0]
-        batch_size = batch_size or 32
         steps = math.ceil(n / batch_size)
         was = self.training
         self.eval()
@@ -495,10 +540,11 @@ class Model(Module):
 
     def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
         """The model's outputs for ``x`` as a host NumPy array (eval mode, no graph)."""
+        batch_size = positive_int(32 if batch_size is None else batch_size, "predict",
+                                  "batch_size")
         x = self._prepare_x(x, "predict")
         self._ensure_built(x)
         n = x.shape[0]
-        batch_size = batch_size or 32
         outs = []
         was = self.training
         self.eval()

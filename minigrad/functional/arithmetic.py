@@ -138,7 +138,11 @@ def div(x0, x1) -> Tensor:
 
 
 class Pow(Function):
-    """y = x0 ** x1;  dy/dx0 = x1 x0^(x1-1), dy/dx1 = y ln(x0)."""
+    """y = x0 ** x1;  dy/dx0 = x1 x0^(x1-1), dy/dx1 = y ln(x0).
+
+    At the edges the limits are taken, as PyTorch does: dy/dx0 = 0 where x1 = 0 (x^0 is
+    constant, also at x = 0), and dy/dx1 = 0 where x0 = 0 and x1 >= 0 (0^e is flat in e).
+    """
 
     def forward(self, x0, x1):
         self.x0, self.x1 = x0, x1
@@ -149,19 +153,25 @@ class Pow(Function):
     def backward(self, gy):
         n0, n1 = self.needs_input_grad
         x0, x1 = self.x0, self.x1
+        xp = get_array_module(gy)
         gx0 = gx1 = None
-        if n0:
-            gx0 = gy * x1 * x0 ** (x1 - 1)
-        if n1:
-            xp = get_array_module(gy)
-            gx1 = gy * self.y * xp.log(x0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if n0:
+                gx0 = gy * xp.where(x1 == 0, 0, x1 * x0 ** (x1 - 1))
+            if n1:
+                gx1 = gy * xp.where((x0 == 0) & (x1 >= 0), 0, self.y * xp.log(x0))
         return gx0, gx1
 
     def backward_graph(self, gy):
         x0, x1 = self.inputs
         n0, n1 = self.needs_input_grad
-        gx0 = gy * x1 * x0 ** (x1 - 1) if n0 else None
-        gx1 = gy * (x0 ** x1) * log(x0) if n1 else None
+        a0, a1 = self.x0, self.x1
+        gx0 = gx1 = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if n0:
+                gx0 = gy * where(a1 == 0, 0.0, x1 * x0 ** (x1 - 1))
+            if n1:
+                gx1 = gy * where((a0 == 0) & (a1 >= 0), 0.0, (x0 ** x1) * log(x0))
         return gx0, gx1
 
 

@@ -24,6 +24,7 @@ from typing import Optional
 import numpy as np
 
 from .. import backend
+from ..checks import int_pair
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
@@ -31,15 +32,6 @@ from .arithmetic import _as_tensor
 from .shape import transpose
 
 __all__ = ["conv2d", "max_pool2d", "avg_pool2d", "conv_output_size", "same_padding", "im2col"]
-
-
-def _pair(v, name):
-    if isinstance(v, int):
-        return (v, v)
-    v = tuple(int(a) for a in v)
-    if len(v) != 2:
-        raise ValueError(f"{name} must be an int or a pair, got {v}")
-    return v
 
 
 def same_padding(size: int, k: int, s: int):
@@ -63,9 +55,7 @@ def _padding(padding, H, W, kh, kw, sh, sw):
         if p == "same":
             return same_padding(H, kh, sh), same_padding(W, kw, sw)
         raise ValueError(f"padding must be 'valid', 'same' or integers, got {padding!r}")
-    ph, pw = _pair(padding, "padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
+    ph, pw = int_pair(padding, "conv2d/pooling", "padding", minimum=0)
     return (ph, ph), (pw, pw)
 
 
@@ -394,9 +384,7 @@ def _conv_nhwc(x: Tensor, W: Tensor, b, stride, padding, name="conv2d",
     if Cx != C:
         raise ValueError(f"{name}: input has {Cx} channels but the kernel expects {C} "
                          f"(input shape {x.shape}, kernel shape {W.shape})")
-    sh, sw = _pair(stride, "stride")
-    if sh < 1 or sw < 1:
-        raise ValueError(f"{name}: stride must be >= 1, got {stride}")
+    sh, sw = int_pair(stride, name, "stride")
     pads = _padding(padding, H, Wd, kh, kw, sh, sw)
     Hp, Wp = H + sum(pads[0]), Wd + sum(pads[1])
     if Hp < kh or Wp < kw:
@@ -541,23 +529,34 @@ class MaxPool2d(Function):
 
 
 class AvgPool2d(Function):
-    """y[n, i, j, c] = mean over the window (padding counts as zeros, as PyTorch's
-    default count_include_pad=True); each input gets gy / (kh kw) per window."""
+    """y[n, i, j, c] = sum over the window / count; each input gets gy / count from every
+    window it is in. count = kh kw when the padding counts as zeros (PyTorch's default
+    count_include_pad=True), else the number of real inputs in the window (Keras)."""
 
-    def __init__(self, k, s, pads):
+    def __init__(self, k, s, pads, count_include_pad=True):
         self.k, self.s, self.pads = k, s, pads
+        self.include_pad = count_include_pad
+
+    def _count(self, x):
+        """The divisor of each window: a number, or (1, Ho, Wo, 1) counts of real inputs."""
+        (kh, kw), (sh, sw) = self.k, self.s
+        if self.include_pad or self.pads == ((0, 0), (0, 0)):
+            return kh * kw
+        ones = get_array_module(x).ones((1,) + x.shape[1:3] + (1,), dtype=x.dtype)
+        return windows(_pad_nhwc(ones, self.pads), kh, kw, sh, sw).sum(axis=(3, 4))
 
     def forward(self, x):
         (kh, kw), (sh, sw) = self.k, self.s
         self.in_shape = x.shape
         xpad = _pad_nhwc(x, self.pads)
         self.pad_shape = xpad.shape
-        return windows(xpad, kh, kw, sh, sw).mean(axis=(3, 4))
+        self.count = self._count(x)
+        return windows(xpad, kh, kw, sh, sw).sum(axis=(3, 4)) / self.count
 
     def backward(self, gy):
         xp = get_array_module(gy)
         (kh, kw), (sh, sw) = self.k, self.s
-        g = gy * (1.0 / (kh * kw))
+        g = gy / self.count
         N, Ho, Wo, C = g.shape
         g6 = xp.broadcast_to(g[:, :, :, None, None, :], (N, Ho, Wo, kh, kw, C))
         return _crop(col2im(g6, self.pad_shape, sh, sw), self.pads, self.in_shape)
@@ -569,8 +568,8 @@ def _pool(cls, x, kernel_size, stride, padding, layout, name, **kw):
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     if x.ndim != 4:
         raise ValueError(f"{name}: expected a 4-D input, got shape {x.shape}")
-    k = _pair(kernel_size, "kernel_size")
-    s = k if stride is None else _pair(stride, "stride")
+    k = int_pair(kernel_size, name, "kernel_size")
+    s = k if stride is None else int_pair(stride, name, "stride")
     xin = transpose(x, 0, 2, 3, 1) if layout == "NCHW" else x
     H, W = xin.shape[1:3]
     pads = _padding(padding, H, W, k[0], k[1], s[0], s[1])
@@ -597,6 +596,13 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, layout: str = "NCHW",
                  relu=activation == "relu")
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, layout: str = "NCHW") -> Tensor:
-    """Average pooling (stride defaults to the kernel size); padding counts as zeros."""
-    return _pool(AvgPool2d, x, kernel_size, stride, padding, layout, "avg_pool2d")
+def avg_pool2d(x, kernel_size, stride=None, padding=0, layout: str = "NCHW",
+               count_include_pad: bool = True) -> Tensor:
+    """Average pooling (stride defaults to the kernel size).
+
+    With ``count_include_pad=True`` (PyTorch's default) padded positions count as zeros
+    in the mean; with False (Keras' ``padding='same'``) each window is averaged over its
+    real inputs only.
+    """
+    return _pool(AvgPool2d, x, kernel_size, stride, padding, layout, "avg_pool2d",
+                 count_include_pad=count_include_pad)

@@ -82,7 +82,12 @@ def _class_target(logits: Tensor, target, check: bool):
     if logits.ndim != 2:
         raise ValueError(f"expected outputs of shape (N, C), got {logits.shape}")
     n, c = logits.shape
-    if t.dtype.kind in "iub":
+    if t.dtype.kind == "b":
+        raise TypeError(
+            f"class targets have dtype bool (shape {tuple(t.shape)}): a mask, not labels. "
+            "Pass integer class indices (for example target.astype(int)) or float "
+            "probabilities")
+    if t.dtype.kind in "iu":
         if t.shape != (n,):
             raise ValueError(
                 f"integer class targets must have shape ({n},) for outputs of shape "

@@ -28,7 +28,7 @@ def _layer_from_config(entry):
     cfg.pop("name", None)
     try:
         return cls(**cfg)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise wio.WeightsFileError(f"bad config for {entry['class_name']}: {exc}") from None
 
 
@@ -50,9 +50,17 @@ def load_model(path, compile: bool = True) -> Sequential:
     comp = cfg.get("compile")
     if compile and comp:
         from ..optim import optimizers
-        ocfg = dict(comp["optimizer"])
+        ocfg = dict(comp.get("optimizer") or {})
+        name = ocfg.pop("name", None)
         cls = {"SGD": optimizers.SGD, "Adam": optimizers.Adam, "AdamW": optimizers.AdamW,
-               "RMSprop": optimizers.RMSprop}.get(ocfg.pop("name"))
-        opt = cls(**ocfg) if cls else "adam"
-        model.compile(optimizer=opt, loss=comp["loss"], metrics=comp.get("metrics"))
+               "RMSprop": optimizers.RMSprop}.get(name)
+        if cls is None:
+            raise wio.WeightsFileError(f"{path}: unknown optimizer {name!r} in the saved "
+                                       "compile settings (load with compile=False)")
+        try:
+            opt = cls(**ocfg)
+            model.compile(optimizer=opt, loss=comp["loss"], metrics=comp.get("metrics"))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise wio.WeightsFileError(f"{path}: bad compile settings ({exc}); load with "
+                                       "compile=False to skip them") from None
     return model

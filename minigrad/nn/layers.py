@@ -15,7 +15,7 @@ from .. import functional as F
 from ..autograd import Function, backend_array_types
 from ..backend import get_array_module
 from ..tensor import Tensor, get_default_dtype
-from ..functional.conv import _pair
+from ..checks import int_pair, number, one_of, positive_int
 from . import init as _init
 from .module import Module, Parameter
 
@@ -189,10 +189,10 @@ class Layer(Module):
         return f"{type(self).__name__}(name='{self.name}')"
 
 
-def _shape_mismatch(layer, expected, got):
+def _shape_mismatch(layer, expected, got, hint=""):
     return ValueError(
         f"Input to layer '{layer.name}' ({type(layer).__name__}) is incompatible: expected "
-        f"shape {expected}, received shape {got}")
+        f"shape {expected}, received shape {got}" + (f" ({hint})" if hint else ""))
 
 
 class InputLayer(Layer):
@@ -227,9 +227,7 @@ class Dense(Layer):
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         super().__init__(input_shape=input_shape, name=name, activation=activation)
-        if int(units) <= 0:
-            raise ValueError(f"Dense: units must be positive, got {units}")
-        self.units = int(units)
+        self.units = positive_int(units, "Dense", "units")
         self.use_bias = use_bias
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         if self.input_shape is not None:
@@ -290,14 +288,11 @@ class Conv2D(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  input_shape=None, name=None):
         super().__init__(input_shape=input_shape, name=name, activation=activation)
-        self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}")
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"Conv2D: data_format must be 'channels_last' or "
-                             f"'channels_first', got {data_format!r}")
+        self.filters = positive_int(filters, "Conv2D", "filters")
+        self.kernel_size = int_pair(kernel_size, "Conv2D", "kernel_size")
+        self.strides = int_pair(strides, "Conv2D", "strides")
+        one_of(padding, "Conv2D", "padding", ("valid", "same"))
+        one_of(data_format, "Conv2D", "data_format", ("channels_last", "channels_first"))
         self.padding, self.data_format, self.use_bias = padding, data_format, use_bias
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         if self.input_shape is not None:
@@ -324,7 +319,15 @@ class Conv2D(Layer):
         else:
             expect, got_c = (None, c, None, None), (shape[1] if len(shape) > 1 else None)
         if len(shape) != 4 or got_c != c:
-            raise _shape_mismatch(self, expect, tuple(shape))
+            hint = ""
+            if len(shape) == 4 and self.data_format == "channels_last" and shape[1] == c:
+                hint = ("the input looks channels-first (N, C, H, W); this layer is "
+                        "channels_last: transpose the data to (N, H, W, C) or build the "
+                        "layer with data_format='channels_first'")
+            elif len(shape) == 4 and self.data_format == "channels_first" and shape[-1] == c:
+                hint = ("the input looks channels-last (N, H, W, C); this layer is "
+                        "channels_first")
+            raise _shape_mismatch(self, expect, tuple(shape), hint)
 
     _fuses_relu = True
     _fuses_max_pool = True
@@ -375,10 +378,12 @@ class _Pooling2D(Layer):
     def __init__(self, pool_size=2, strides=None, padding: str = "valid",
                  data_format: str = "channels_last", input_shape=None, name=None):
         super().__init__(input_shape=input_shape, name=name)
-        self.pool_size = _pair(pool_size, "pool_size")
-        self.strides = self.pool_size if strides is None else _pair(strides, "strides")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"{type(self).__name__}: padding must be 'valid' or 'same'")
+        where = type(self).__name__
+        self.pool_size = int_pair(pool_size, where, "pool_size")
+        self.strides = self.pool_size if strides is None else int_pair(strides, where,
+                                                                        "strides")
+        one_of(padding, where, "padding", ("valid", "same"))
+        one_of(data_format, where, "data_format", ("channels_last", "channels_first"))
         self.padding, self.data_format = padding, data_format
 
     def _check_input(self, shape):
@@ -421,8 +426,12 @@ class MaxPooling2D(_Pooling2D):
 
 
 class AveragePooling2D(_Pooling2D):
-    """Average pooling over (pool_size) windows; strides default to pool_size."""
-    _fn = staticmethod(F.avg_pool2d)
+    """Average pooling over (pool_size) windows; strides default to pool_size. With
+    ``padding='same'`` a window at the edge averages its real inputs only (Keras)."""
+
+    @staticmethod
+    def _fn(x, k, s, padding, layout):
+        return F.avg_pool2d(x, k, s, padding, layout=layout, count_include_pad=False)
 
 
 class Flatten(Layer):
@@ -440,9 +449,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float, name=None, input_shape=None):
         super().__init__(input_shape=input_shape, name=name)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
+        self.rate = number(rate, "Dropout", "rate", low=0.0, high=1.0, high_open=True)
 
     def call(self, x):
         return F.dropout(x, self.rate, self.training)
@@ -506,7 +513,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope: float = 0.3, name=None, input_shape=None):
         super().__init__(input_shape=input_shape, name=name)
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = number(negative_slope, "LeakyReLU", "negative_slope")
 
     def call(self, x):
         return F.leaky_relu(x, self.negative_slope)
@@ -561,12 +568,24 @@ class BatchNormalization(Layer):
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
                  name=None, input_shape=None):
         super().__init__(input_shape=input_shape, name=name)
-        self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
+        if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
+            raise ValueError(f"BatchNormalization: axis must be a non-zero integer (axis 0 "
+                             f"is the batch), got {axis!r}")
+        self.axis = axis
+        self.momentum = number(momentum, "BatchNormalization", "momentum", 0.0, 1.0)
+        self.epsilon = number(epsilon, "BatchNormalization", "epsilon", low=0.0,
+                              low_open=True)
         if self.input_shape is not None:
             self.ensure_built(self.input_shape)
 
     def build(self, input_shape):
-        c = input_shape[self.axis]
+        # self.axis counts the batch axis (Keras), input_shape does not
+        i = self.axis if self.axis < 0 else self.axis - 1
+        if not -len(input_shape) <= i < len(input_shape):
+            raise ValueError(f"layer '{self.name}' (BatchNormalization): axis {self.axis} is "
+                             f"out of range for inputs of shape (batch, "
+                             f"{', '.join(map(str, input_shape))})")
+        c = input_shape[i]
         self.gamma = self._add_weight((c,), "ones")
         self.beta = self._add_weight((c,), "zeros")
         dt = get_default_dtype()

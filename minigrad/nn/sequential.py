@@ -221,11 +221,14 @@ class Sequential(Model):
 
     def get_config(self) -> dict:
         layers = []
-        for layer in self._layers:
+        for i, layer in enumerate(self._layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"cannot serialise a {type(layer).__name__}: only Keras-style "
                                 "layers have a config")
-            layers.append({"class_name": type(layer).__name__, "config": layer.get_config()})
+            cfg = layer.get_config()
+            if i == 0 and layer.input_shape is not None and cfg.get("input_shape") is None:
+                cfg["input_shape"] = list(layer.input_shape)   # the model builds from it
+            layers.append({"class_name": type(layer).__name__, "config": cfg})
         return {"class_name": "Sequential", "name": self.name, "layers": layers}
 
     def save(self, path) -> str:

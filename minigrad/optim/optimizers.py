@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 from .. import backend
+from ..checks import number
 from ..backend import get_array_module
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
@@ -52,11 +53,13 @@ class Optimizer:
             params, learning_rate = None, params
         if lr is not None:
             learning_rate = lr
-        if not callable(learning_rate) and float(learning_rate) < 0:
-            raise ValueError(f"learning rate must be >= 0, got {learning_rate}")
+        where = type(self).__name__
+        if not callable(learning_rate):
+            learning_rate = number(learning_rate, where, "learning_rate", low=0.0)
         self.learning_rate = learning_rate
-        self.weight_decay = float(weight_decay)
-        self.clipnorm = clipnorm
+        self.weight_decay = number(weight_decay, where, "weight_decay", low=0.0)
+        self.clipnorm = None if clipnorm is None else number(clipnorm, where, "clipnorm",
+                                                              low=0.0, low_open=True)
         self.iterations = 0
         #: {parameter: its state dict}, keyed by the parameter object itself (PyTorch's
         #: ``optimizer.state[p]``); only parameters that are bound have state.
@@ -142,8 +145,11 @@ class Optimizer:
 
     def get_config(self) -> dict:
         lr = self.learning_rate
-        return {"name": type(self).__name__,
-                "learning_rate": lr if not callable(lr) else self.lr}
+        cfg = {"name": type(self).__name__, "learning_rate": lr if not callable(lr) else self.lr,
+               "weight_decay": self.weight_decay}
+        if self.clipnorm is not None:
+            cfg["clipnorm"] = self.clipnorm
+        return cfg
 
 
 class SGD(Optimizer):
@@ -156,8 +162,7 @@ class SGD(Optimizer):
     def __init__(self, params=None, learning_rate=0.01, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0, lr=None, clipnorm=None):
         super().__init__(params, learning_rate, lr, weight_decay, clipnorm)
-        if momentum < 0:
-            raise ValueError(f"momentum must be >= 0, got {momentum}")
+        momentum = number(momentum, "SGD", "momentum", low=0.0)
         if nesterov and momentum == 0:
             raise ValueError("nesterov needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), nesterov
@@ -210,10 +215,10 @@ class Adam(Optimizer):
             beta_1, beta_2 = betas
         if eps is not None:
             epsilon = eps
-        for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {b}")
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        where = type(self).__name__
+        self.beta_1 = number(beta_1, where, "beta_1", 0.0, 1.0, high_open=True)
+        self.beta_2 = number(beta_2, where, "beta_2", 0.0, 1.0, high_open=True)
+        self.epsilon = number(epsilon, where, "epsilon", low=0.0)
         self.bias_correction = bias_correction
 
     def update_one(self, p, g, state, lr):
@@ -266,7 +271,8 @@ class RMSprop(Optimizer):
     def __init__(self, params=None, learning_rate=0.001, rho: float = 0.9,
                  epsilon: float = 1e-7, weight_decay: float = 0.0, lr=None, clipnorm=None):
         super().__init__(params, learning_rate, lr, weight_decay, clipnorm)
-        self.rho, self.epsilon = float(rho), float(epsilon)
+        self.rho = number(rho, "RMSprop", "rho", 0.0, 1.0, high_open=True)
+        self.epsilon = number(epsilon, "RMSprop", "epsilon", low=0.0)
 
     def update_one(self, p, g, state, lr):
         xp = get_array_module(g)

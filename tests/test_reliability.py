@@ -1,0 +1,292 @@
+"""Silent wrong results turned into right results or clear errors, and argument
+validation of every public constructor and of fit/evaluate/predict."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad import optim
+from minigrad.keras import layers, models
+from minigrad.keras.utils import to_categorical
+
+
+# --- labels, dtypes, conversions --------------------------------------------------------
+def test_bool_class_labels_are_refused_not_used_as_a_mask():
+    logits = mg.tensor([[1.0, 2.0], [0.5, -1.0]])
+    for fn in (F.cross_entropy, F.nll_loss):
+        with pytest.raises(TypeError, match="bool.*mask"):
+            fn(logits, np.array([True, False]))
+
+
+def test_strings_and_objects_do_not_make_tensors():
+    for bad in ("abc", ["a", "b"], [1, "a"], None, {"a": 1}):
+        with pytest.raises(TypeError, match="tensors hold numbers"):
+            mg.tensor(bad)
+
+
+def test_iteration_and_numpy_conversion():
+    t = mg.tensor([[1.0, 2.0], [3.0, 4.0]])
+    rows = list(t)
+    assert len(rows) == 2 and rows[1].numpy().tolist() == [3.0, 4.0]
+    with pytest.raises(TypeError, match="0-d"):
+        list(mg.tensor(1.0))
+    a = np.asarray(t)
+    assert a.dtype == np.float32 and a.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+
+
+def test_float16_default_dtype_is_refused_until_mixed_precision():
+    with pytest.raises(ValueError, match="float16"):
+        mg.set_default_dtype("float16")
+    assert mg.get_default_dtype() == np.float32
+
+
+def test_complex_inputs_are_refused_by_fit_and_predict():
+    m = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    m.compile(optimizer="sgd", loss="mse")
+    x = np.ones((4, 3), dtype=np.complex64)
+    with pytest.raises(TypeError, match="imaginary"):
+        m.predict(x)
+    with pytest.raises(TypeError, match="x has dtype complex64"):
+        m.fit(x, np.ones((4, 2)), verbose=0)
+
+
+# --- in-place changes a pending graph needs ------------------------------------------------
+def test_assignment_into_a_tensor_a_graph_needs_makes_backward_raise():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * x).sum()
+    with mg.no_grad():
+        x[0] = 10
+    with pytest.raises(RuntimeError, match="modified in place: input 0 of Mul"):
+        y.backward()
+
+
+def test_assignment_into_a_constant_operand_makes_backward_raise():
+    c = mg.tensor([1.0, 2.0, 3.0])
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * c).sum()
+    c[0] = 5
+    with pytest.raises(RuntimeError, match="input 1 of Mul"):
+        y.backward()
+
+
+def test_assignment_through_detach_counts_as_one_into_the_original():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * x).sum()
+    x.detach()[1] = 7
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+def test_assignment_before_the_forward_pass_is_fine():
+    x = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with mg.no_grad():
+        x[0] = 10
+    (x * x).sum().backward()
+    assert x.grad.numpy().tolist() == [20.0, 4.0, 6.0]
+    with pytest.raises(RuntimeError, match="no_grad"):       # the message says how
+        x[0] = 1
+
+
+# --- gradients -------------------------------------------------------------------------
+def test_leaf_gradient_keeps_the_leaf_dtype():
+    w = mg.tensor(np.ones(3, np.float32), requires_grad=True)
+    (w * mg.tensor(np.ones(3))).sum().backward()          # float64 flows in
+    assert w.grad.dtype == np.float32
+    w.grad = None
+    (w * 2).sum().backward(mg.tensor(np.float64(1.0)))
+    assert w.grad.dtype == np.float32
+
+
+def test_grad_outputs_stay_in_the_graph_with_create_graph():
+    x = mg.tensor([1.0, 2.0], dtype="float64", requires_grad=True)
+    v = mg.tensor([3.0, 4.0], dtype="float64", requires_grad=True)
+    (g,) = mg.grad(x * x, x, grad_outputs=v, create_graph=True)     # g = 2 x v
+    (gv,) = mg.grad(g.sum(), v)
+    assert gv.numpy().tolist() == [2.0, 4.0]
+
+
+def test_power_gradients_at_zero_take_the_limits():
+    x = mg.tensor([0.0, 2.0], dtype="float64", requires_grad=True)
+    (x ** 0).sum().backward()
+    assert x.grad.numpy().tolist() == [0.0, 0.0]
+    b = mg.tensor([0.0, 0.0], dtype="float64", requires_grad=True)
+    e = mg.tensor([2.0, 0.5], dtype="float64", requires_grad=True)
+    (b ** e).sum().backward()
+    assert e.grad.numpy().tolist() == [0.0, 0.0]
+    (g,) = mg.grad((x ** 0).sum(), x, create_graph=True)
+    assert g.numpy().tolist() == [0.0, 0.0]
+    torch = pytest.importorskip("torch")
+    tb = torch.tensor([0.0, 0.0], dtype=torch.float64, requires_grad=True)
+    te = torch.tensor([2.0, 0.5], dtype=torch.float64, requires_grad=True)
+    (tb ** te).sum().backward()
+    assert te.grad.tolist() == e.grad.numpy().tolist()
+
+
+# --- layers ----------------------------------------------------------------------------
+def test_batchnorm_axis_counts_the_batch_axis():
+    bn = layers.BatchNormalization(axis=1, input_shape=(3, 5, 5))       # channels first
+    assert bn.gamma.shape == (3,)
+    x = mg.tensor(np.random.default_rng(0).standard_normal((4, 3, 5, 5)))
+    assert bn(x).shape == (4, 3, 5, 5)
+    assert layers.BatchNormalization(input_shape=(5, 5, 3)).gamma.shape == (3,)
+    with pytest.raises(ValueError, match="axis 4 is out of range"):
+        layers.BatchNormalization(axis=4, input_shape=(5, 5, 3))
+
+
+def test_average_pooling_same_averages_real_inputs_only():
+    x = np.arange(9.0).reshape(1, 3, 3, 1)
+    y = layers.AveragePooling2D(2, padding="same")(mg.tensor(x)).numpy()[0, :, :, 0]
+    np.testing.assert_allclose(y, [[2.0, 3.5], [6.5, 8.0]])
+    # the functional op keeps PyTorch's default (padding counts as zeros)
+    z = F.avg_pool2d(mg.tensor(x), 2, padding="same", layout="NHWC").numpy()[0, :, :, 0]
+    np.testing.assert_allclose(z, [[2.0, 1.75], [3.25, 2.0]])
+
+
+def test_load_model_whose_first_layer_is_batchnorm(tmp_path):
+    m = models.Sequential([layers.BatchNormalization(input_shape=(4,)), layers.Dense(2)])
+    m.compile(optimizer="adam", loss="mse")
+    p = m.save(tmp_path / "bn.npz")
+    m2 = models.load_model(p)
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(m2.predict(x), m.predict(x))
+
+
+def test_saved_model_with_bad_optimizer_settings_is_a_clear_error(tmp_path):
+    from minigrad import io as wio
+    m = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    m.compile(optimizer="adam", loss="mse")
+    p = m.save(tmp_path / "m.npz")
+    cfg = wio.read_config(p)
+    for bad in ({"name": "Adam", "beta_1": 7.0}, {"name": "Adam", "momentum": 0.9},
+                {"name": "Nadam2"}):
+        cfg["compile"]["optimizer"] = bad
+        q = wio.save_arrays(tmp_path / "bad.npz", m.state_dict(), config=cfg)
+        with pytest.raises(wio.WeightsFileError, match="compile"):
+            models.load_model(q)
+        assert models.load_model(q, compile=False).predict(np.ones((1, 3))).shape == (1, 2)
+
+
+@pytest.mark.parametrize("name", ["w.h5", "w.weights.h5", "w"])
+def test_save_weights_then_load_weights_with_the_same_name(tmp_path, name):
+    a = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    b = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    written = a.save_weights(tmp_path / name)
+    assert written == str(tmp_path / name) + ("" if "." in name else ".npz")
+    b.load_weights(tmp_path / name)
+    np.testing.assert_array_equal(a.layers[0].kernel.numpy(), b.layers[0].kernel.numpy())
+
+
+def test_channels_first_input_to_a_channels_last_conv_says_so():
+    conv = layers.Conv2D(4, 3, input_shape=(28, 28, 1))
+    with pytest.raises(ValueError, match="looks channels-first"):
+        conv(mg.tensor(np.zeros((2, 1, 28, 28), np.float32)))
+
+
+# --- training --------------------------------------------------------------------------
+def compiled(metrics=None):
+    m = models.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+    m.compile(optimizer="sgd", loss="categorical_crossentropy", metrics=metrics)
+    return m
+
+
+X = np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32)
+Y = to_categorical(np.arange(10) % 3, 3)
+
+
+def test_metrics_may_be_one_string():
+    m = compiled("accuracy")
+    assert m.metrics_names == ["accuracy"]
+    assert len(m.evaluate(X, Y, verbose=0)) == 2
+
+
+@pytest.mark.parametrize("call", ["fit", "evaluate", "predict"])
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "32", True])
+def test_batch_size_must_be_a_positive_integer(call, bad):
+    m = compiled(["accuracy"])
+    args = (X,) if call == "predict" else (X, Y)
+    with pytest.raises((TypeError, ValueError), match="batch_size"):
+        getattr(m, call)(*args, batch_size=bad, verbose=0)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", None])
+def test_epochs_must_be_a_whole_number(bad):
+    with pytest.raises((TypeError, ValueError), match="epochs"):
+        compiled().fit(X, Y, epochs=bad, verbose=0)
+
+
+@pytest.mark.parametrize("bad", [(X,), (X, Y, Y), X, (X[:, :2], Y), (X, Y[:5])])
+def test_malformed_validation_data_is_refused_before_training(bad):
+    m = compiled()
+    w = m.layers[0].kernel.numpy().copy()
+    with pytest.raises((TypeError, ValueError), match="validation_data|samples|shape"):
+        m.fit(X, Y, epochs=1, verbose=0, validation_data=bad)
+    np.testing.assert_array_equal(m.layers[0].kernel.numpy(), w)        # no step taken
+
+
+def test_non_finite_loss_leaves_the_weights_as_they_were():
+    m = compiled()
+    x = X.copy()
+    x[7] = np.nan
+    before = [p.numpy().copy() for p in m.parameters()]
+    with pytest.raises(FloatingPointError, match="not applied"):
+        m.fit(x, Y, batch_size=5, epochs=1, verbose=0, shuffle=False)
+    first = [p.numpy() for p in m.parameters()]              # batch 1 was applied
+    assert all(np.isfinite(a).all() for a in first)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, before))
+    m2 = compiled()
+    w = [p.numpy().copy() for p in m2.parameters()]
+    with pytest.raises(FloatingPointError, match="not applied"):
+        m2.train_on_batch(x, Y)
+    assert all(np.array_equal(p.numpy(), a) for p, a in zip(m2.parameters(), w))
+
+
+# --- constructors: fuzz-style argument validation ----------------------------------------
+BAD_INTS = [0, -3, 2.7, "4", None, True, float("nan")]
+CONSTRUCTORS = {
+    "Dense.units": lambda v: layers.Dense(v),
+    "Conv2D.filters": lambda v: layers.Conv2D(v, 3),
+    "Conv2D.kernel_size": lambda v: layers.Conv2D(4, v),
+    "Conv2D.strides": lambda v: layers.Conv2D(4, 3, strides=v),
+    "MaxPooling2D.pool_size": lambda v: layers.MaxPooling2D(v),
+    "MaxPooling2D.strides": lambda v: layers.MaxPooling2D(2, strides=v),
+    "AveragePooling2D.pool_size": lambda v: layers.AveragePooling2D(v),
+    "F.max_pool2d.kernel_size": lambda v: F.max_pool2d(mg.zeros(1, 1, 4, 4), v),
+    "F.conv2d.stride": lambda v: F.conv2d(mg.zeros(1, 1, 4, 4), mg.zeros(1, 1, 2, 2),
+                                          stride=v),
+}
+
+
+@pytest.mark.parametrize("what", list(CONSTRUCTORS))
+@pytest.mark.parametrize("value", BAD_INTS, ids=[repr(v) for v in BAD_INTS])
+def test_sizes_must_be_positive_integers(what, value):
+    if value is None and what.endswith("strides"):
+        pytest.skip("strides=None means 'the pool size'")
+    with pytest.raises((TypeError, ValueError)) as info:
+        CONSTRUCTORS[what](value)
+    name = what.split(".")[-1]
+    assert name in str(info.value) and repr(value) in str(info.value)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.Dropout(1.0), lambda: layers.Dropout(-0.1), lambda: layers.Dropout("0.5"),
+    lambda: layers.BatchNormalization(momentum=1.5), lambda: layers.BatchNormalization(epsilon=0),
+    lambda: layers.BatchNormalization(axis=0), lambda: layers.Conv2D(4, 3, padding="full"),
+    lambda: layers.MaxPooling2D(2, data_format="nchw"), lambda: layers.LeakyReLU("a"),
+    lambda: mg.arange(0, 10, 0), lambda: mg.arange(0, "10"),
+    lambda: optim.Adam(lr=float("nan")), lambda: optim.Adam(epsilon=-1e-8),
+    lambda: optim.Adam(beta_1=1.0), lambda: optim.SGD(lr=-0.1), lambda: optim.SGD(momentum=-1),
+    lambda: optim.RMSprop(rho=1.0), lambda: optim.RMSprop(epsilon=float("inf")),
+    lambda: optim.SGD(clipnorm=0), lambda: optim.AdamW(weight_decay=-1),
+], ids=lambda f: f.__code__.co_firstlineno)
+def test_bad_arguments_raise_clear_errors(make):
+    with pytest.raises((TypeError, ValueError)) as info:
+        make()
+    assert ":" in str(info.value)            # names the caller and the argument
+
+
+def test_good_arguments_in_every_accepted_form():
+    assert layers.Dense(np.int64(4)).units == 4 and layers.Dense(4.0).units == 4
+    assert layers.Conv2D(4, (3, 2), strides=[2, 1]).strides == (2, 1)
+    assert layers.Dropout(0).rate == 0.0
+    assert mg.arange(0.0, 1.0, 0.25).shape == (4,)
