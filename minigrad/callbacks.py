@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from .checks import number, positive_int
+
 __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
            "LearningRateScheduler", "CSVLogger"]
 
@@ -78,7 +80,9 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
                  restore_best_weights=False, verbose=0):
-        self.monitor, self.min_delta, self.patience = monitor, abs(min_delta), patience
+        self.monitor = monitor
+        self.min_delta = abs(number(min_delta, "EarlyStopping", "min_delta"))
+        self.patience = positive_int(patience, "EarlyStopping", "patience", minimum=0)
         self.mode = _better(mode, monitor)
         self.restore_best_weights, self.verbose = restore_best_weights, verbose
 

@@ -278,6 +278,10 @@ def test_sizes_must_be_positive_integers(what, value):
     lambda: optim.Adam(beta_1=1.0), lambda: optim.SGD(lr=-0.1), lambda: optim.SGD(momentum=-1),
     lambda: optim.RMSprop(rho=1.0), lambda: optim.RMSprop(epsilon=float("inf")),
     lambda: optim.SGD(clipnorm=0), lambda: optim.AdamW(weight_decay=-1),
+    lambda: optim.ExponentialDecay(0.1, 0, 0.5), lambda: optim.StepDecay(0.1, 2.5),
+    lambda: optim.CosineDecay(-1.0, 10), lambda: optim.PiecewiseConstantDecay([5, 2], [1, 2, 3]),
+    lambda: mg.data.DataLoader(np.zeros((4, 2)), batch_size=0),
+    lambda: mg.callbacks.EarlyStopping(patience=-1),
 ], ids=lambda f: f.__code__.co_firstlineno)
 def test_bad_arguments_raise_clear_errors(make):
     with pytest.raises((TypeError, ValueError)) as info:

@@ -7,6 +7,7 @@ from typing import Optional
 import numpy as np
 
 from .. import backend
+from ..checks import positive_int
 from ..tensor import Tensor
 
 __all__ = ["Dataset", "TensorDataset", "DataLoader"]
@@ -68,9 +69,8 @@ class DataLoader:
             self.dataset = TensorDataset(*data)
         else:
             self.dataset = TensorDataset(data)
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.batch_size, self.shuffle, self.drop_last = int(batch_size), shuffle, drop_last
+        self.batch_size = positive_int(batch_size, "DataLoader", "batch_size")
+        self.shuffle, self.drop_last = shuffle, drop_last
         self._rng = np.random.default_rng(seed) if seed is not None else None
         self.device = backend.as_device(device) if device is not None else None
         self._single = not isinstance(data, (tuple, list, Dataset))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+from ..checks import number, positive_int
+
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "StepDecay", "CosineDecay",
            "PiecewiseConstantDecay"]
 
@@ -19,10 +21,11 @@ class ExponentialDecay(LearningRateSchedule):
     """lr = initial * decay_rate ^ (step / decay_steps) (floored when ``staircase``)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
-        if decay_steps <= 0:
-            raise ValueError("decay_steps must be positive")
-        self.initial, self.steps, self.rate, self.staircase = (
-            float(initial_learning_rate), decay_steps, float(decay_rate), staircase)
+        self.initial = number(initial_learning_rate, "ExponentialDecay",
+                              "initial_learning_rate", low=0.0)
+        self.steps = positive_int(decay_steps, "ExponentialDecay", "decay_steps")
+        self.rate = number(decay_rate, "ExponentialDecay", "decay_rate", low=0.0)
+        self.staircase = staircase
 
     def __call__(self, step):
         p = step / self.steps
@@ -35,7 +38,10 @@ class StepDecay(LearningRateSchedule):
     """lr = initial * gamma ^ floor(step / step_size)  (PyTorch's StepLR)."""
 
     def __init__(self, initial_learning_rate, step_size, gamma=0.1):
-        self.initial, self.step_size, self.gamma = float(initial_learning_rate), step_size, gamma
+        self.initial = number(initial_learning_rate, "StepDecay", "initial_learning_rate",
+                              low=0.0)
+        self.step_size = positive_int(step_size, "StepDecay", "step_size")
+        self.gamma = number(gamma, "StepDecay", "gamma", low=0.0)
 
     def __call__(self, step):
         return self.initial * self.gamma ** (step // self.step_size)
@@ -45,7 +51,10 @@ class CosineDecay(LearningRateSchedule):
     """lr = alpha_lr + (initial - alpha_lr) (1 + cos(pi min(step, T) / T)) / 2."""
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0):
-        self.initial, self.T, self.alpha = float(initial_learning_rate), decay_steps, alpha
+        self.initial = number(initial_learning_rate, "CosineDecay", "initial_learning_rate",
+                              low=0.0)
+        self.T = positive_int(decay_steps, "CosineDecay", "decay_steps")
+        self.alpha = number(alpha, "CosineDecay", "alpha", 0.0, 1.0)
 
     def __call__(self, step):
         t = min(step, self.T) / self.T
@@ -58,7 +67,11 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
     def __init__(self, boundaries, values):
         if len(values) != len(boundaries) + 1:
-            raise ValueError("need one more value than boundaries")
+            raise ValueError(f"PiecewiseConstantDecay: needs one more value than boundaries, "
+                             f"got {len(boundaries)} boundaries and {len(values)} values")
+        if list(boundaries) != sorted(boundaries):
+            raise ValueError(f"PiecewiseConstantDecay: boundaries must increase, got "
+                             f"{list(boundaries)}")
         self.boundaries, self.values = list(boundaries), list(values)
 
     def __call__(self, step):
