@@ -1,4 +1,6 @@
 """The gradient checkers themselves: each must catch the kind of wrong formula it exists for."""
+import re
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,90 @@ def test_gradcheck_reports_a_wrong_gradient_shape():
 
     with pytest.raises(Exception):
         mg.gradcheck(lambda t: Bad().apply(t), [x64(3)])
+
+
+class ScaledTanhGraph(Tanh):
+    """backward_graph off by a factor (1 + err): a subtly wrong double-backprop formula."""
+
+    def __init__(self, err):
+        super().__init__()
+        self.err = err
+
+    def backward_graph(self, gy):
+        y = mg.tanh(self.inputs[0])
+        return gy * (1 - y * y) * (1 + self.err)
+
+
+def test_default_tolerances_are_pytorchs_and_catch_small_errors():
+    """rtol 1e-3: an error of 0.5% is caught, one of 1e-6 is not."""
+    x = x64(6)
+    with pytest.raises(mg.GradcheckError):
+        mg.gradgradcheck(lambda t: ScaledTanhGraph(5e-3).apply(t), [x])
+    assert mg.gradgradcheck(lambda t: ScaledTanhGraph(1e-6).apply(t), [x])
+
+    class ScaledCube(mg.Function):
+        def __init__(self, err):
+            self.err = err
+
+        def forward(self, a):
+            self.a = a
+            return a ** 3
+
+        def backward(self, gy):
+            return gy * 3 * self.a ** 2 * (1 + self.err)
+
+    y = x64(50)
+    with pytest.raises(mg.GradcheckError):
+        mg.check_vjp(lambda t: ScaledCube(5e-3).apply(t), [y])
+    with pytest.raises(mg.GradcheckError):
+        mg.gradcheck(lambda t: ScaledCube(5e-3).apply(t), [x64(4)])
+    assert mg.check_vjp(lambda t: ScaledCube(1e-7).apply(t), [y])
+
+
+def test_checks_on_a_device_backend():
+    x = mg.tensor(np.random.default_rng(0).standard_normal((3, 2)), dtype="float64",
+                  device="strict", requires_grad=True)
+    f = lambda t: mg.tanh(t) * t           # noqa: E731
+    assert mg.gradcheck(f, [x]) and mg.gradgradcheck(f, [x]) and mg.check_vjp(f, [x])
+
+
+def test_unused_inputs_and_constant_outputs_are_checked_not_errors():
+    a, b = x64(3), x64(3)
+    assert mg.gradgradcheck(lambda p, q: p * p, [a, b])
+    assert mg.check_vjp(lambda p, q: p * p, [a, b])
+    assert mg.gradgradcheck(lambda p: mg.tensor(np.ones(2)), [a])
+
+
+def test_directional_check_uses_a_random_direction():
+    """A backward that permutes the gradient keeps its sum: an all-ones direction would
+    not see it."""
+    class Permuted(mg.Function):
+        def forward(self, a):
+            self.a = a
+            return a * a
+
+        def backward(self, gy):
+            return (2 * self.a * gy)[::-1].copy()
+
+    with pytest.raises(mg.GradcheckError):
+        mg.check_vjp(lambda t: Permuted().apply(t), [x64(20)])
+
+
+def test_directional_check_with_large_values_and_its_report():
+    big = lambda t: 1e4 * t * t             # noqa: E731
+    assert mg.check_vjp(big, [x64(30)])
+
+    class Wrong(mg.Function):
+        def forward(self, a):
+            return a * 2
+
+        def backward(self, gy):
+            return gy * 3
+
+    assert mg.check_vjp(lambda t: Wrong().apply(t), [x64(5)], raise_exception=False) is False
+    with pytest.raises(mg.GradcheckError) as info:
+        mg.check_vjp(lambda t: Wrong().apply(t), [x64(5)])
+    msg = str(info.value)
+    a, n = [float(v) for v in re.findall(r"= (-?[\d.e+-]+) \(", msg)]
+    err = float(re.search(r"abs err ([\d.e+-]+)", msg).group(1))
+    assert a == pytest.approx(1.5 * n, rel=1e-6) and err == pytest.approx(abs(a - n), rel=1e-2)

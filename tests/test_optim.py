@@ -338,3 +338,96 @@ def test_sgd_with_the_same_parameter_twice_is_refused_not_applied_twice():
     with pytest.raises(ValueError):
         optim.SGD([p, p], lr=0.1)
     np.testing.assert_array_equal(p.numpy(), [1.0, -2.0])
+
+
+def test_keras_default_hyperparameters():
+    """Defaults are Keras': they decide what compile(optimizer='adam') trains with."""
+    assert optim.SGD().lr == pytest.approx(0.01)
+    assert optim.Adam().lr == pytest.approx(0.001) and optim.Adam().epsilon == 1e-7
+    assert (optim.Adam().beta_1, optim.Adam().beta_2) == (0.9, 0.999)
+    assert optim.AdamW().lr == pytest.approx(0.001) and optim.AdamW().weight_decay == 0.004
+    assert optim.RMSprop().lr == pytest.approx(0.001) and optim.RMSprop().rho == 0.9
+    assert optim.RMSprop().epsilon == 1e-7
+    assert optim.StepDecay(1.0, 2).gamma == 0.1
+
+
+@pytest.mark.parametrize("make", [
+    lambda: optim.SGD(learning_rate=0.05, momentum=0.5, nesterov=True, weight_decay=0.1),
+    lambda: optim.Adam(learning_rate=0.02, beta_1=0.8, beta_2=0.95, epsilon=1e-6,
+                       clipnorm=2.0),
+    lambda: optim.AdamW(learning_rate=0.03, weight_decay=0.2),
+    lambda: optim.RMSprop(learning_rate=0.04, rho=0.7, epsilon=1e-5)])
+def test_get_config_rebuilds_the_same_optimizer(make):
+    opt = make()
+    cfg = opt.get_config()
+    cls = getattr(optim, cfg.pop("name"))
+    assert cls is type(opt)
+    again = cls(**cfg)
+    assert again.get_config() == opt.get_config()
+    p, q = quad_param(), quad_param()
+    opt.bind([p])
+    again.bind([q])
+    for _ in range(3):
+        grad_of(p)
+        grad_of(q)
+        opt.step()
+        again.step()
+    np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
+def test_get_config_of_a_schedule_reports_the_current_rate():
+    opt = optim.SGD(learning_rate=optim.StepDecay(1.0, 1, 0.5))
+    p = quad_param()
+    opt.bind([p])
+    grad_of(p)
+    opt.step()
+    assert opt.get_config()["learning_rate"] == pytest.approx(0.5)
+
+
+def test_momentum_of_one_keeps_every_past_gradient():
+    p = quad_param()
+    opt = optim.SGD([p], learning_rate=0.1, momentum=1.0)
+    theta, v = np.array([1.0, -2.0]), np.zeros(2)
+    for _ in range(3):
+        g = theta.copy()
+        grad_of(p)
+        opt.step()
+        v = v - 0.1 * g
+        theta = theta + v
+    np.testing.assert_allclose(p.numpy(), theta)
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.SGD(ps, momentum=0.9, weight_decay=0.1), lambda ps: optim.SGD(ps),
+    lambda ps: optim.Adam(ps, weight_decay=0.1), lambda ps: optim.AdamW(ps),
+    lambda ps: optim.RMSprop(ps, weight_decay=0.1)])
+def test_every_optimizer_on_every_backend(make, device):
+    rng = np.random.default_rng(0)
+    w0, gs = rng.standard_normal(5), rng.standard_normal((3, 5))
+    p = mg.nn.Parameter(mg.tensor(w0, device=device).data)
+    ref = mg.nn.Parameter(w0.copy())
+    opt, ref_opt = make([p]), make([ref])
+    for g in gs:
+        p.grad, ref.grad = mg.tensor(g, device=device), mg.tensor(g)
+        opt.step()
+        ref_opt.step()
+    assert p.device == mg.tensor(0.0, device=device).device
+    for st in opt.state[p].values():
+        if hasattr(st, "shape"):
+            assert type(st) is type(p.data)
+    np.testing.assert_allclose(p.numpy(), ref.numpy(), rtol=1e-12)
+
+
+def test_schedules_follow_their_formulas():
+    e = optim.ExponentialDecay(0.5, decay_steps=4, decay_rate=0.1)
+    assert e(2) == pytest.approx(0.5 * 0.1 ** 0.5) and e(8) == pytest.approx(0.005)
+    s = optim.ExponentialDecay(0.5, decay_steps=4, decay_rate=0.1, staircase=True)
+    assert s(3) == 0.5 and s(5) == pytest.approx(0.05)
+    c = optim.CosineDecay(2.0, decay_steps=8, alpha=0.25)
+    for step in (0, 2, 4, 6, 8, 12):
+        t = min(step, 8) / 8
+        assert c(step) == pytest.approx(2.0 * (0.75 * 0.5 * (1 + np.cos(np.pi * t)) + 0.25))
+    pw = optim.PiecewiseConstantDecay([2, 5], [1.0, 0.5, 0.1])
+    assert [pw(i) for i in (0, 2, 3, 5, 6, 100)] == [1.0, 1.0, 0.5, 0.5, 0.1, 0.1]
+    sd = optim.StepDecay(1.0, step_size=3, gamma=0.5)
+    assert [sd(i) for i in (0, 2, 3, 6, 7)] == [1.0, 1.0, 0.5, 0.25, 0.25]

@@ -1,17 +1,26 @@
-"""The README's Python examples run as written (in order, sharing one namespace)."""
+"""The README's Python examples run as written, each block on its own."""
 import os
 import re
+
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_readme_examples_run(capsys):
+def blocks():
     with open(os.path.join(ROOT, "README.md")) as f:
-        blocks = re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
-    assert len(blocks) >= 3
+        return re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
+
+
+def test_readme_has_the_three_quickstart_blocks():
+    assert len(blocks()) >= 3
+
+
+@pytest.mark.parametrize("i", range(len(blocks())))
+def test_readme_block_runs_on_its_own(i, capsys):
     ns = {}
-    for code in blocks:
-        exec(compile(code, "README.md", "exec"), ns)
-    x = ns["x"]
-    assert x.grad is not None and ns["g"].requires_grad
-    assert ns["loss"].item() < 2.3
+    exec(compile(blocks()[i], f"README.md block {i + 1}", "exec"), ns)
+    if "loss" in ns and hasattr(ns["loss"], "item"):
+        assert ns["loss"].item() < 2.3                    # it learned something
+    if "g" in ns:
+        assert ns["x"].grad is not None and ns["g"].requires_grad
