@@ -273,8 +273,17 @@ def erf(x):
     return b.xp.asarray(erf(b.to_host(x)))
 
 
+#: The allocator cache's setting: None until a training step (or a call to
+#: set_cpu_allocator_cache) decides; importing minigrad changes nothing in the process.
+_ALLOCATOR_CACHE = {"enabled": None, "applied": False}
+
+
 def set_cpu_allocator_cache(enabled: bool = True) -> bool:
-    """Keep freed host memory in the process for reuse (glibc ``mallopt``), on by default.
+    """Keep freed host memory in the process for reuse (glibc ``mallopt``).
+
+    Not done at import: the first training step (``fit``, ``train_on_batch``,
+    ``Optimizer.step``) turns it on unless this was called before; call it with False
+    first to keep glibc's defaults.
 
     NumPy gets every large temporary from ``malloc``; glibc serves blocks above its
     mmap threshold with fresh pages and trims freed memory back to the OS, so each
@@ -284,6 +293,7 @@ def set_cpu_allocator_cache(enabled: bool = True) -> bool:
     until the process ends. ``False`` restores glibc's defaults. Returns whether the
     setting took effect (only on Linux with glibc).
     """
+    _ALLOCATOR_CACHE["enabled"] = bool(enabled)
     try:
         import ctypes
         import platform
@@ -297,12 +307,17 @@ def set_cpu_allocator_cache(enabled: bool = True) -> bool:
         else:
             ok = libc.mallopt(m_mmap_threshold, 128 << 10) and \
                 libc.mallopt(m_trim_threshold, 128 << 10)
+        _ALLOCATOR_CACHE["applied"] = bool(ok) and enabled
         return bool(ok)
     except (OSError, AttributeError):
         return False
 
 
-CPU_ALLOCATOR_CACHE = set_cpu_allocator_cache(True)
+def training_step_begins() -> None:
+    """Called at each training step: turns the CPU allocator cache on the first time,
+    unless the user chose a setting with :func:`set_cpu_allocator_cache`."""
+    if _ALLOCATOR_CACHE["enabled"] is None:
+        set_cpu_allocator_cache(True)
 
 
 #: CPU work on large batches is split into chunks of about this many bytes, so that the

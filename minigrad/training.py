@@ -564,6 +564,44 @@ class Model(Module):
         return self.forward(x, *args, **kwargs)
 
     # --- weights ---------------------------------------------------------------------------------
+    def _weight_slots(self):
+        """(owner, attribute, is_parameter) of every weight in Keras' order: layer by layer,
+        its parameters (kernel, bias, gamma, beta), then its statistics (moving mean and
+        variance)."""
+        slots = []
+        for _, m in self.named_modules():
+            slots += [(m, name, True) for name in m._params]
+            slots += [(m, name, False) for name in m._buffer_names()]
+        return slots
+
+    def get_weights(self) -> list:
+        """Host copies of all weights, trainable and not, in Keras' order (per layer:
+        kernel, bias, then statistics such as BatchNormalization's moving mean)."""
+        return [backend.to_host(getattr(m, a).data if p else getattr(m, a)).copy()
+                for m, a, p in self._weight_slots()]
+
+    def set_weights(self, weights) -> None:
+        """Replace all weights with ``weights`` (as returned by :meth:`get_weights`).
+        The count and every shape are checked before anything changes."""
+        slots = self._weight_slots()
+        weights = list(weights)
+        if len(weights) != len(slots):
+            raise ValueError(f"set_weights: the model has {len(slots)} weights, got "
+                             f"{len(weights)}")
+        for i, ((m, a, p), w) in enumerate(zip(slots, weights)):
+            cur = getattr(m, a).data if p else getattr(m, a)
+            if tuple(np.shape(w)) != tuple(cur.shape):
+                raise ValueError(f"set_weights: weight {i} ('{a}' of "
+                                 f"{getattr(m, 'name', type(m).__name__)}) has shape "
+                                 f"{tuple(cur.shape)}, got {tuple(np.shape(w))}")
+        for (m, a, p), w in zip(slots, weights):
+            cur = getattr(m, a).data if p else getattr(m, a)
+            new = backend.move(np.array(w, dtype=cur.dtype), backend.device_of(cur))
+            if p:
+                getattr(m, a).data = new
+            else:
+                setattr(m, a, new)
+
     def save_weights(self, path) -> str:
         """Write all weights to an .npz file (no pickle, atomic). Returns the path."""
         if not self.parameters():

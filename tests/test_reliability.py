@@ -294,3 +294,26 @@ def test_good_arguments_in_every_accepted_form():
     assert layers.Conv2D(4, (3, 2), strides=[2, 1]).strides == (2, 1)
     assert layers.Dropout(0).rate == 0.0
     assert mg.arange(0.0, 1.0, 0.25).shape == (4,)
+
+
+def test_model_get_and_set_weights_in_keras_order():
+    mg.manual_seed(0)
+    m = models.Sequential([layers.Dense(3, input_shape=(2,)), layers.BatchNormalization(),
+                           layers.Dense(1)])
+    ws = m.get_weights()
+    assert [w.shape for w in ws] == [(2, 3), (3,), (3,), (3,), (3,), (3,), (3, 1), (1,)]
+    np.testing.assert_array_equal(ws[4], 0) and np.testing.assert_array_equal(ws[5], 1)
+    mg.manual_seed(1)
+    m2 = models.Sequential([layers.Dense(3, input_shape=(2,)), layers.BatchNormalization(),
+                            layers.Dense(1)])
+    x = np.random.default_rng(0).standard_normal((4, 2)).astype(np.float32)
+    assert not np.allclose(m2.predict(x), m.predict(x))
+    m2.set_weights(ws)
+    np.testing.assert_array_equal(m2.predict(x), m.predict(x))
+    before = m2.get_weights()
+    with pytest.raises(ValueError, match="weight 6"):
+        m2.set_weights(ws[:6] + [np.zeros((4, 1)), ws[7]])
+    with pytest.raises(ValueError, match="has 8 weights, got 7"):
+        m2.set_weights(ws[:7])
+    for a, b in zip(before, m2.get_weights()):
+        np.testing.assert_array_equal(a, b)              # untouched by a failed call

@@ -94,3 +94,4 @@ def test_target_shape_mismatch_raises():
         F.cross_entropy(x, mg.zeros(2, 4))
     with pytest.raises(ValueError, match="target shape"):
         F.mse_loss(x, mg.zeros(3, 2))
+

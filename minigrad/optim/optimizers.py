@@ -113,6 +113,8 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter that has a gradient (schedules read ``iterations``)."""
+        if self.iterations == 0:
+            backend.training_step_begins()
         lr = self.lr
         self.iterations += 1
         for p in self.params:
