@@ -33,7 +33,9 @@ def get_default_dtype() -> np.dtype:
     return _default_dtype[0]
 
 
-def _check_grad_dtype(dtype) -> None:
+def check_grad_dtype(dtype) -> None:
+    """Raise TypeError unless tensors of ``dtype`` may require gradients (floating or
+    complex)."""
     if np.dtype(dtype).kind not in "fc":
         raise TypeError(
             f"only floating point tensors can require gradients; this tensor has dtype "
@@ -41,8 +43,10 @@ def _check_grad_dtype(dtype) -> None:
             "Convert with .astype('float32') first.")
 
 
-def _to_array(data, dtype=None, device=None, copy=True):
-    """Convert ``data`` to an array of the chosen device and dtype."""
+def as_array(data, dtype=None, device=None, copy=True):
+    """Convert ``data`` (a Tensor, a backend array, a NumPy value or nested lists of
+    numbers) to an array of the chosen device and dtype; used by the ops to take their
+    non-Tensor arguments."""
     if isinstance(data, Tensor):
         data = data.data
     types = autograd.backend_array_types()
@@ -104,9 +108,9 @@ class Tensor:
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False,
                  name: Optional[str] = None):
-        self.data = _to_array(data, dtype, device)
+        self.data = as_array(data, dtype, device)
         if requires_grad:
-            _check_grad_dtype(self.data.dtype)
+            check_grad_dtype(self.data.dtype)
         self.requires_grad = bool(requires_grad)
         self.grad = None
         self.creator = None
@@ -252,7 +256,7 @@ class Tensor:
     def requires_grad_(self, mode: bool = True) -> "Tensor":
         """Set ``requires_grad`` in place (leaves only)."""
         if mode:
-            _check_grad_dtype(self.data.dtype)
+            check_grad_dtype(self.data.dtype)
         if self.creator is not None and not mode:
             raise RuntimeError("requires_grad_(False) is only valid on leaf tensors; "
                                "use .detach()")

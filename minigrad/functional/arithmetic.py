@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autograd import SCALAR_TYPES, Function
 from ..backend import get_array_module
-from ..tensor import Tensor, _to_array
+from ..tensor import Tensor, as_array
 
 __all__ = ["add", "sub", "mul", "div", "neg", "pow", "exp", "log", "sqrt", "abs", "clip",
            "maximum", "minimum", "where", "compare", "lift"]
@@ -30,8 +30,8 @@ def lift(value, like: Tensor = None) -> Tensor:
     if isinstance(value, np.generic):
         return Tensor._wrap(value.item())
     if like is None:
-        return Tensor._wrap(_to_array(value, copy=False))
-    arr = _to_array(value, device=like.device, copy=False)
+        return Tensor._wrap(as_array(value, copy=False))
+    arr = as_array(value, device=like.device, copy=False)
     if arr.dtype.kind == "f" and like.dtype.kind == "f" and arr.dtype != like.dtype:
         arr = arr.astype(like.dtype)
     return Tensor._wrap(arr)
@@ -384,7 +384,7 @@ def where(cond, x0, x1) -> Tensor:
     """``x0`` where ``cond`` is true, else ``x1`` (broadcasting); ``cond`` gets no grad."""
     x0, x1 = _pair(x0, x1)
     ref = x0 if not isinstance(x0.data, SCALAR_TYPES) else x1
-    c = cond.data if isinstance(cond, Tensor) else _to_array(cond, device=ref.device, copy=False)
+    c = cond.data if isinstance(cond, Tensor) else as_array(cond, device=ref.device, copy=False)
     return Where(c.astype(bool, copy=False)).apply(x0, x1)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..tensor import Tensor, _to_array
+from ..tensor import Tensor, as_array
 from .activation import sigmoid_array
 from .arithmetic import _as_tensor, clip, log
 from .reduce import mean as _mean
@@ -56,7 +56,7 @@ def _target_array(target, like: Tensor):
             raise RuntimeError(f"target is on {target.device} but the prediction is on "
                                f"{like.device}")
         return arr
-    return _to_array(target, device=like.device, copy=False)
+    return as_array(target, device=like.device, copy=False)
 
 
 def check_class_targets(t, num_classes: int) -> None:

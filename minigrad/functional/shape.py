@@ -8,7 +8,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function, sum_to_array
 from ..backend import get_array_module
-from ..tensor import Tensor, _check_grad_dtype
+from ..tensor import Tensor, check_grad_dtype
 from .arithmetic import _as_tensor
 
 __all__ = ["reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate",
@@ -403,5 +403,5 @@ def astype(x, dtype) -> Tensor:
         with no_grad():
             return AsType(dtype).apply(x)
     if x.requires_grad:
-        _check_grad_dtype(dtype)
+        check_grad_dtype(dtype)
     return AsType(dtype).apply(x)

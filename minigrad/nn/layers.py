@@ -334,15 +334,13 @@ class Conv2D(Layer):
 
     def call(self, x, fused_activation=None, max_pool=None):
         b = self.bias if self.use_bias else None
-        relu = fused_activation == "relu"
         if self.data_format == "channels_last":
             return F.conv2d(x, self.kernel, b, self.strides, self.padding, layout="NHWC",
                             activation=fused_activation, max_pool=max_pool)
-        from ..functional.conv import _conv_nhwc
-        from ..functional.shape import transpose
-        y = _conv_nhwc(transpose(x, 0, 2, 3, 1), self.kernel, b, self.strides, self.padding,
-                       relu=relu, max_pool=max_pool)
-        return transpose(y, 0, 3, 1, 2)
+        # channels_first: PyTorch's layout, kernel (O, C, kh, kw) as a view of ours
+        return F.conv2d(x, F.transpose(self.kernel, 3, 2, 0, 1), b, self.strides,
+                        self.padding, layout="NCHW", activation=fused_activation,
+                        max_pool=max_pool)
 
     def compute_output_shape(self, input_shape):
         from ..functional.conv import conv_output_size

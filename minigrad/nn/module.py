@@ -7,7 +7,7 @@ from typing import Iterator, Tuple
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, _check_grad_dtype
+from ..tensor import Tensor, check_grad_dtype
 
 __all__ = ["Parameter", "Module"]
 
@@ -23,7 +23,7 @@ class Parameter(Tensor):
     @classmethod
     def from_array(cls, array, name=None) -> "Parameter":
         """Wrap a backend array (no copy)."""
-        _check_grad_dtype(array.dtype)
+        check_grad_dtype(array.dtype)
         p = cls._wrap(array, True)
         p.name = name
         return p
