@@ -134,7 +134,10 @@ class Model(Module):
         object.__setattr__(self, "stop_training", False)
         object.__setattr__(self, "_metric_fns", [])
         object.__setattr__(self, "_value_metrics", False)
-        object.__setattr__(self, "_fused", False)
+
+    #: False: the loss takes the model's output as it is, never the logits before a final
+    #: softmax/sigmoid (Sequential(fuse=False) sets it, with its layers unfused)
+    fuse = True
 
     # --- hooks for subclasses ---------------------------------------------------------------
     def forward_logits(self, x):
@@ -275,8 +278,8 @@ class Model(Module):
     # --- one step ------------------------------------------------------------------------------
     def _loss_and_output(self, xb, yb):
         """(loss, output array for metrics, metric output is logits?)."""
-        fused = self.loss.fuses_with is not None and not self.loss.from_logits and \
-            self.final_activation_name() == self.loss.fuses_with
+        fused = self.fuse and self.loss.fuses_with is not None and \
+            not self.loss.from_logits and self.final_activation_name() == self.loss.fuses_with
         if fused:
             out = self.forward_logits(xb)
             loss = self.loss.compute(out, yb, from_logits=True, checked=True)

@@ -111,51 +111,28 @@ class Layer(Module):
             x = np.asarray(x)
         return Tensor._wrap(backend.move(x, self._device))
 
-    def forward(self, x, apply_activation: bool = True, fused_activation=None,
-                fused_max_pool=None):
-        """Run the layer (building it on first call) and its activation.
-
-        Args:
-            apply_activation: False leaves out the layer's own activation (the loss then
-                fuses with it).
-            fused_activation: 'relu' to apply a ReLU after the output inside the layer's
-                op (layers with ``_fuses_relu``; Sequential uses it to move a ReLU past a
-                max pooling).
-            fused_max_pool: p to return the p x p (stride p) max pooling of the output,
-                computed inside the layer's op, the activation (ReLU or none) after it
-                (layers with ``_fuses_max_pool``; Sequential uses it for a
-                MaxPooling2D that follows).
-        """
+    def prepare(self, x) -> Tensor:
+        """``x`` as a floating Tensor on this layer's device, the layer built for it and
+        its shape checked."""
         x = self._as_input(x)
         if x.dtype.kind != "f":
             raise TypeError(f"layer '{self.name}': input has dtype {x.dtype}; convert it to "
                             "float32 first (uint8 pixel arithmetic would wrap around)")
         self.ensure_built(x.shape[1:])
         self._check_input(x.shape)
-        act = self.activation if apply_activation else None
-        if act is F.relu and self._fuses_relu and fused_activation is None:
-            act, fused_activation = None, "relu"
-        pool = {}
-        if fused_max_pool is not None:
-            if not self._fuses_max_pool or act is not None:
-                raise ValueError(f"layer '{self.name}' cannot fuse a max pooling here")
-            pool = {"max_pool": fused_max_pool}
-        if fused_activation is not None:
-            if fused_activation != "relu" or not self._fuses_relu or act is not None:
-                raise ValueError(f"layer '{self.name}' cannot fuse {fused_activation!r} here")
-            return self.call(x, fused_activation="relu", **pool)
-        y = self.call(x, **pool)
-        if act is not None:
-            y = act(y)
+        return x
+
+    def forward(self, x, apply_activation: bool = True):
+        """Run the layer (building it on first call), then its activation unless
+        ``apply_activation`` is False (a loss then takes the output before it)."""
+        y = self.call(self.prepare(x))
+        if apply_activation and self.activation is not None:
+            y = self.activation(y)
         return y
 
     def _check_input(self, shape) -> None:
         pass
 
-    #: layers whose op can apply a ReLU in place (Dense, Conv2D)
-    _fuses_relu = False
-    #: layers whose op can end with a p x p, stride p max pooling (Conv2D)
-    _fuses_max_pool = False
     #: layers whose output for one sample depends on the others in the batch
     batch_coupled = False
 
@@ -246,11 +223,8 @@ class Dense(Layer):
         if len(shape) != 2 or shape[1] != self.kernel.shape[0]:
             raise _shape_mismatch(self, (None, self.kernel.shape[0]), tuple(shape))
 
-    _fuses_relu = True
-
-    def call(self, x, fused_activation=None):
-        return F.linear(x, self.kernel, self.bias if self.use_bias else None,
-                        activation=fused_activation)
+    def call(self, x):
+        return F.linear(x, self.kernel, self.bias if self.use_bias else None)
 
     def compute_output_shape(self, input_shape):
         return (self.units,)
@@ -329,17 +303,19 @@ class Conv2D(Layer):
                         "channels_first")
             raise _shape_mismatch(self, expect, tuple(shape), hint)
 
-    _fuses_relu = True
-    _fuses_max_pool = True
+    def call(self, x):
+        return self.convolve(x)
 
-    def call(self, x, fused_activation=None, max_pool=None):
+    def convolve(self, x, activation=None, max_pool=None):
+        """This layer's convolution of ``x`` by :func:`F.conv2d`, with its fused options
+        (the fusion planner uses them: ``minigrad.nn.fusion``)."""
         b = self.bias if self.use_bias else None
         if self.data_format == "channels_last":
             return F.conv2d(x, self.kernel, b, self.strides, self.padding, layout="NHWC",
-                            activation=fused_activation, max_pool=max_pool)
+                            activation=activation, max_pool=max_pool)
         # channels_first: PyTorch's layout, kernel (O, C, kh, kw) as a view of ours
         return F.conv2d(x, F.transpose(self.kernel, 3, 2, 0, 1), b, self.strides,
-                        self.padding, layout="NCHW", activation=fused_activation,
+                        self.padding, layout="NCHW", activation=activation,
                         max_pool=max_pool)
 
     def compute_output_shape(self, input_shape):
@@ -388,11 +364,13 @@ class _Pooling2D(Layer):
         if len(shape) != 4:
             raise _shape_mismatch(self, (None, None, None, None), tuple(shape))
 
-    def call(self, x, fused_activation=None):
-        layout = "NHWC" if self.data_format == "channels_last" else "NCHW"
-        kw = {"activation": fused_activation} if fused_activation else {}
-        return type(self)._fn(x, self.pool_size, self.strides, self.padding, layout=layout,
-                              **kw)
+    @property
+    def layout(self) -> str:
+        return "NHWC" if self.data_format == "channels_last" else "NCHW"
+
+    def call(self, x):
+        return type(self)._fn(x, self.pool_size, self.strides, self.padding,
+                              layout=self.layout)
 
     def compute_output_shape(self, input_shape):
         if self.data_format == "channels_last":
@@ -413,14 +391,8 @@ class _Pooling2D(Layer):
 
 
 class MaxPooling2D(_Pooling2D):
-    """Max pooling over (pool_size) windows; strides default to pool_size.
-
-    A ReLU of the layer before can be moved after it (ReLU and max commute), where it
-    works on a pool_size times smaller array: Sequential does this by itself.
-    """
+    """Max pooling over (pool_size) windows; strides default to pool_size."""
     _fn = staticmethod(F.max_pool2d)
-
-    _fuses_relu = True
 
 
 class AveragePooling2D(_Pooling2D):

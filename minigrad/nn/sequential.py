@@ -6,9 +6,9 @@ from typing import Iterable, Optional
 import numpy as np
 
 from ..training import Model
-from .. import functional as F
 from ..tensor import get_default_dtype
-from .layers import InputLayer, Layer, MaxPooling2D, _activation_name
+from . import fusion
+from .layers import InputLayer, Layer, _activation_name
 from .module import Module
 
 __all__ = ["Sequential"]
@@ -21,11 +21,12 @@ class Sequential(Model):
     ``input_shape`` (or on first call), after which ``summary()`` and ``load_weights``
     work before any training.
 
-    The forward pass fuses what it can without changing any result: a Conv2D (ReLU or
-    no activation) followed by a p x p, stride p, 'valid' MaxPooling2D runs as one op
-    (``F.conv2d(..., max_pool=p)``), and a ReLU followed by another max pooling moves
-    past it (ReLU and max commute). Calling the layers one by one gives the same outputs
-    and gradients (tested).
+    The forward pass runs a plan of steps made once from the layers by the fusion
+    planner (:mod:`minigrad.nn.fusion`): a Conv2D + MaxPooling2D as one op, a ReLU in
+    place or moved past a pooling, and, in training, the last softmax/sigmoid inside the
+    loss. Calling the layers one by one gives the same outputs and gradients (tested).
+    ``fuse=False`` runs every layer's and every activation's own reference op instead;
+    ``summary(show_plan=True)`` prints the plan.
 
     Example:
         >>> model = Sequential([Dense(64, activation='relu', input_shape=(784,)),
@@ -34,10 +35,13 @@ class Sequential(Model):
         ...               metrics=['accuracy'])
     """
 
-    def __init__(self, layers: Optional[Iterable[Module]] = None, name: str = "sequential"):
+    def __init__(self, layers: Optional[Iterable[Module]] = None, name: str = "sequential",
+                 fuse: bool = True):
         super().__init__()
         object.__setattr__(self, "_layers", [])
         object.__setattr__(self, "name", name)
+        object.__setattr__(self, "fuse", bool(fuse))
+        object.__setattr__(self, "_plan", None)
         for layer in layers or []:
             self.add(layer)
 
@@ -47,6 +51,7 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
         idx = len(self._layers)
         self._layers.append(layer)
+        object.__setattr__(self, "_plan", None)
         setattr(self, str(idx), layer)   # registered as sub-module "0", "1", ...
         shape = self._input_shape()
         if shape is not None:
@@ -108,16 +113,6 @@ class Sequential(Model):
             shape = layer.compute_output_shape(shape)
         return shape
 
-    def _relu_moves_past(self, i) -> bool:
-        """True when layer i ends in a ReLU that can move past the max pooling at i + 1
-        (ReLU and max commute), so that it runs on the pooled, smaller array."""
-        layers = self._layers
-        if i + 1 >= len(layers):
-            return False
-        a, b = layers[i], layers[i + 1]
-        return (isinstance(a, Layer) and a.activation is F.relu and
-                isinstance(b, MaxPooling2D) and type(b).call is MaxPooling2D.call)
-
     def activation_bytes_per_sample(self, input_shape):
         shape, total = tuple(input_shape), 0
         for layer in self._layers:
@@ -127,49 +122,18 @@ class Sequential(Model):
             total += int(np.prod(shape))
         return total * get_default_dtype().itemsize
 
-    def _max_pool_fuses(self, i):
-        """The pool size p when layer i can compute the max pooling at i + 1 inside its
-        op (a Conv2D with ReLU or no activation, then a p x p, stride p, 'valid'
-        MaxPooling2D of the same data format), else None."""
-        layers = self._layers
-        if i + 1 >= len(layers):
-            return None
-        a, b = layers[i], layers[i + 1]
-        if not (isinstance(a, Layer) and a._fuses_max_pool and a.activation in (None, F.relu)
-                and isinstance(b, MaxPooling2D) and type(b).call is MaxPooling2D.call):
-            return None
-        p = b.pool_size[0]
-        if b.pool_size != (p, p) or b.strides != (p, p) or b.padding != "valid" or \
-                b.data_format != getattr(a, "data_format", None):
-            return None
-        return p
+    def plan(self):
+        """The steps the forward pass runs (built once from the layers; see
+        :mod:`minigrad.nn.fusion`)."""
+        if self._plan is None:
+            object.__setattr__(self, "_plan", fusion.plan(self._layers, self.fuse))
+        return self._plan
 
     def forward(self, x, apply_final_activation: bool = True):
-        layers, last = self._layers, len(self._layers) - 1
-        i, moved = 0, False
-        while i <= last:
-            layer = layers[i]
-            pool = self._max_pool_fuses(i)
-            if pool is not None:
-                # conv + pooling in one op (the ReLU, if any, after the pooling)
-                shape = tuple(x.shape[1:])
-                x = layer.forward(x, apply_activation=False, fused_max_pool=pool,
-                                  fused_activation="relu" if layer.activation else None)
-                if not layers[i + 1].built:
-                    layers[i + 1].ensure_built(layer.compute_output_shape(shape))
-                i += 2
-                continue
-            if moved:
-                x = layer.forward(x, fused_activation="relu")
-                moved = False
-            elif self._relu_moves_past(i):
-                x = layer.forward(x, apply_activation=False)
-                moved = True
-            elif i == last and not apply_final_activation and isinstance(layer, Layer):
-                x = layer.forward(x, apply_activation=False)
-            else:
-                x = layer(x)
-            i += 1
+        for step in self.plan():
+            if step.final_activation and not apply_final_activation:
+                break
+            x = step.run(x)
         return x
 
     def forward_logits(self, x):
@@ -188,8 +152,9 @@ class Sequential(Model):
         return _activation_name(act) if act is not None else None
 
     # --- description ---------------------------------------------------------------------
-    def summary(self, print_fn=print) -> str:
-        """Print (and return) each layer's output shape and parameter count, Keras style."""
+    def summary(self, print_fn=print, show_plan: bool = False) -> str:
+        """Print (and return) each layer's output shape and parameter count, Keras style;
+        with ``show_plan``, also the steps the forward pass runs."""
         shape = self._input_shape()
         if shape is None:
             raise ValueError("summary: the model is not built; give the first layer "
@@ -214,6 +179,9 @@ class Sequential(Model):
         lines += ["=" * sum(w), f"Total params: {total:,}",
                   f"Trainable params: {total - frozen:,}", f"Non-trainable params: {frozen:,}",
                   rule]
+        if show_plan:
+            lines += [f"Execution plan ({'fused' if self.fuse else 'fuse=False'}):"]
+            lines += [f" {k + 1}. {step.label}" for k, step in enumerate(self.plan())]
         text = "\n".join(lines)
         if print_fn is not None:
             print_fn(text)
