@@ -84,6 +84,16 @@ def _mm(a):
             "bcast": ((3, 1, n, k), (2, k, m))}[kind]
 
 
+def conv_shapes():
+    """(x, W, b) shapes for NHWC convolutions: few and many channels, kernels 1-3 wide,
+    an input at least one larger than the kernel (room for a 2 x 2 pooling)."""
+    return st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
+                     st.sampled_from([1, 2, 3, 9]), st.integers(1, 4), st.integers(1, 4),
+                     st.integers(1, 4)).map(
+        lambda a: ((a[0], a[1] + a[4], a[2] + a[5], a[3]), (a[1], a[2], a[3], a[6]),
+                   (a[6],)))
+
+
 @dataclass
 class Op:
     name: str
@@ -350,6 +360,12 @@ CATALOGUE = [
                               count_include_pad=False),
        nchw(lambda x: _pool_ref(x, (2, 3), (2, 3), (_same(5, 2, 2), _same(7, 3, 3)),
                                 np.mean)), fixed((2, 5, 7, 3)), gradgrad=False),
+    Op("conv2d_nhwc_drawn", lambda x, W, b: F.conv2d(x, W, b, layout="NHWC"),
+       nchw(lambda x, W, b: _conv_ref(x, W, b, 1, 0)), conv_shapes(), gradgrad=False),
+    Op("conv2d_nhwc_drawn_relu_max_pool",
+       lambda x, W, b: F.conv2d(x, W, b, layout="NHWC", activation="relu", max_pool=2),
+       nchw(lambda x, W, b: np.maximum(_pool_ref(_conv_ref(x, W, b, 1, 0), 2, 2, 0, np.max),
+                                       0)), conv_shapes(), gradgrad=False),
     Op("cross_entropy_unnormalised_soft_targets", lambda x, t: F.cross_entropy(x, t),
        lambda x, t: -(t * np.log(_softmax(x))).sum(1).mean(), fixed((5, 3), (5, 3)),
        (real, positive), targets=(1,)),

@@ -460,11 +460,14 @@ def test_pooling_keeps_no_index_without_a_backward():
     """The first-maximum index is only for the backward: under no_grad, or when nothing
     needs a gradient, the pooling ops keep none (and give the same output)."""
     from minigrad.functional import conv
+    from minigrad.kernels.cpu import conv as fast_conv
+    from minigrad.kernels.cpu import pool as fast_pool
     x = np.random.default_rng(0).standard_normal((2, 6, 6, 3))
     W = np.random.default_rng(1).standard_normal((3, 3, 3, 4))
-    for make in (lambda: conv.MaxPool2d((2, 2), (2, 2), ((0, 0), (0, 0))),
+    for make in (lambda: fast_pool.MaxPool2dStrided((2, 2)),
                  lambda: conv.MaxPool2d((3, 3), (2, 2), ((1, 1), (1, 1))),
-                 lambda: conv.Conv2dMaxPool((1, 1), ((0, 0), (0, 0)), 2)):
+                 lambda: conv.MaxPool2d((2, 2), (2, 2), ((0, 0), (0, 0))),
+                 lambda: fast_conv.Conv2dMaxPool((1, 1), ((0, 0), (0, 0)), 2)):
         args = [mg.tensor(x, requires_grad=True)]
         if "Conv" in type(make()).__name__:
             args.append(mg.tensor(W, requires_grad=True))

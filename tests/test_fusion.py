@@ -5,6 +5,8 @@ import pytest
 
 import minigrad as mg
 from minigrad.functional import activation, conv, linalg, loss
+from minigrad.kernels.cpu import conv as fast_conv
+from minigrad.kernels.cpu import pool as fast_pool
 from minigrad.keras import layers, models
 from minigrad.keras.utils import to_categorical
 
@@ -64,7 +66,8 @@ def count_backwards(monkeypatch, classes):
 
 
 CLASSES = [activation.ReLU, activation.Softmax, conv.MaxPool2d, conv.Conv2d,
-           conv.Conv2dMaxPool, linalg.Linear, loss.CrossEntropy]
+           fast_conv.Conv2dGemm, fast_conv.Conv2dMaxPool, fast_pool.MaxPool2dStrided,
+           linalg.Linear, loss.CrossEntropy]
 
 
 def test_fuse_false_step_walks_through_the_reference_ops(monkeypatch):
@@ -75,7 +78,8 @@ def test_fuse_false_step_walks_through_the_reference_ops(monkeypatch):
     m.train_on_batch(x.astype(np.float32), y)
     assert calls["ReLU"] == 4 and calls["MaxPool2d"] == 2 and calls["Conv2d"] == 3
     assert calls["Softmax"] == 1 and calls["Linear"] == 2
-    assert calls["Conv2dMaxPool"] == 0 and calls["CrossEntropy"] == 0
+    assert calls["Conv2dMaxPool"] == calls["Conv2dGemm"] == calls["MaxPool2dStrided"] == 0
+    assert calls["CrossEntropy"] == 0
 
 
 def test_fused_step_runs_the_named_fused_ops(monkeypatch):
@@ -84,8 +88,10 @@ def test_fused_step_runs_the_named_fused_ops(monkeypatch):
     m.compile(optimizer="adam", loss="categorical_crossentropy")
     calls = count_backwards(monkeypatch, CLASSES)
     m.train_on_batch(x.astype(np.float32), y)
-    assert calls["Conv2dMaxPool"] == 2 and calls["CrossEntropy"] == 1
+    assert calls["Conv2dMaxPool"] == 2 and calls["Conv2dGemm"] == 1
+    assert calls["CrossEntropy"] == 1
     assert calls["ReLU"] == 0 and calls["Softmax"] == 0 and calls["MaxPool2d"] == 0
+    assert calls["Conv2d"] == 0
 
 
 def test_plan_is_built_once_and_shown_by_summary():

@@ -158,3 +158,23 @@ def test_create_graph_gradient_equals_plain_gradient(op, device, data):
         if p is not None:
             np.testing.assert_allclose(g.numpy(), p.numpy(), rtol=1e-12, atol=1e-12,
                                        err_msg=f"input {i}")
+
+
+@pytest.mark.parametrize("op", CATALOGUE, ids=ids)
+@settings(max_examples=4)
+@given(data=st.data())
+def test_fast_kernels_match_the_reference_ops(op, device, data):
+    """Where a fast kernel runs (minigrad.kernels), the reference ops give the same values
+    and gradients in float64: every row is computed both ways."""
+    arrays = draw_arrays(op, data.draw(op.shapes, label="shapes"),
+                         data.draw(st.integers(0, 2**16), label="seed"))
+    results = []
+    for reference in (False, True):
+        xs = to_tensors(arrays, device, np.float64, op)
+        with mg.kernels.reference_ops(reference):
+            y = op.fn(*xs)
+            gy = mg.tensor(np.random.default_rng(3).standard_normal(y.shape), device=device)
+            y.backward(gy)
+        results.append([y.numpy()] + [x.grad.numpy() for x in xs if x.grad is not None])
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

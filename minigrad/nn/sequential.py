@@ -7,6 +7,7 @@ import numpy as np
 
 from ..training import Model
 from ..tensor import get_default_dtype
+from .. import kernels
 from . import fusion
 from .layers import InputLayer, Layer, _activation_name
 from .module import Module
@@ -130,6 +131,12 @@ class Sequential(Model):
         return self._plan
 
     def forward(self, x, apply_final_activation: bool = True):
+        if not self.fuse:
+            with kernels.reference_ops():
+                return self._run_plan(x, apply_final_activation)
+        return self._run_plan(x, apply_final_activation)
+
+    def _run_plan(self, x, apply_final_activation):
         for step in self.plan():
             if step.final_activation and not apply_final_activation:
                 break

@@ -1,0 +1,92 @@
+"""Fast paths: tuned and fused versions of reference ops, chosen here and only here.
+
+Every op of :mod:`minigrad.functional` has one readable reference Function. Where a
+faster computation of the same values and gradients exists, the functional op asks this
+module for it; the answer depends on the op's arguments and on whether fast paths are on
+(:func:`reference_ops` turns them off, as ``Sequential(fuse=False)`` does). Each kernel is
+tested against its reference by the op catalogue (``tests/test_ops.py``).
+
+=======================  ==========================  ===================================
+reference                fast kernel                 when
+=======================  ==========================  ===================================
+Conv2d (+ ReLU)          cpu.conv.Conv2dGemm         always: columns as contiguous
+                                                     planes for few channels, input
+                                                     gradient in an (H, W, N, C) buffer,
+                                                     ReLU in place
+Conv2d (+ ReLU)          cpu.conv.Conv2dMaxPool      ``conv2d(..., max_pool=p)``: columns
++ MaxPool2d(p, p)                                    in pooling blocks, the dropped edge
+                                                     never computed, cache-sized chunks
+MaxPool2d (+ ReLU)       cpu.pool.MaxPool2dStrided   stride == window, no padding:
+                                                     strided views, a byte per output
+=======================  ==========================  ===================================
+
+The CUDA elementwise kernels (ReLU gradient, Adam step) are CuPy ElementwiseKernels
+behind ``backend.fused``, which checks each against its generic version on first use.
+"""
+from __future__ import annotations
+
+import contextvars
+
+from .cpu.conv import Conv2dGemm, Conv2dMaxPool
+from .cpu.pool import MaxPool2dStrided
+
+__all__ = ["reference_ops", "fast_paths_enabled", "conv2d", "max_pool2d"]
+
+_fast = contextvars.ContextVar("minigrad_fast_paths", default=True)
+
+
+class reference_ops:
+    """Context manager (and decorator) that runs the reference ops instead of the fast
+    kernels: the code a learner reads in :mod:`minigrad.functional` is then the code that
+    runs. Thread- and task-local.
+
+    Example:
+        >>> with mg.kernels.reference_ops():
+        ...     loss = F.cross_entropy(model(x), y)
+        ...     loss.backward()          # Conv2d.backward, MaxPool2d.backward, ReLU.backward
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = bool(enabled)
+        self._tokens = []
+
+    def __enter__(self):
+        self._tokens.append(_fast.set(not self.enabled))
+        return self
+
+    def __exit__(self, *exc):
+        _fast.reset(self._tokens.pop())
+        return False
+
+    def __call__(self, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with reference_ops(self.enabled):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+def fast_paths_enabled() -> bool:
+    """False inside :class:`reference_ops`."""
+    return _fast.get()
+
+
+def conv2d(stride, pads, relu: bool, max_pool):
+    """The fast Function for ``conv2d`` (NHWC, HWIO kernel) with these options, or None
+    to run the reference ops (Conv2d, then MaxPool2d and ReLU)."""
+    if not _fast.get():
+        return None
+    if max_pool is None:
+        return Conv2dGemm(stride, pads, relu)
+    return Conv2dMaxPool(stride, pads, max_pool, relu)
+
+
+def max_pool2d(k, s, pads, relu: bool):
+    """The fast Function for ``max_pool2d`` (NHWC) with these options, or None."""
+    if not _fast.get():
+        return None
+    if k == s and pads == ((0, 0), (0, 0)):
+        return MaxPool2dStrided(k, relu)
+    return None
