@@ -4,7 +4,9 @@ CPU interleaved in one run, several batch sizes; plus peak memory (RSS) of CNN t
 Both train on the same real MNIST images (the full set under $MINIGRAD_DATA if present,
 else minigrad's bundled sample): PyTorch steps about 7% faster on MNIST's many zeros than
 on uniform noise, so noise would flatter minigrad. Each measurement is a fresh process
-(the PyTorch one never imports minigrad, which tunes glibc's allocator at import).
+(the PyTorch one never imports minigrad, whose first step tunes glibc's allocator). The
+same model with ``fuse=False`` (every layer's reference op, no fast kernels) is timed
+too, as the price of reading along.
 
     python benchmarks/bench_train.py            # table + JSON in benchmarks/results/
     python benchmarks/bench_train.py --quick    # fewer batch sizes
@@ -33,7 +35,7 @@ def load_batch(path, kind, batch):
 def write_batches(path, n=1024):
     """Real MNIST training images (the full set if present, else minigrad's bundled
     sample) for the workers; written once so that the PyTorch worker never imports
-    minigrad (which tunes the allocator at import)."""
+    minigrad (whose training tunes the allocator)."""
     import warnings
 
     from minigrad.keras.datasets import mnist
@@ -43,12 +45,12 @@ def write_batches(path, n=1024):
     np.savez(path, x=x[:n], y=y[:n])
 
 
-def minigrad_step(kind, batch, device="cpu", data=None):
+def minigrad_step(kind, batch, device="cpu", data=None, fuse=True):
     import minigrad as mg
     from minigrad.keras import layers, models
     mg.manual_seed(0)
     if kind == "cnn":
-        model = models.Sequential([
+        model = models.Sequential(fuse=fuse, layers=[
             layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
             layers.MaxPooling2D((2, 2)),
             layers.Conv2D(64, (3, 3), activation="relu"),
@@ -59,7 +61,7 @@ def minigrad_step(kind, batch, device="cpu", data=None):
             layers.Dense(10, activation="softmax")])
     else:
         model = models.Sequential([layers.Dense(128, activation="relu", input_shape=(784,)),
-                                   layers.Dense(10, activation="softmax")])
+                                   layers.Dense(10, activation="softmax")], fuse=fuse)
     if data is None:
         x = np.random.default_rng(0).random((batch, 784), dtype=np.float32)
         labels = np.random.default_rng(1).integers(0, 10, batch)
@@ -120,7 +122,9 @@ def _vm_hwm_mb() -> float:
 def worker(framework, kind, batch, steps, data, device="cpu"):
     """Run in a fresh process: time ``steps`` steps after a warm-up; print JSON."""
     import time
-    fn = (minigrad_step if framework == "minigrad" else torch_step)(kind, batch, device, data)
+    make = {"minigrad": minigrad_step, "torch": torch_step,
+            "unfused": lambda *a: minigrad_step(*a, fuse=False)}[framework]
+    fn = make(kind, batch, device, data)
     for _ in range(3):
         fn()
     ts = []
@@ -165,10 +169,10 @@ def main():
         return
     try:
         import torch  # noqa: F401
-        frameworks = ["minigrad", "torch"]
+        frameworks = ["minigrad", "torch", "unfused"]
     except ImportError:
-        frameworks = ["minigrad"]
-    have_torch = len(frameworks) == 2
+        frameworks = ["minigrad", "unfused"]
+    have_torch = "torch" in frameworks
     res = {"machine": machine(), "method": "alternating fresh processes, 3 rounds, median of "
            "per-process medians; peak RSS = VmHWM of the process; real MNIST batches",
            "steps": []}
@@ -190,12 +194,18 @@ def main():
                          torch_rss_mb=rss["torch"], rss_ratio=rss["minigrad"] / rss["torch"])
             row += [f"{t['torch'] * 1e3:.2f}", f"{t['minigrad'] / t['torch']:.2f}",
                     f"{rss['torch']:.0f}", f"{rss['minigrad'] / rss['torch']:.2f}"]
+        entry["unfused_ms"] = t["unfused"] * 1e3
+        row.append(f"{t['unfused'] * 1e3:.2f}")
+        if have_torch:
+            entry["unfused_ratio"] = t["unfused"] / t["torch"]
+            row.append(f"{t['unfused'] / t['torch']:.2f}")
         res["steps"].append(entry)
         rows.append(row)
         print(*row, flush=True)
     headers = ["model", "batch", "minigrad ms", "us/sample", "RSS MB"]
     if have_torch:
         headers += ["torch ms", "time ratio", "torch RSS MB", "RSS ratio"]
+    headers += ["fuse=False ms"] + (["fuse=False ratio"] if have_torch else [])
     print("\nTraining step (forward + backward + Adam), median; peak RSS of the process")
     print(table(rows, headers))
     print("wrote", save("train", res))
