@@ -310,10 +310,8 @@ def sum_to_array(g, shape):
     axes = tuple(range(lead)) + tuple(
         i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
     if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    if lead or g.shape != tuple(shape):
-        g = g.reshape(shape)
-    return g
+        g = g.sum(axis=axes, keepdims=True)      # leading axes stay, of length 1
+    return g.reshape(shape) if g.shape != tuple(shape) else g
 
 
 _FREED_MSG = (

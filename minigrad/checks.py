@@ -35,7 +35,11 @@ def int_pair(value, where: str, name: str, minimum: int = 1) -> tuple:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{where}: {name} must be an integer or a pair, got {value!r}")
-        return tuple(positive_int(v, where, name, minimum) for v in value)
+        try:
+            return tuple(positive_int(v, where, name, minimum) for v in value)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{where}: {name} must be a pair of integers >= {minimum}, got "
+                            f"{value!r}") from None
     v = positive_int(value, where, name, minimum)
     return (v, v)
 

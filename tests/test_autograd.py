@@ -528,3 +528,99 @@ def test_fused_kernels_are_self_checked(monkeypatch):
         F.relu(x).sum().backward()
     assert x.grad.numpy().tolist() == [0.0, 1.0]
     assert backend.fused("relu_grad", x.data) is backend._relu_grad_generic
+
+
+# --- from mutation testing: the engine's less travelled paths ----------------------------
+def test_grad_mode_decorators_and_state():
+    x = mg.tensor([1.0], requires_grad=True)
+
+    @mg.enable_grad()
+    def inner(t):
+        return t * 2
+
+    with mg.no_grad():
+        assert mg.is_grad_enabled() is False
+        assert inner(x).creator is not None       # enable_grad as a decorator
+        assert mg.is_grad_enabled() is False
+    assert mg.is_grad_enabled() is True
+
+    @mg.set_grad_enabled(False)
+    def off(t):
+        return t * 2
+    assert off(x).creator is None
+
+
+class SplitHalvesXp(mg.Function):
+    """SplitHalves with an xp concatenate (works on every backend) and double backprop."""
+
+    def forward(self, x):
+        n = x.shape[0] // 2
+        return x[:n] * 1, x[n:] * 1
+
+    def backward(self, g0, g1):
+        return backend.get_array_module(g0).concatenate([g0, g1])
+
+    def backward_graph(self, g0, g1):
+        return mg.concatenate([g0, g1])
+
+
+def test_unused_output_gets_zeros_on_every_backend(device):
+    x = mg.tensor(np.array([1.0, 2.0, 3.0, 4.0], np.float32), device=device,
+                  requires_grad=True)
+    a, b = SplitHalvesXp().apply(x)
+    (b * b).sum().backward()
+    assert x.grad.dtype == np.float32 and type(x.grad.data) is type(x.data)
+    np.testing.assert_allclose(x.grad.numpy(), [0.0, 0.0, 6.0, 8.0])
+    a, b = SplitHalvesXp().apply(x)
+    (g,) = mg.grad((b * b).sum(), x, create_graph=True)     # zeros as a Tensor too
+    assert g.requires_grad and g.dtype == np.float32
+    np.testing.assert_allclose(g.numpy(), [0.0, 0.0, 6.0, 8.0])
+    (h,) = mg.grad(g.sum(), x)
+    np.testing.assert_allclose(h.numpy(), [0.0, 0.0, 2.0, 2.0])
+
+
+def test_anomaly_mode_checks_every_input_gradient_and_every_mode(device):
+    class NanForSecond(mg.Function):
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, gy):
+            xp = backend.get_array_module(gy)
+            return None, xp.full(gy.shape, xp.nan, dtype=gy.dtype)
+
+        def backward_graph(self, gy):
+            return None, gy * float("nan")
+
+    a = mg.tensor([1.0, 2.0], device=device)                 # needs no gradient
+    b = mg.tensor([1.0, 2.0], device=device, requires_grad=True)
+    with mg.detect_anomaly():
+        with pytest.raises(FloatingPointError, match="NanForSecond.*input 1"):
+            NanForSecond().apply(a, b).sum().backward()
+        with pytest.raises(FloatingPointError, match="NanForSecond"):
+            mg.grad(NanForSecond().apply(a, b).sum(), b, create_graph=True)
+
+
+def test_in_place_check_only_flags_assignments_after_the_forward(monkeypatch):
+    from minigrad import autograd
+    monkeypatch.setattr(autograd, "_inplace_epoch", [0])
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    other = mg.tensor([5.0])
+    y = (x * x).sum()                          # recorded at epoch 0, x never assigned
+    other[0] = 1.0                             # an unrelated assignment moves the epoch
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0])
+    with mg.no_grad():
+        x[0] = 3.0                             # assigned at epoch 2
+    y = (x * x).sum()                          # recorded at epoch 2: x is current
+    other[0] = 2.0
+    x.grad = None
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 4.0])
+    y = (x * x).sum()
+    with mg.no_grad():
+        x[1] = 0.0
+    with pytest.raises(RuntimeError) as info:
+        y.backward()
+    assert str(info.value).endswith(
+        "was assigned to after the forward pass used it, so its saved values are stale. "
+        "Assign before the forward pass, or compute a new tensor instead of assigning")

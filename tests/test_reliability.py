@@ -317,3 +317,79 @@ def test_model_get_and_set_weights_in_keras_order():
         m2.set_weights(ws[:7])
     for a, b in zip(before, m2.get_weights()):
         np.testing.assert_array_equal(a, b)              # untouched by a failed call
+
+
+# --- every validated argument: the message names the caller, the argument and the value,
+#     and each bound is where the documentation puts it ----------------------------------
+NAN, INF = float("nan"), float("inf")
+ARGUMENTS = [
+    # (caller, argument, make(value), bad values, good values at the bounds)
+    ("SGD", "learning_rate", lambda v: optim.SGD(lr=v), [-0.1, NAN, "a"], [0.0]),
+    ("SGD", "momentum", lambda v: optim.SGD(momentum=v), [-0.5, INF], [0.0, 1.0]),
+    ("SGD", "weight_decay", lambda v: optim.SGD(weight_decay=v), [-1.0], [0.0]),
+    ("SGD", "clipnorm", lambda v: optim.SGD(clipnorm=v), [0.0, -1.0], [1e-9]),
+    ("Adam", "beta_1", lambda v: optim.Adam(beta_1=v), [1.0, -0.1], [0.0, 0.999]),
+    ("Adam", "beta_2", lambda v: optim.Adam(beta_2=v), [1.0, -0.1], [0.0]),
+    ("Adam", "epsilon", lambda v: optim.Adam(epsilon=v), [-1e-8, NAN], [0.0]),
+    ("Adam", "learning_rate", lambda v: optim.Adam(learning_rate=v), [-1.0, INF], [0.0]),
+    ("AdamW", "weight_decay", lambda v: optim.AdamW(weight_decay=v), [-1.0], [0.0]),
+    ("RMSprop", "rho", lambda v: optim.RMSprop(rho=v), [1.0, -0.1], [0.0]),
+    ("RMSprop", "epsilon", lambda v: optim.RMSprop(epsilon=v), [-1.0, INF], [0.0]),
+    ("ExponentialDecay", "initial_learning_rate",
+     lambda v: optim.ExponentialDecay(v, 10, 0.5), [-1.0], [0.0]),
+    ("ExponentialDecay", "decay_steps", lambda v: optim.ExponentialDecay(0.1, v, 0.5),
+     [0, 1.5], [1]),
+    ("ExponentialDecay", "decay_rate", lambda v: optim.ExponentialDecay(0.1, 10, v),
+     [-0.5], [0.0]),
+    ("StepDecay", "initial_learning_rate", lambda v: optim.StepDecay(v, 2), [-1.0], [0.0]),
+    ("StepDecay", "step_size", lambda v: optim.StepDecay(0.1, v), [0, 2.5], [1]),
+    ("StepDecay", "gamma", lambda v: optim.StepDecay(0.1, 2, v), [-0.1], [0.0]),
+    ("CosineDecay", "initial_learning_rate", lambda v: optim.CosineDecay(v, 10), [-1.0],
+     [0.0]),
+    ("CosineDecay", "decay_steps", lambda v: optim.CosineDecay(0.1, v), [0], [1]),
+    ("CosineDecay", "alpha", lambda v: optim.CosineDecay(0.1, 10, v), [-0.1, 1.5],
+     [0.0, 1.0]),
+    ("Dense", "units", lambda v: layers.Dense(v), [0, 2.7], [1]),
+    ("Conv2D", "filters", lambda v: layers.Conv2D(v, 3), [0], [1]),
+    ("Conv2D", "kernel_size", lambda v: layers.Conv2D(1, v), [0, (3, 0)], [1]),
+    ("Conv2D", "strides", lambda v: layers.Conv2D(1, 3, strides=v), [0], [1]),
+    ("MaxPooling2D", "pool_size", lambda v: layers.MaxPooling2D(v), [0], [1]),
+    ("AveragePooling2D", "strides", lambda v: layers.AveragePooling2D(2, v), [0], [1]),
+    ("Dropout", "rate", lambda v: layers.Dropout(v), [1.0, -0.1], [0.0, 0.999]),
+    ("BatchNormalization", "momentum", lambda v: layers.BatchNormalization(momentum=v),
+     [1.5, -0.1], [0.0, 1.0]),
+    ("BatchNormalization", "epsilon", lambda v: layers.BatchNormalization(epsilon=v),
+     [0.0, -1.0], [1e-12]),
+    ("LeakyReLU", "negative_slope", lambda v: layers.LeakyReLU(v), ["a", NAN], [0.0]),
+    ("DataLoader", "batch_size",
+     lambda v: mg.data.DataLoader(np.zeros((4, 2)), batch_size=v), [0, 1.5], [1]),
+    ("EarlyStopping", "patience", lambda v: mg.callbacks.EarlyStopping(patience=v), [-1],
+     [0]),
+    ("EarlyStopping", "min_delta", lambda v: mg.callbacks.EarlyStopping(min_delta=v),
+     [NAN], [0.0]),
+    ("arange", "step", lambda v: mg.arange(0, 10, v), [NAN], [1]),
+]
+
+
+@pytest.mark.parametrize("caller,arg,make,bad,good", ARGUMENTS,
+                         ids=[f"{c}.{a}" for c, a, *_ in ARGUMENTS])
+def test_each_argument_names_itself_and_keeps_its_bounds(caller, arg, make, bad, good):
+    for v in bad:
+        with pytest.raises((TypeError, ValueError)) as info:
+            make(v)
+        msg = str(info.value)
+        assert msg.startswith(f"{caller}: {arg} must be") and repr(v) in msg, msg
+    for v in good:
+        make(v)                                # the bound itself is accepted
+
+
+def test_adam_takes_pytorchs_argument_names_too():
+    a = optim.Adam(betas=(0.8, 0.9), eps=1e-6)
+    assert (a.beta_1, a.beta_2, a.epsilon) == (0.8, 0.9, 1e-6)
+
+
+def test_piecewise_constant_decay_says_what_does_not_fit():
+    with pytest.raises(ValueError, match="got 2 boundaries and 2 values"):
+        optim.PiecewiseConstantDecay([1, 2], [1.0, 2.0])
+    with pytest.raises(ValueError, match=r"boundaries must increase, got \[5, 2\]"):
+        optim.PiecewiseConstantDecay([5, 2], [1.0, 2.0, 3.0])
