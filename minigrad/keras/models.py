@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from .. import io as wio
 from ..nn import layers as _layers
-from ..nn.sequential import Sequential
-from ..training import Model
+from ..training import Model, Sequential
 
 __all__ = ["Sequential", "Model", "load_model", "LAYER_REGISTRY"]
 

@@ -1,11 +1,10 @@
-"""Sequential: a stack of layers, each feeding the next (Keras' ``models.Sequential``)."""
+"""Sequential: a stack of layers, each feeding the next."""
 from __future__ import annotations
 
 from typing import Iterable, Optional
 
 import numpy as np
 
-from ..training import Model
 from ..tensor import get_default_dtype
 from .. import kernels
 from . import fusion
@@ -15,12 +14,13 @@ from .module import Module
 __all__ = ["Sequential"]
 
 
-class Sequential(Model):
-    """A linear stack of layers with Keras' training API.
+class Sequential(Module):
+    """A linear stack of layers (PyTorch's ``nn.Sequential``, Keras-style layers).
 
     Supports ``add``, ``len``, iteration and indexing; builds from the first layer's
-    ``input_shape`` (or on first call), after which ``summary()`` and ``load_weights``
-    work before any training.
+    ``input_shape`` (or on first call), after which ``summary()`` works. The Keras
+    ``models.Sequential`` (:class:`minigrad.training.Sequential`) adds ``compile`` /
+    ``fit`` / ``evaluate`` / ``predict`` and the weight files.
 
     The forward pass runs a plan of steps made once from the layers by the fusion
     planner (:mod:`minigrad.nn.fusion`): a Conv2D + MaxPooling2D as one op, a ReLU in
@@ -30,19 +30,18 @@ class Sequential(Model):
     ``summary(show_plan=True)`` prints the plan.
 
     Example:
-        >>> model = Sequential([Dense(64, activation='relu', input_shape=(784,)),
-        ...                     Dense(10, activation='softmax')])
-        >>> model.compile(optimizer='adam', loss='categorical_crossentropy',
-        ...               metrics=['accuracy'])
+        >>> model = nn.Sequential([nn.Dense(64, activation='relu', input_shape=(784,)),
+        ...                        nn.Dense(10)])
+        >>> loss = F.cross_entropy(model(x), labels)
     """
 
     def __init__(self, layers: Optional[Iterable[Module]] = None, name: str = "sequential",
                  fuse: bool = True):
         super().__init__()
-        object.__setattr__(self, "_layers", [])
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "fuse", bool(fuse))
-        object.__setattr__(self, "_plan", None)
+        self._layers = []
+        self.name = name
+        self.fuse = bool(fuse)
+        self._plan = None
         for layer in layers or []:
             self.add(layer)
 
@@ -52,13 +51,15 @@ class Sequential(Model):
             raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
         idx = len(self._layers)
         self._layers.append(layer)
-        object.__setattr__(self, "_plan", None)
+        self._plan = None
         setattr(self, str(idx), layer)   # registered as sub-module "0", "1", ...
         shape = self._input_shape()
         if shape is not None:
             self._build_from(shape)
-        if self.optimizer is not None and self.parameters():
-            self.optimizer.bind(self.parameters())
+        self._weights_changed()
+
+    def _weights_changed(self) -> None:
+        """Called when layers were added or built (the Keras model rebinds its optimizer)."""
 
     def __setattr__(self, name, value):
         if name.isdigit():                 # layers register as sub-modules "0", "1", ...
@@ -78,7 +79,7 @@ class Sequential(Model):
 
     def __getitem__(self, i):
         if isinstance(i, slice):
-            return Sequential(self._layers[i])
+            return type(self)(self._layers[i])
         return self._layers[i]
 
     def _input_shape(self):
@@ -103,8 +104,7 @@ class Sequential(Model):
         if isinstance(first, Layer) and first.input_shape is None:
             first.input_shape = tuple(input_shape)
         self._build_from(tuple(input_shape))
-        if self.optimizer is not None and self.parameters():
-            self.optimizer.bind(self.parameters())
+        self._weights_changed()
 
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
@@ -127,7 +127,7 @@ class Sequential(Model):
         """The steps the forward pass runs (built once from the layers; see
         :mod:`minigrad.nn.fusion`)."""
         if self._plan is None:
-            object.__setattr__(self, "_plan", fusion.plan(self._layers, self.fuse))
+            self._plan = fusion.plan(self._layers, self.fuse)
         return self._plan
 
     def forward(self, x, apply_final_activation: bool = True):
@@ -205,17 +205,6 @@ class Sequential(Model):
                 cfg["input_shape"] = list(layer.input_shape)   # the model builds from it
             layers.append({"class_name": type(layer).__name__, "config": cfg})
         return {"class_name": "Sequential", "name": self.name, "layers": layers}
-
-    def save(self, path) -> str:
-        """Save architecture (JSON) and weights in one .npz file (no pickle, atomic)."""
-        from .. import io as wio
-        if not self.parameters():
-            raise RuntimeError("save: the model has no weights yet (build it first)")
-        cfg = {"format": "minigrad-model", "version": 1, "model": self.get_config()}
-        if self.loss is not None:
-            cfg["compile"] = {"loss": self.loss.name, "optimizer": self.optimizer.get_config(),
-                              "metrics": list(self.metrics_names)}
-        return wio.save_arrays(path, self.state_dict(), config=cfg)
 
     def __repr__(self):
         inner = ",\n  ".join(repr(layer) for layer in self._layers)

@@ -1,4 +1,4 @@
-"""Keras-style training: compile / fit / evaluate / predict, metrics, the progress bar.
+"""Keras-style training: compile / fit / evaluate / predict and the weights of a model.
 
 The training step, written out (the seed article's loop)::
 
@@ -10,98 +10,25 @@ The training step, written out (the seed article's loop)::
 from __future__ import annotations
 
 import math
-import sys
-import time
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
-from . import backend
-from . import callbacks as cbks
-from . import io as wio
-from . import losses as losses_mod
-from .autograd import no_grad
-from .checks import positive_int
-from .backend import get_array_module
-from .nn.module import Module
-from .optim import optimizers as optim_mod
-from .tensor import Tensor, get_default_dtype
+from .. import backend
+from .. import callbacks as cbks
+from .. import io as wio
+from .. import losses as losses_mod
+from ..autograd import no_grad
+from ..backend import get_array_module
+from ..checks import positive_int
+from ..nn.module import Module
+from ..optim import optimizers as optim_mod
+from ..tensor import Tensor, get_default_dtype
+from . import metrics as metrics_mod
+from .progress import ProgressBar
 
-__all__ = ["Model", "ProgressBar"]
-
-
-# ---------------------------------------------------------------------------------------
-# Metrics: each returns a device scalar "sum over the batch"; fit divides by the count.
-# ---------------------------------------------------------------------------------------
-
-# Every metric takes (out, y, logits): ``logits`` is True when ``out`` holds scores before
-# a sigmoid/softmax (argmax is the same; the binary threshold moves from 0.5 to 0).
-
-def _acc_sum(kind):
-    def categorical(out, y, logits):
-        xp = get_array_module(out)
-        return (xp.argmax(out, axis=-1) == xp.argmax(y, axis=-1)).sum()
-
-    def sparse(out, y, logits):
-        xp = get_array_module(out)
-        return (xp.argmax(out, axis=-1) == y.reshape(-1)).sum()
-
-    def binary(out, y, logits):
-        thr = 0.0 if logits else 0.5
-        return ((out > thr) == (y > 0.5)).mean(axis=-1).sum()
-    return {"categorical": categorical, "sparse": sparse, "binary": binary}[kind]
-
-
-def _mae_sum(out, y, logits):
-    xp = get_array_module(out)
-    return xp.abs(out - y).reshape(out.shape[0], -1).mean(axis=1).sum()
-
-
-def _mse_sum(out, y, logits):
-    d = out - y
-    return (d * d).reshape(out.shape[0], -1).mean(axis=1).sum()
-
-
-class ProgressBar:
-    """Keras-like progress line: ``120/938 [===>......] - ETA: 9s - loss: 0.21``.
-
-    verbose=1 redraws the line (at most ten times a second, only on a terminal; elsewhere
-    once at the end of the epoch), verbose=2 prints one line per epoch, 0 nothing.
-    """
-
-    def __init__(self, target: int, verbose: int = 1, width: int = 30, stream=None):
-        self.target, self.verbose, self.width = target, verbose, width
-        self.stream = stream or sys.stdout
-        self.start = time.perf_counter()
-        self._last = 0.0
-        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def _fmt_values(self, values):
-        return "".join(f" - {k}: {v:.4f}" for k, v in values.items())
-
-    def update(self, current: int, values: dict, finalize: bool = False):
-        if self.verbose == 0:
-            return
-        now = time.perf_counter()
-        elapsed = now - self.start
-        if not finalize:
-            if self.verbose != 1 or not self._tty or now - self._last < 0.1:
-                return
-        self._last = now
-        n = len(str(self.target))
-        if finalize:
-            per = elapsed / max(current, 1)
-            timing = f" - {elapsed:.0f}s {per * 1e3:.0f}ms/step"
-        else:
-            eta = elapsed / max(current, 1) * (self.target - current)
-            timing = f" - ETA: {eta:.0f}s"
-        filled = int(self.width * current / max(self.target, 1))
-        bar = "=" * max(filled - 1, 0) + (">" if filled < self.width else "=") if filled else ""
-        bar = bar.ljust(self.width, ".")
-        line = f"{current:>{n}}/{self.target} [{bar}]{timing}{self._fmt_values(values)}"
-        end = "\n" if finalize else ""
-        self.stream.write(("\r" if self._tty else "") + line + end)
-        self.stream.flush()
+__all__ = ["Model"]
 
 
 def _as_batch_array(a, name):
@@ -128,12 +55,10 @@ class Model(Module):
 
     def __init__(self):
         super().__init__()
-        object.__setattr__(self, "optimizer", None)
-        object.__setattr__(self, "loss", None)
-        object.__setattr__(self, "metrics_names", [])
-        object.__setattr__(self, "stop_training", False)
-        object.__setattr__(self, "_metric_fns", [])
-        object.__setattr__(self, "_value_metrics", False)
+        self.optimizer = self.loss = None
+        self.metrics_names, self._metric_fns = [], []
+        self.stop_training = False
+        self._value_metrics = False
 
     #: False: the loss takes the model's output as it is, never the logits before a final
     #: softmax/sigmoid (Sequential(fuse=False) sets it, with its layers unfused)
@@ -173,32 +98,9 @@ class Model(Module):
             raise ValueError("compile: a loss is required")
         opt = optim_mod.get(optimizer)
         loss_obj = losses_mod.get(loss)
-        object.__setattr__(self, "optimizer", opt)
-        object.__setattr__(self, "loss", loss_obj)
-        names, fns = [], []
-        if isinstance(metrics, str):             # Keras accepts metrics='accuracy'
-            metrics = [metrics]
-        for m in metrics or []:
-            key = m.lower() if isinstance(m, str) else m
-            if key in ("accuracy", "acc"):
-                kind = {"categorical": "categorical", "sparse": "sparse",
-                        "binary": "binary"}.get(loss_obj.kind)
-                if kind is None:
-                    raise ValueError(f"'accuracy' needs a classification loss, not "
-                                     f"'{loss_obj.name}'")
-                names.append("accuracy")
-                fns.append(_acc_sum(kind))
-            elif key in ("mae", "mean_absolute_error"):
-                names.append("mae")
-                fns.append(_mae_sum)
-            elif key in ("mse", "mean_squared_error"):
-                names.append("mse")
-                fns.append(_mse_sum)
-            else:
-                raise ValueError(f"unknown metric {m!r}; known: accuracy, mae, mse")
-        object.__setattr__(self, "metrics_names", names)
-        object.__setattr__(self, "_metric_fns", fns)
-        object.__setattr__(self, "_value_metrics", any(n in ("mae", "mse") for n in names))
+        self.optimizer, self.loss = opt, loss_obj
+        self.metrics_names, self._metric_fns = metrics_mod.resolve(metrics, loss_obj)
+        self._value_metrics = any(n in ("mae", "mse") for n in self.metrics_names)
         if self.parameters():
             opt.bind(self.parameters())
 
@@ -233,7 +135,7 @@ class Model(Module):
                 if not bool((y == y.astype(np.int64)).all()):
                     raise ValueError(f"{what}: labels must be whole numbers")
                 y = y.astype(np.int64)
-            from .functional.loss import check_class_targets
+            from ..functional.loss import check_class_targets
             check_class_targets(y, out_shape[-1])
         elif kind in ("categorical", "binary", "regression"):
             if tuple(y.shape[1:]) != tuple(out_shape[1:]):
@@ -403,84 +305,85 @@ class Model(Module):
             validation_batch_size = positive_int(validation_batch_size, "fit",
                                                  "validation_batch_size")
         x, y = self._prepare(x, y, "fit")
-        if validation_data is not None:
-            validation_data = self._validation_pair(validation_data)
         if check_finite:
             _check_finite_data(x, "x")
-        if validation_split and validation_data is None:
-            if not 0.0 < validation_split < 1.0:
-                raise ValueError("validation_split must be in (0, 1)")
-            n_val = int(x.shape[0] * validation_split)
-            if n_val == 0 or n_val == x.shape[0]:
-                raise ValueError(f"validation_split={validation_split} leaves an empty split "
-                                 f"of {x.shape[0]} samples")
-            x, xv = x[:-n_val], x[-n_val:]
-            y, yv = y[:-n_val], y[-n_val:]
-            validation_data = (xv, yv)
-        n = x.shape[0]
-        steps = math.ceil(n / batch_size)
+        if validation_data is not None:
+            validation_data = self._validation_pair(validation_data)
+        elif validation_split:
+            x, y, validation_data = _split_off_validation(x, y, validation_split)
         history = cbks.History()
-        history.params = {"epochs": epochs, "steps": steps, "verbose": verbose}
         cb_list = [history] + list(callbacks or [])
+        run = _Run(x, y, batch_size, math.ceil(x.shape[0] / batch_size), epochs, shuffle,
+                   verbose, cb_list, any(isinstance(c, cbks.TerminateOnNaN) for c in cb_list),
+                   validation_data, validation_batch_size or batch_size, backend.host_rng())
+        history.params = {"epochs": epochs, "steps": run.steps, "verbose": verbose}
         for cb in cb_list:
             cb.set_model(self)
-        terminate_quietly = any(isinstance(cb, cbks.TerminateOnNaN) for cb in cb_list)
-        object.__setattr__(self, "stop_training", False)
+        self.stop_training = False
         for cb in cb_list:
             cb.on_train_begin()
-        rng = backend.host_rng()
         for epoch in range(initial_epoch, epochs):
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}")
-            for cb in cb_list:
-                cb.on_epoch_begin(epoch)
-            self.train()
-            order = rng.permutation(n) if shuffle else None
-            bar = ProgressBar(steps, verbose)
-            tot = np.zeros(1 + len(self._metric_fns))
-            seen = 0
-            for b in range(steps):
-                idx = slice(b * batch_size, min((b + 1) * batch_size, n))
-                if order is not None:
-                    idx = order[idx]
-                    if not isinstance(x, np.ndarray):     # data already on a device
-                        idx = backend.move(idx, backend.device_of(x))
-                xb, yb = x[idx], y[idx]
-                vals = self._train_step(self._to_input(xb), self._to_target(yb))
-                bs = xb.shape[0]
-                if not math.isfinite(vals[0]):
-                    if terminate_quietly:
-                        for cb in cb_list:
-                            cb.on_train_batch_end(b, {"loss": vals[0]})
-                        break
-                    raise FloatingPointError(
-                        f"fit: the loss became {vals[0]} at epoch {epoch + 1}, batch {b + 1} "
-                        f"of {steps}; that batch's update was not applied, so the weights "
-                        "are those of the step before. Lower the learning rate or check the "
-                        "data (check_finite=True finds non-finite inputs)")
-                tot[0] += vals[0] * bs
-                tot[1:] += vals[1:]
-                seen += bs
-                logs = self._logs(tot, seen)
-                for cb in cb_list[1:]:
-                    cb.on_train_batch_end(b, {**logs, "loss": vals[0]})
-                bar.update(b + 1, logs)
-                if self.stop_training:
-                    break
-            logs = self._logs(tot, max(seen, 1))
-            if validation_data is not None and not self.stop_training:
-                vx, vy = validation_data
-                vres = self.evaluate(vx, vy, batch_size=validation_batch_size or batch_size,
-                                     verbose=0, return_dict=True)
-                logs.update({f"val_{k}": v for k, v in vres.items()})
-            bar.update(seen and steps, logs, finalize=True)
-            for cb in cb_list:
-                cb.on_epoch_end(epoch, logs)
+            self._fit_epoch(run, epoch)
             if self.stop_training:
                 break
         for cb in cb_list:
             cb.on_train_end()
         return history
+
+    def _fit_epoch(self, run, epoch):
+        """One pass over the (shuffled) data, then validation, the progress line and the
+        epoch's callbacks."""
+        if run.verbose:
+            print(f"Epoch {epoch + 1}/{run.epochs}")
+        for cb in run.callbacks:
+            cb.on_epoch_begin(epoch)
+        self.train()
+        bar = ProgressBar(run.steps, run.verbose)
+        tot, seen = self._fit_batches(run, epoch, bar)
+        logs = self._logs(tot, max(seen, 1))
+        if run.validation is not None and not self.stop_training:
+            vx, vy = run.validation
+            vres = self.evaluate(vx, vy, batch_size=run.validation_batch_size, verbose=0,
+                                 return_dict=True)
+            logs.update({f"val_{k}": v for k, v in vres.items()})
+        bar.update(seen and run.steps, logs, finalize=True)
+        for cb in run.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def _fit_batches(self, run, epoch, bar):
+        """The training steps of one epoch: (loss and metric sums, samples seen)."""
+        order = run.rng.permutation(run.x.shape[0]) if run.shuffle else None
+        tot = np.zeros(1 + len(self._metric_fns))
+        seen = 0
+        for b in range(run.steps):
+            xb, yb = _batch(run.x, run.y, b, run.batch_size, order)
+            vals = self._train_step(self._to_input(xb), self._to_target(yb))
+            if not math.isfinite(vals[0]):
+                self._non_finite_loss(run, epoch, b, vals[0])
+                break
+            tot[0] += vals[0] * xb.shape[0]
+            tot[1:] += vals[1:]
+            seen += xb.shape[0]
+            logs = self._logs(tot, seen)
+            for cb in run.callbacks[1:]:
+                cb.on_train_batch_end(b, {**logs, "loss": vals[0]})
+            bar.update(b + 1, logs)
+            if self.stop_training:
+                break
+        return tot, seen
+
+    @staticmethod
+    def _non_finite_loss(run, epoch, b, loss):
+        """Raise, naming the epoch and batch, unless a TerminateOnNaN callback is given
+        (it is told, and stops the training)."""
+        if not run.quiet_nan:
+            raise FloatingPointError(
+                f"fit: the loss became {loss} at epoch {epoch + 1}, batch {b + 1} of "
+                f"{run.steps}; that batch's update was not applied, so the weights are "
+                "those of the step before. Lower the learning rate or check the data "
+                "(check_finite=True finds non-finite inputs)")
+        for cb in run.callbacks:
+            cb.on_train_batch_end(b, {"loss": loss})
 
     def _validation_pair(self, validation_data):
         """(x_val, y_val) checked before the first epoch (a tuple of two arrays)."""
@@ -656,3 +559,43 @@ def _check_finite_data(x, name):
     if bool(bad.any()):
         i = int(xp.argmax(bad))
         raise ValueError(f"fit: {name}[{i}] contains NaN or Inf")
+
+
+@dataclass
+class _Run:
+    """What one ``fit`` call needs at every epoch."""
+
+    x: object
+    y: object
+    batch_size: int
+    steps: int
+    epochs: int
+    shuffle: bool
+    verbose: int
+    callbacks: list
+    quiet_nan: bool                    # a TerminateOnNaN callback stops the training
+    validation: Optional[tuple]
+    validation_batch_size: int
+    rng: object
+
+
+def _batch(x, y, b, batch_size, order):
+    """Batch ``b``: the next ``batch_size`` samples, in ``order`` when shuffling."""
+    idx = slice(b * batch_size, min((b + 1) * batch_size, x.shape[0]))
+    if order is not None:
+        idx = order[idx]
+        if not isinstance(x, np.ndarray):     # data already on a device
+            idx = backend.move(idx, backend.device_of(x))
+    return x[idx], y[idx]
+
+
+def _split_off_validation(x, y, fraction):
+    """Keras' ``validation_split``: the last ``fraction`` of the samples (before any
+    shuffling) held out; returns (x, y, (x_val, y_val))."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fit: validation_split must be in (0, 1), got {fraction!r}")
+    n_val = int(x.shape[0] * fraction)
+    if n_val == 0 or n_val == x.shape[0]:
+        raise ValueError(f"fit: validation_split={fraction} leaves an empty split of "
+                         f"{x.shape[0]} samples")
+    return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
