@@ -16,10 +16,7 @@ Functions run instead, with the same values and gradients.
 """
 from __future__ import annotations
 
-from math import prod
 from typing import Optional
-
-import numpy as np
 
 from .. import kernels
 from ..autograd import Function
@@ -31,7 +28,7 @@ from .arithmetic import _as_tensor
 from .shape import transpose
 from .windows import col2im, crop_nhwc, pad_nhwc, windows
 
-__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "conv_output_size", "same_padding", "im2col"]
+__all__ = ["conv2d", "max_pool2d", "avg_pool2d", "conv_output_size", "same_padding"]
 
 
 def same_padding(size: int, k: int, s: int):

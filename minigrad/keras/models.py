@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import io as wio
-from ..nn import layers as _layers
+from .. import nn as _layers
 from ..training import Model, Sequential
 
 __all__ = ["Sequential", "Model", "load_model", "LAYER_REGISTRY"]

@@ -10,14 +10,12 @@ The training step, written out (the seed article's loop)::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from .. import backend
 from .. import callbacks as cbks
-from .. import io as wio
 from .. import losses as losses_mod
 from ..autograd import no_grad
 from ..backend import get_array_module
@@ -26,27 +24,15 @@ from ..nn.module import Module
 from ..optim import optimizers as optim_mod
 from ..tensor import Tensor, get_default_dtype
 from . import metrics as metrics_mod
+from .data import (Run, as_batch_array, batch, check_finite_data, read_scalars,
+                   split_off_validation)
 from .progress import ProgressBar
+from .weights import WeightsAPI
 
 __all__ = ["Model"]
 
 
-def _as_batch_array(a, name):
-    if isinstance(a, Tensor):
-        a = a.data
-    elif isinstance(a, (list, tuple)):
-        a = np.asarray(a)
-    if not hasattr(a, "shape") or not hasattr(a, "dtype"):
-        raise TypeError(f"{name} must be an array, got {type(a).__name__}")
-    if np.dtype(a.dtype).kind not in "biuf":
-        raise TypeError(f"{name} has dtype {a.dtype}: the model takes real numbers (bool, "
-                        "integer or floating point)"
-                        + (" and would drop the imaginary part" if a.dtype.kind == "c"
-                           else ""))
-    return a
-
-
-class Model(Module):
+class Model(Module, WeightsAPI):
     """A Module with Keras' training API. :class:`~minigrad.nn.Sequential` is one.
 
     Subclasses implement ``forward(x)``; ``forward_logits(x)`` may return the
@@ -110,14 +96,14 @@ class Model(Module):
 
     # --- data checks -------------------------------------------------------------------------
     def _prepare_x(self, x, what):
-        x = _as_batch_array(x, "x")
+        x = as_batch_array(x, "x")
         if x.shape[0] == 0 if x.ndim else True:
             raise ValueError(f"{what}: got 0 samples (x has shape {tuple(x.shape)})")
         return x
 
     def _prepare(self, x, y, what):
         x = self._prepare_x(x, what)
-        y = _as_batch_array(y, "y")
+        y = as_batch_array(y, "y")
         if y.ndim == 0 or y.shape[0] != x.shape[0]:
             raise ValueError(f"{what}: x has {x.shape[0]} samples but y has "
                              f"{y.shape[0] if y.ndim else 0} (shapes {tuple(x.shape)} and "
@@ -229,7 +215,7 @@ class Model(Module):
         """
         self.optimizer.zero_grad()
         loss, mets = self._gradients(xb, yb)
-        vals = _read_scalars([loss] + mets)
+        vals = read_scalars([loss] + mets)
         if math.isfinite(vals[0]):
             self.optimizer.step()
         return vals
@@ -306,14 +292,14 @@ class Model(Module):
                                                  "validation_batch_size")
         x, y = self._prepare(x, y, "fit")
         if check_finite:
-            _check_finite_data(x, "x")
+            check_finite_data(x, "x")
         if validation_data is not None:
             validation_data = self._validation_pair(validation_data)
         elif validation_split:
-            x, y, validation_data = _split_off_validation(x, y, validation_split)
+            x, y, validation_data = split_off_validation(x, y, validation_split)
         history = cbks.History()
         cb_list = [history] + list(callbacks or [])
-        run = _Run(x, y, batch_size, math.ceil(x.shape[0] / batch_size), epochs, shuffle,
+        run = Run(x, y, batch_size, math.ceil(x.shape[0] / batch_size), epochs, shuffle,
                    verbose, cb_list, any(isinstance(c, cbks.TerminateOnNaN) for c in cb_list),
                    validation_data, validation_batch_size or batch_size, backend.host_rng())
         history.params = {"epochs": epochs, "steps": run.steps, "verbose": verbose}
@@ -356,7 +342,7 @@ class Model(Module):
         tot = np.zeros(1 + len(self._metric_fns))
         seen = 0
         for b in range(run.steps):
-            xb, yb = _batch(run.x, run.y, b, run.batch_size, order)
+            xb, yb = batch(run.x, run.y, b, run.batch_size, order)
             vals = self._train_step(self._to_input(xb), self._to_target(yb))
             if not math.isfinite(vals[0]):
                 self._non_finite_loss(run, epoch, b, vals[0])
@@ -431,7 +417,7 @@ class Model(Module):
                     sl = slice(b * batch_size, min((b + 1) * batch_size, n))
                     xb, yb = self._to_input(x[sl]), self._to_target(y[sl])
                     loss, out, logits = self._loss_and_output(xb, yb)
-                    vals = _read_scalars([loss.data] + self._metric_values(out, yb, logits))
+                    vals = read_scalars([loss.data] + self._metric_values(out, yb, logits))
                     tot[0] += vals[0] * (sl.stop - sl.start)
                     tot[1:] += vals[1:]
                     bar.update(b + 1, self._logs(tot, sl.stop))
@@ -466,136 +452,5 @@ class Model(Module):
 
     def __call__(self, x, *args, **kwargs):
         if not isinstance(x, Tensor):
-            x = self._to_input(_as_batch_array(x, "x"))
+            x = self._to_input(as_batch_array(x, "x"))
         return self.forward(x, *args, **kwargs)
-
-    # --- weights ---------------------------------------------------------------------------------
-    def _weight_slots(self):
-        """(owner, attribute, is_parameter) of every weight in Keras' order: layer by layer,
-        its parameters (kernel, bias, gamma, beta), then its statistics (moving mean and
-        variance)."""
-        slots = []
-        for _, m in self.named_modules():
-            slots += [(m, name, True) for name in m._params]
-            slots += [(m, name, False) for name in m._buffer_names()]
-        return slots
-
-    def get_weights(self) -> list:
-        """Host copies of all weights, trainable and not, in Keras' order (per layer:
-        kernel, bias, then statistics such as BatchNormalization's moving mean)."""
-        return [backend.to_host(getattr(m, a).data if p else getattr(m, a)).copy()
-                for m, a, p in self._weight_slots()]
-
-    def set_weights(self, weights) -> None:
-        """Replace all weights with ``weights`` (as returned by :meth:`get_weights`).
-        The count and every shape are checked before anything changes."""
-        slots = self._weight_slots()
-        weights = list(weights)
-        if len(weights) != len(slots):
-            raise ValueError(f"set_weights: the model has {len(slots)} weights, got "
-                             f"{len(weights)}")
-        for i, ((m, a, p), w) in enumerate(zip(slots, weights)):
-            cur = getattr(m, a).data if p else getattr(m, a)
-            if tuple(np.shape(w)) != tuple(cur.shape):
-                raise ValueError(f"set_weights: weight {i} ('{a}' of "
-                                 f"{getattr(m, 'name', type(m).__name__)}) has shape "
-                                 f"{tuple(cur.shape)}, got {tuple(np.shape(w))}")
-        for (m, a, p), w in zip(slots, weights):
-            cur = getattr(m, a).data if p else getattr(m, a)
-            new = backend.move(np.array(w, dtype=cur.dtype), backend.device_of(cur))
-            if p:
-                getattr(m, a).data = new
-            else:
-                setattr(m, a, new)
-
-    def save_weights(self, path) -> str:
-        """Write all weights to an .npz file (no pickle, atomic). Returns the path."""
-        if not self.parameters():
-            raise RuntimeError("save_weights: the model has no weights yet (build it first)")
-        return wio.save_arrays(path, self.state_dict())
-
-    def load_weights(self, path) -> None:
-        """Load weights saved by save_weights/save. Names, dtypes and shapes are all checked
-        before anything changes; on any mismatch the model is left as it was."""
-        headers = wio.read_headers(path)
-        headers.pop(wio.CONFIG_KEY, None)
-        targets = self._state_targets()
-        if not targets:
-            raise RuntimeError("load_weights: build the model first (give input_shape or call "
-                               "it once) so its weights exist")
-        missing = [k for k in targets if k not in headers]
-        unexpected = [k for k in headers if k not in targets]
-        problems = []
-        if missing:
-            problems.append(f"missing in file: {missing}")
-        if unexpected:
-            problems.append(f"unexpected in file: {unexpected}")
-        for k, (kind, obj, attr) in targets.items():
-            if k in headers:
-                cur = obj.data if kind == "param" else getattr(obj, attr)
-                shape, dtype = headers[k]
-                if tuple(shape) != tuple(cur.shape) or dtype != cur.dtype:
-                    problems.append(f"'{k}': file has {tuple(shape)} {dtype}, model has "
-                                    f"{tuple(cur.shape)} {cur.dtype}")
-        if problems:
-            raise wio.WeightsFileError(f"cannot load {path}: " + "; ".join(problems))
-        self.load_state_dict(wio.load_arrays(path, list(targets)))
-
-
-def _read_scalars(arrays):
-    """Read several device scalars with ONE device-to-host transfer."""
-    if not arrays:
-        return []
-    xp = get_array_module(arrays[0])
-    if xp is np:
-        return [float(a) for a in arrays]
-    stacked = xp.stack([xp.asarray(a, dtype=xp.float64).reshape(()) for a in arrays])
-    return [float(v) for v in backend.to_host(stacked)]
-
-
-def _check_finite_data(x, name):
-    xp = get_array_module(x)
-    bad = ~xp.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
-    if bool(bad.any()):
-        i = int(xp.argmax(bad))
-        raise ValueError(f"fit: {name}[{i}] contains NaN or Inf")
-
-
-@dataclass
-class _Run:
-    """What one ``fit`` call needs at every epoch."""
-
-    x: object
-    y: object
-    batch_size: int
-    steps: int
-    epochs: int
-    shuffle: bool
-    verbose: int
-    callbacks: list
-    quiet_nan: bool                    # a TerminateOnNaN callback stops the training
-    validation: Optional[tuple]
-    validation_batch_size: int
-    rng: object
-
-
-def _batch(x, y, b, batch_size, order):
-    """Batch ``b``: the next ``batch_size`` samples, in ``order`` when shuffling."""
-    idx = slice(b * batch_size, min((b + 1) * batch_size, x.shape[0]))
-    if order is not None:
-        idx = order[idx]
-        if not isinstance(x, np.ndarray):     # data already on a device
-            idx = backend.move(idx, backend.device_of(x))
-    return x[idx], y[idx]
-
-
-def _split_off_validation(x, y, fraction):
-    """Keras' ``validation_split``: the last ``fraction`` of the samples (before any
-    shuffling) held out; returns (x, y, (x_val, y_val))."""
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fit: validation_split must be in (0, 1), got {fraction!r}")
-    n_val = int(x.shape[0] * fraction)
-    if n_val == 0 or n_val == x.shape[0]:
-        raise ValueError(f"fit: validation_split={fraction} leaves an empty split of "
-                         f"{x.shape[0]} samples")
-    return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])

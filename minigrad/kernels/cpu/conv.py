@@ -3,8 +3,6 @@ max pooling. Both are checked against the reference ops of
 :mod:`minigrad.functional.conv` by the op catalogue."""
 from __future__ import annotations
 
-import numpy as np
-
 from ... import backend
 from ...autograd import Function
 from ...backend import get_array_module

@@ -1,0 +1,91 @@
+"""The data side of training: inputs checked as arrays, batches, the validation split,
+device scalars read in one transfer."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .. import backend
+from ..backend import get_array_module
+from ..tensor import Tensor
+
+__all__ = ["Run", "as_batch_array", "batch", "split_off_validation", "read_scalars",
+           "check_finite_data"]
+
+
+def as_batch_array(a, name):
+    """``a`` (an array, a Tensor, nested lists) as an array of real numbers, named
+    ``name`` in the error otherwise."""
+    if isinstance(a, Tensor):
+        a = a.data
+    elif isinstance(a, (list, tuple)):
+        a = np.asarray(a)
+    if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+        raise TypeError(f"{name} must be an array, got {type(a).__name__}")
+    if np.dtype(a.dtype).kind not in "biuf":
+        raise TypeError(f"{name} has dtype {a.dtype}: the model takes real numbers (bool, "
+                        "integer or floating point)"
+                        + (" and would drop the imaginary part" if a.dtype.kind == "c"
+                           else ""))
+    return a
+
+
+def read_scalars(arrays):
+    """Read several device scalars with ONE device-to-host transfer."""
+    if not arrays:
+        return []
+    xp = get_array_module(arrays[0])
+    if xp is np:
+        return [float(a) for a in arrays]
+    stacked = xp.stack([xp.asarray(a, dtype=xp.float64).reshape(()) for a in arrays])
+    return [float(v) for v in backend.to_host(stacked)]
+
+
+def check_finite_data(x, name):
+    xp = get_array_module(x)
+    bad = ~xp.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+    if bool(bad.any()):
+        i = int(xp.argmax(bad))
+        raise ValueError(f"fit: {name}[{i}] contains NaN or Inf")
+
+
+@dataclass
+class Run:
+    """What one ``fit`` call needs at every epoch."""
+
+    x: object
+    y: object
+    batch_size: int
+    steps: int
+    epochs: int
+    shuffle: bool
+    verbose: int
+    callbacks: list
+    quiet_nan: bool                    # a TerminateOnNaN callback stops the training
+    validation: Optional[tuple]
+    validation_batch_size: int
+    rng: object
+
+
+def batch(x, y, b, batch_size, order):
+    """Batch ``b``: the next ``batch_size`` samples, in ``order`` when shuffling."""
+    idx = slice(b * batch_size, min((b + 1) * batch_size, x.shape[0]))
+    if order is not None:
+        idx = order[idx]
+        if not isinstance(x, np.ndarray):     # data already on a device
+            idx = backend.move(idx, backend.device_of(x))
+    return x[idx], y[idx]
+
+
+def split_off_validation(x, y, fraction):
+    """Keras' ``validation_split``: the last ``fraction`` of the samples (before any
+    shuffling) held out; returns (x, y, (x_val, y_val))."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fit: validation_split must be in (0, 1), got {fraction!r}")
+    n_val = int(x.shape[0] * fraction)
+    if n_val == 0 or n_val == x.shape[0]:
+        raise ValueError(f"fit: validation_split={fraction} leaves an empty split of "
+                         f"{x.shape[0]} samples")
+    return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
