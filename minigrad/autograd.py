@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import heapq
 import weakref
-from typing import Optional, Sequence
+
 
 import numpy as np
 
@@ -175,11 +174,11 @@ class Function:
         ``inputs`` are Tensors; a Tensor whose ``data`` is a Python number is a constant.
         Returns one Tensor, or a tuple when forward returns a tuple.
         """
+        # 1. the arrays, all on one device, and which inputs need a gradient
         if len(inputs) == 2:                    # binary ops: unrolled, the hot path
             x0, x1 = inputs
-            d0, d1 = x0.data, x1.data
-            xs = (d0, d1)
-            if type(d0) is not _NDARRAY or type(d1) is not _NDARRAY:
+            xs = (x0.data, x1.data)
+            if type(xs[0]) is not _NDARRAY or type(xs[1]) is not _NDARRAY:
                 _check_same_device(self, xs)
             needs_in = (x0.requires_grad, x1.requires_grad)
         elif len(inputs) == 1:
@@ -187,56 +186,53 @@ class Function:
             needs_in = (inputs[0].requires_grad,)
         else:
             xs = [x.data for x in inputs]
-            if len(xs) > 1:
-                t0 = type(xs[0])
-                for x in xs:
-                    if type(x) is not t0 or t0 is not _NDARRAY:
-                        _check_same_device(self, xs)
-                        break
+            _check_same_device(self, xs)
             needs_in = tuple([x.requires_grad for x in inputs])
-        needs = False
-        if True in needs_in and _grad_enabled.get():
-            needs = True
+        needs = True in needs_in and _grad_enabled.get()
+        if needs:
             self.needs_input_grad = needs_in
+        # 2. forward on arrays
         try:
             ys = self.forward(*xs)
         except ValueError as exc:
-            if "broadcast" not in str(exc):
-                raise
-            shapes = " and ".join(str(tuple(getattr(x, "shape", ()))) for x in xs)
-            raise ValueError(f"{type(self).__name__}: shapes {shapes} cannot be broadcast "
-                             "together") from None
+            raise _shape_error(self, exc, xs) from None
+        # 3. the results as Tensors
         if type(ys) is _NDARRAY:                # one NumPy array, the hot path: wrapped
             out = _object_new(_Tensor)          # here (Tensor._wrap, inlined)
             out.data = ys
             out.grad = out.creator = out.name = None
             out._retains_grad = False
             out.requires_grad = needs
-            outputs = None
         elif type(ys) is not tuple:
             out = _new_tensor(ys, needs)
-            outputs = None
         else:
-            out = outputs = tuple([_new_tensor(y, needs) for y in ys])
-        if needs:                               # record the call in the graph
-            gen = 0
-            for x in inputs:
-                c = x.creator
-                if c is not None and c.generation > gen:
-                    gen = c.generation
-            self.generation = gen + 1
-            self.epoch = _inplace_epoch[0]
-            self.inputs = inputs
-            if outputs is None:
-                self.outputs = (_weakref(out),)
-                out.creator = self
-            else:
-                self.outputs = tuple(map(_weakref, outputs))
-                self._multi = True
-                self._out_meta = [(t.data.shape, t.data.dtype) for t in outputs]
-                for t in outputs:
-                    t.creator = self
+            out = tuple([_new_tensor(y, needs) for y in ys])
+        # 4. the call recorded in the graph
+        if needs:
+            self._record(inputs, out)
         return out
+
+    def _record(self, inputs, out) -> None:
+        """Link this call into the graph: strong references to the inputs, weak ones to
+        the outputs (``out``: a Tensor or a tuple of them), the generation after every
+        input's creator, and the in-place epoch of the forward."""
+        gen = 0
+        for x in inputs:
+            c = x.creator
+            if c is not None and c.generation > gen:
+                gen = c.generation
+        self.generation = gen + 1
+        self.epoch = _inplace_epoch[0]
+        self.inputs = inputs
+        if type(out) is not tuple:
+            self.outputs = (_weakref(out),)
+            out.creator = self
+            return
+        self.outputs = tuple(map(_weakref, out))
+        self._multi = True
+        self._out_meta = [(t.data.shape, t.data.dtype) for t in out]
+        for t in out:
+            t.creator = self
 
     def _release(self) -> None:
         """Drop inputs and saved arrays after backward (the graph is freed)."""
@@ -284,6 +280,14 @@ def backend_array_types() -> tuple:
     return _ARRAY_TYPES_CACHE[1]
 
 
+def _shape_error(fn, exc, xs) -> ValueError:
+    """A forward's ValueError, as it is, or naming the shapes when they do not broadcast."""
+    if "broadcast" not in str(exc):
+        return exc
+    shapes = " and ".join(str(tuple(getattr(x, "shape", ()))) for x in xs)
+    return ValueError(f"{type(fn).__name__}: shapes {shapes} cannot be broadcast together")
+
+
 def _check_same_device(fn, xs) -> None:
     t0 = None
     for x in xs:
@@ -300,297 +304,5 @@ def _check_same_device(fn, xs) -> None:
                     f"found {d0} and {d1}. Move them with .to(device) first.")
 
 
-# ---------------------------------------------------------------------------------------
-# The backward engine
-# ---------------------------------------------------------------------------------------
-
-def sum_to_array(g, shape):
-    """Sum array ``g`` down to ``shape`` (undo NumPy broadcasting)."""
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)      # leading axes stay, of length 1
-    return g.reshape(shape) if g.shape != tuple(shape) else g
-
-
-_FREED_MSG = (
-    "Trying to backward through the graph a second time (or to use its saved values "
-    "after they were freed). The graph of {op} was freed by an earlier backward(); "
-    "call backward(retain_graph=True) the first time if you need to backward twice.")
-
-
-def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = False,
-                 create_graph: bool = False, capture: Optional[Sequence] = None):
-    """Propagate ``root_grads`` from ``roots`` back through the recorded graph.
-
-    Args:
-        roots: output Tensors.
-        root_grads: their upstream gradients (arrays; Tensors when ``create_graph``).
-        retain_graph: keep the graph (saved arrays) for another backward.
-        create_graph: record the backward itself, so gradients can be differentiated.
-        capture: if given, the Tensors whose gradients are returned (``mg.grad``);
-            nothing is accumulated into any ``.grad`` then.
-
-    Returns:
-        With ``capture``, a list of gradients aligned with it (None where unreachable).
-    """
-    Tensor = _Tensor
-    if create_graph:
-        token = _grad_enabled.set(True)
-    capture_ids = None if capture is None else {id(t) for t in capture}
-    captured = {}
-    # plain: the everyday backward (no mg.grad capture, no double backprop), whose leaf
-    # gradients are accumulated directly; the other modes go through _deliver.
-    plain = capture_ids is None and not create_graph
-    # The gradient pending for a non-leaf tensor is kept on its creator (``_gy``) until
-    # the creator is popped from this heap, ordered by decreasing generation.
-    heap = []
-    counter = 0
-    anomaly = _anomaly_enabled.get()
-    push, pop = heapq.heappush, heapq.heappop
-
-    try:
-        for t, g in zip(roots, root_grads):
-            c = t.creator
-            if c is None:
-                _deliver(t, g, True, capture_ids, captured, create_graph)
-            elif _pend(c, t, g):
-                push(heap, (-c.generation, counter, c))
-                counter += 1
-
-        while heap:
-            f = pop(heap)[2]
-            gy0 = f._gy
-            f._gy = None
-            if f._multi:
-                gys = _fill_missing(f, gy0, create_graph)
-                gy0 = gys[0]
-            else:
-                gys = None
-            if capture_ids is not None or f._watch:
-                _keep_output_grads(f, gys or (gy0,), capture_ids, captured, create_graph)
-            inputs = f.inputs
-            if inputs is None:
-                raise RuntimeError(_FREED_MSG.format(op=type(f).__name__))
-            if f.epoch != _inplace_epoch[0]:
-                _check_not_assigned(f)
-            if create_graph:
-                gxs = f.backward_graph(*gys) if gys else f.backward_graph(gy0)
-            else:
-                gxs = f.backward(*gys) if gys else f.backward(gy0)
-            if type(gxs) is not tuple:
-                gxs = (gxs,)
-            if anomaly:
-                _check_finite(f, gxs)
-            for x, gx, need in zip(inputs, gxs, f.needs_input_grad):
-                if gx is None or not need:
-                    continue
-                shape = x.data.shape
-                if gx.shape != shape:
-                    if create_graph:
-                        from .functional.shape import sum_to
-                        gx = sum_to(gx, shape)
-                    else:
-                        gx = sum_to_array(gx, shape)
-                    assert gx.shape == shape, (type(f).__name__, gx.shape, shape)
-                    borrowed = False
-                else:
-                    borrowed = gx is gy0 or (gys is not None and any(gx is g for g in gys))
-                c = x.creator
-                if c is not None:                    # an intermediate: schedule its creator
-                    if _pend(c, x, gx):
-                        push(heap, (-c.generation, counter, c))
-                        counter += 1
-                elif plain:
-                    _accumulate_grad(x, gx, borrowed)
-                else:
-                    _deliver(x, gx, borrowed, capture_ids, captured, create_graph)
-            if not retain_graph:
-                f._release()
-    finally:
-        for entry in heap:                   # after an error: no gradient left behind
-            entry[2]._gy = None
-        if create_graph:
-            _grad_enabled.reset(token)
-
-    if capture is not None:
-        out = []
-        for t in capture:
-            g = captured.get(id(t))
-            if g is not None and not isinstance(g, Tensor):
-                g = Tensor._wrap(g.copy() if g.base is not None else g)
-            out.append(g)
-        return out
-    return None
-
-
-def _pend(c, x, gx) -> bool:
-    """Add ``gx`` to the pending gradient of ``x``, an output of ``c``; True when ``c``
-    had none pending yet (it must be queued then)."""
-    if not c._multi:
-        first = c._gy is None
-        c._gy = gx if first else c._gy + gx
-        return first
-    first = c._gy is None
-    if first:
-        c._gy = [None] * len(c.outputs)
-    i = next(i for i, r in enumerate(c.outputs) if r() is x)
-    c._gy[i] = gx if c._gy[i] is None else c._gy[i] + gx
-    return first
-
-
-def _keep_output_grads(f, gys, capture_ids, captured, create_graph):
-    """The finished gradients of f's outputs: captured for mg.grad, or kept by
-    retain_grad."""
-    for r, g in zip(f.outputs, gys):
-        o = r()
-        if o is None:
-            continue
-        if capture_ids is not None:
-            if id(o) in capture_ids:
-                captured[id(o)] = g
-        elif o._retains_grad:
-            _deliver(o, g, True, capture_ids, captured, create_graph)
-
-
-def _deliver(x, gx, borrowed, capture_ids, captured, create_graph):
-    """Hand a finished gradient to a leaf's ``.grad`` (or to the capture dict)."""
-    if capture_ids is not None:
-        key = id(x)
-        if key in capture_ids:
-            prev = captured.get(key)
-            captured[key] = gx if prev is None else prev + gx
-        return
-    if create_graph:
-        if not isinstance(gx, _Tensor):
-            gx = _Tensor._wrap(gx)
-        if gx.dtype != x.data.dtype:
-            gx = gx.astype(x.data.dtype)
-        x.grad = gx if x.grad is None else x.grad + gx
-    else:
-        _accumulate_grad(x, gx, borrowed)
-
-
-def _accumulate_grad(x, gx, borrowed):
-    """``x.grad += gx`` for a leaf, with array ``gx`` (``borrowed``: owned by another op)."""
-    prev = x.grad
-    if gx.dtype != x.data.dtype:        # a float64 upstream gradient on a float32 leaf
-        gx = gx.astype(x.data.dtype)    # (a new array: not borrowed any more)
-        borrowed = False
-    if prev is None:
-        if borrowed or gx.base is not None:
-            gx = gx.copy()      # no grad may alias another array
-        x.grad = _Tensor._wrap(gx)
-    else:
-        x.grad = _Tensor._wrap(prev.data + gx)
-
-
-def _fill_missing(f, gys, create_graph):
-    """The gradients of a multi-output Function's outputs, zeros for those that received
-    none (shaped from the metadata kept at forward, so the output may be gone)."""
-    like = next(g for g in gys if g is not None)
-    like = like.data if create_graph else like
-    out = []
-    for g, (shape, dtype) in zip(gys, f._out_meta):
-        if g is None:
-            g = backend.get_array_module(like).zeros_like(like, dtype=dtype, shape=shape)
-            g = _Tensor._wrap(g) if create_graph else g
-        out.append(g)
-    return out
-
-
-def _check_finite(f, gxs) -> None:
-    for i, gx in enumerate(gxs):
-        if gx is None:
-            continue
-        a = gx.data if hasattr(gx, "creator") else gx
-        xp = backend.get_array_module(a)
-        if not bool(xp.isfinite(a).all()):
-            raise FloatingPointError(
-                f"anomaly: the backward of {type(f).__name__} produced NaN or Inf in the "
-                f"gradient of its input {i} (shape {tuple(a.shape)})")
-
-
-def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
-         retain_graph: Optional[bool] = None, allow_unused: bool = False):
-    """Gradients of ``outputs`` with respect to ``inputs``, without touching ``.grad``.
-
-    Args:
-        outputs: a Tensor or a sequence of Tensors.
-        inputs: a Tensor or a sequence of Tensors.
-        grad_outputs: upstream gradients (default: ones, for one-element outputs).
-        create_graph: make the result differentiable (double backprop).
-        retain_graph: keep the graph; defaults to ``create_graph``.
-        allow_unused: return None for an input the outputs do not depend on instead of
-            raising.
-
-    Returns:
-        A tuple of Tensors aligned with ``inputs``.
-
-    Example:
-        >>> x = mg.tensor(3.0, requires_grad=True)
-        >>> (g,) = mg.grad(x ** 3, x, create_graph=True)   # 3x^2 = 27
-        >>> (h,) = mg.grad(g, x)                            # 6x = 18
-    """
-    from .tensor import Tensor
-
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if retain_graph is None:
-        retain_graph = create_graph
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs, (list, tuple)):
-        grad_outputs = [grad_outputs]
-    for i, t in enumerate(inputs):
-        if not t.requires_grad:
-            raise RuntimeError(f"grad: input {i} does not require grad")
-    gs = [_initial_grad(o, g, create_graph) for o, g in zip(outputs, grad_outputs)]
-    res = run_backward(outputs, gs, retain_graph=retain_graph, create_graph=create_graph,
-                       capture=inputs)
-    for i, g in enumerate(res):
-        if g is None and not allow_unused:
-            raise RuntimeError(
-                f"grad: input {i} is not part of the graph of the outputs "
-                "(pass allow_unused=True to get None for it)")
-    return tuple(res)
-
-
-def _initial_grad(out, g, create_graph):
-    """The upstream gradient that starts a backward at ``out``."""
-    Tensor = _Tensor
-
-    if not out.requires_grad:
-        raise RuntimeError(
-            "element 0 of tensors does not require grad and does not have a grad_fn: "
-            "nothing to differentiate (did you compute it under no_grad, or from tensors "
-            "created without requires_grad=True?)")
-    data = out.data
-    if g is None and type(data) is _NDARRAY and data.size == 1:
-        g = np.empty(data.shape, dtype=data.dtype)
-        g.fill(1)                   # a third of np.ones' time on tiny arrays
-        return Tensor._wrap(g) if create_graph else g
-    xp = backend.get_array_module(out.data)
-    if g is None:
-        if out.data.size != 1:
-            raise RuntimeError(
-                f"grad can be implicitly created only for one-element outputs; this "
-                f"output has shape {tuple(out.shape)}: pass grad= (same shape) explicitly")
-        g = xp.ones(out.data.shape, dtype=out.data.dtype)
-    else:
-        given = g if isinstance(g, Tensor) else None
-        g = g.data if given is not None else g
-        if not isinstance(g, backend_array_types()):
-            g = xp.asarray(g, dtype=out.data.dtype)
-        if tuple(g.shape) != tuple(out.data.shape):
-            raise ValueError(
-                f"backward: grad has shape {tuple(g.shape)} but the output has shape "
-                f"{tuple(out.data.shape)}")
-        if backend.device_of(g) != backend.device_of(out.data):
-            raise RuntimeError(
-                f"backward: grad is on {backend.device_of(g)} but the output is on "
-                f"{backend.device_of(out.data)}")
-        if create_graph and given is not None:
-            return given        # kept in the graph: the result is differentiable in it
-    return Tensor._wrap(g) if create_graph else g
+# The backward engine lives in engine.py; these names are part of autograd's API.
+from .engine import grad, run_backward, sum_to_array  # noqa: E402,F401

@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import autograd, backend
+from . import autograd, backend, engine
 
 _default_dtype = [np.dtype(np.float32)]
 _object_new = object.__new__
@@ -284,9 +284,9 @@ class Tensor:
             retain_graph: keep the graph so backward can run through it again.
             create_graph: record the backward pass so the gradients are differentiable.
         """
-        g = autograd._initial_grad(self, grad, create_graph)
-        autograd.run_backward([self], [g], retain_graph=retain_graph or create_graph,
-                              create_graph=create_graph)
+        g = engine.initial_grad(self, grad, create_graph)
+        engine.run_backward([self], [g], retain_graph=retain_graph or create_graph,
+                            create_graph=create_graph)
 
     # --- operators -------------------------------------------------------------------------
     def __add__(self, other):
