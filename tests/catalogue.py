@@ -12,10 +12,10 @@ from typing import Callable, Optional
 
 import numpy as np
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 import minigrad.functional as F
+from minigrad import testing
 
 
 # --- input domains: map standard normal draws into a safe region ----------------------
@@ -58,13 +58,11 @@ def unit_interval(x):
 
 # --- shape strategies -------------------------------------------------------------------
 def shapes(min_dims=0, max_dims=3, min_side=1, max_side=4):
-    return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side,
-                            max_side=max_side).map(lambda s: (s,))
+    return testing.shapes(min_dims, max_dims, min_side, max_side).map(lambda s: (s,))
 
 
 def broadcast_pair(max_dims=3):
-    return hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=max_dims, max_side=4) \
-        .map(lambda b: tuple(b.input_shapes))
+    return testing.broadcastable_shapes(2, max_dims=max_dims)
 
 
 def fixed(*shape_tuples):
