@@ -10,18 +10,11 @@ from minigrad.kernels.cpu import pool as fast_pool
 from minigrad.keras import layers, models
 from minigrad.keras.utils import to_categorical
 
+import models as models_
+
 
 def article_cnn(fuse, seed=0):
-    mg.manual_seed(seed)
-    return models.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(10, activation="softmax")], fuse=fuse)
+    return models_.article_cnn(fuse, seed)
 
 
 @pytest.fixture
@@ -70,12 +63,18 @@ CLASSES = [activation.ReLU, activation.Softmax, conv.MaxPool2d, conv.Conv2d,
            linalg.Linear, loss.CrossEntropy]
 
 
-def test_fuse_false_step_walks_through_the_reference_ops(monkeypatch):
+def backward_calls(monkeypatch, fuse):
+    """The backward of which Functions ran, how often, in one training step."""
     x, y = batch(4)
-    m = article_cnn(False)
+    m = article_cnn(fuse)
     m.compile(optimizer="adam", loss="categorical_crossentropy")
     calls = count_backwards(monkeypatch, CLASSES)
     m.train_on_batch(x.astype(np.float32), y)
+    return calls
+
+
+def test_fuse_false_step_walks_through_the_reference_ops(monkeypatch):
+    calls = backward_calls(monkeypatch, fuse=False)
     assert calls["ReLU"] == 4 and calls["MaxPool2d"] == 2 and calls["Conv2d"] == 3
     assert calls["Softmax"] == 1 and calls["Linear"] == 2
     assert calls["Conv2dMaxPool"] == calls["Conv2dGemm"] == calls["MaxPool2dStrided"] == 0
@@ -83,11 +82,7 @@ def test_fuse_false_step_walks_through_the_reference_ops(monkeypatch):
 
 
 def test_fused_step_runs_the_named_fused_ops(monkeypatch):
-    x, y = batch(4)
-    m = article_cnn(True)
-    m.compile(optimizer="adam", loss="categorical_crossentropy")
-    calls = count_backwards(monkeypatch, CLASSES)
-    m.train_on_batch(x.astype(np.float32), y)
+    calls = backward_calls(monkeypatch, fuse=True)
     assert calls["Conv2dMaxPool"] == 2 and calls["Conv2dGemm"] == 1
     assert calls["CrossEntropy"] == 1
     assert calls["ReLU"] == 0 and calls["Softmax"] == 0 and calls["MaxPool2d"] == 0

@@ -6,19 +6,7 @@ import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
 from minigrad.keras import layers, models
-
-
-def article_cnn():
-    return models.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(10, activation="softmax"),
-    ])
+from models import article_cnn
 
 
 def test_keras_names_are_the_same_objects():
