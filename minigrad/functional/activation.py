@@ -16,13 +16,13 @@ from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..tensor import Tensor
-from .arithmetic import _as_tensor
+from .arithmetic import PiecewiseLinear, _as_tensor
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "softmax", "log_softmax",
            "dropout"]
 
 
-class ReLU(Function):
+class ReLU(PiecewiseLinear):
     """y = max(0, x);  dy/dx = 1 where x > 0 else 0 (the subgradient at 0 is 0).
 
     The mask is read from the saved output: y > 0 exactly where x > 0. NaN propagates.
@@ -33,11 +33,13 @@ class ReLU(Function):
         self.y = y
         return y
 
-    def backward(self, gy):
-        return backend.fused("relu_grad", gy)(gy, self.y)
+    @property
+    def factors(self):
+        return (self.y > 0,)
 
-    def backward_graph(self, gy):
-        return gy * Tensor._wrap(self.y > 0)
+    def backward(self, gy):
+        # gy * (y > 0), in one pass (one kernel on CUDA): backend._relu_grad_generic
+        return backend.fused("relu_grad", gy)(gy, self.y)
 
 
 def relu(x) -> Tensor:
@@ -50,7 +52,7 @@ def relu(x) -> Tensor:
     return ReLU().apply(_as_tensor(x))
 
 
-class LeakyReLU(Function):
+class LeakyReLU(PiecewiseLinear):
     """y = x if x > 0 else a x;  dy/dx = 1 if x > 0 else a.
 
     Without a select (``where`` is several times slower than arithmetic on NumPy): for
@@ -62,23 +64,19 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.pos = x > 0
+        pos = x > 0
+        if self.needs_input_grad:
+            self.factors = (self._dydx(pos, x.dtype),)
         y = x * self.slope
         if self.slope < 0:
-            return xp.where(self.pos, x, y)
+            return xp.where(pos, x, y)
         return (xp.maximum if self.slope <= 1 else xp.minimum)(x, y)
 
-    def _dydx(self, dtype):
-        d = self.pos.astype(dtype)
+    def _dydx(self, pos, dtype):
+        d = pos.astype(dtype)
         if 0 <= self.slope <= 1:
             return get_array_module(d).maximum(d, dtype.type(self.slope))
         return d + (1 - d) * dtype.type(self.slope)
-
-    def backward(self, gy):
-        return gy * self._dydx(gy.dtype)
-
-    def backward_graph(self, gy):
-        return gy * Tensor._wrap(self._dydx(gy.dtype))
 
 
 def leaky_relu(x, negative_slope: float = 0.01) -> Tensor:
@@ -255,21 +253,15 @@ def log_softmax(x, axis=-1) -> Tensor:
 # Dropout
 # =====================================================================================
 
-class Dropout(Function):
+class Dropout(PiecewiseLinear):
     """Inverted dropout: y = x * mask / (1 - rate), mask ~ Bernoulli(1 - rate);
     dy/dx = mask / (1 - rate)."""
 
     def __init__(self, scale_mask):
-        self.scale_mask = scale_mask
+        self.factors = (scale_mask,)
 
     def forward(self, x):
-        return x * self.scale_mask
-
-    def backward(self, gy):
-        return gy * self.scale_mask
-
-    def backward_graph(self, gy):
-        return gy * Tensor._wrap(self.scale_mask)
+        return x * self.factors[0]
 
 
 def dropout(x, rate: float = 0.5, training: bool = True) -> Tensor:

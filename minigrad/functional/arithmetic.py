@@ -261,19 +261,32 @@ def sqrt(x) -> Tensor:
     return Sqrt().apply(_as_tensor(x))
 
 
-class Abs(Function):
+class PiecewiseLinear(Function):
+    """Base of the ops whose gradient is the upstream gradient times a factor that is
+    constant wherever the op is differentiable: a mask, a sign, a slope (ReLU, LeakyReLU,
+    abs, clip, dropout, maximum, minimum).
+
+    ``forward`` keeps ``self.factors``, one array per input (None: no gradient). Both
+    backward paths come from them: ``gx_i = gy * factor_i``, and with create_graph the
+    factors are constants of the graph (their own derivative is 0).
+    """
+
+    factors = ()
+
+    def backward(self, gy):
+        return tuple(None if f is None else gy * f for f in self.factors)
+
+    def backward_graph(self, gy):
+        return tuple(None if f is None else gy * Tensor._wrap(f) for f in self.factors)
+
+
+class Abs(PiecewiseLinear):
     """y = |x|;  dy/dx = sign(x), with the subgradient 0 at x = 0."""
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.sign = xp.sign(x)
+        self.factors = (xp.sign(x),)
         return xp.abs(x)
-
-    def backward(self, gy):
-        return gy * self.sign
-
-    def backward_graph(self, gy):
-        return gy * Tensor._wrap(self.sign)
 
 
 def abs(x) -> Tensor:
@@ -281,7 +294,7 @@ def abs(x) -> Tensor:
     return Abs().apply(_as_tensor(x))
 
 
-class Clip(Function):
+class Clip(PiecewiseLinear):
     """y = min(max(x, lo), hi);  dy/dx = 1 where lo <= x <= hi, else 0."""
 
     def __init__(self, lo, hi):
@@ -294,14 +307,8 @@ class Clip(Function):
             mask &= x >= self.lo
         if self.hi is not None:
             mask &= x <= self.hi
-        self.mask = mask
+        self.factors = (mask,)
         return xp.clip(x, self.lo, self.hi)
-
-    def backward(self, gy):
-        return gy * self.mask
-
-    def backward_graph(self, gy):
-        return gy * Tensor._wrap(self.mask)
 
 
 def clip(x, min=None, max=None) -> Tensor:
@@ -315,7 +322,7 @@ def clip(x, min=None, max=None) -> Tensor:
 # Selection
 # =====================================================================================
 
-class _Extremum(Function):
+class _Extremum(PiecewiseLinear):
     """Elementwise max or min of two tensors; ties split the gradient evenly."""
 
     greater = True
@@ -325,17 +332,11 @@ class _Extremum(Function):
         win = (x0 > x1) if self.greater else (x0 < x1)
         tie = x0 == x1
         dtype = np.result_type(*(getattr(v, "dtype", np.float32) for v in (x0, x1)))
-        self.w0 = win.astype(dtype) + 0.5 * tie.astype(dtype)
+        w0 = win.astype(dtype) + 0.5 * tie.astype(dtype)
+        if self.needs_input_grad:
+            n0, n1 = self.needs_input_grad
+            self.factors = (w0 if n0 else None, 1 - w0 if n1 else None)
         return xp.maximum(x0, x1) if self.greater else xp.minimum(x0, x1)
-
-    def backward(self, gy):
-        n0, n1 = self.needs_input_grad
-        return (gy * self.w0 if n0 else None), (gy * (1 - self.w0) if n1 else None)
-
-    def backward_graph(self, gy):
-        n0, n1 = self.needs_input_grad
-        w0 = Tensor._wrap(self.w0)
-        return (gy * w0 if n0 else None), (gy * (1 - w0) if n1 else None)
 
 
 class Maximum(_Extremum):
