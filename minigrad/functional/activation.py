@@ -115,7 +115,9 @@ class Sigmoid(Function):
 
 
 def sigmoid(x) -> Tensor:
-    """Logistic sigmoid ``1 / (1 + exp(-x))``, overflow-free."""
+    """Logistic sigmoid ``1 / (1 + exp(-x))``, finite everywhere: where exp(-x)
+    overflows (x below about -88.7 in float32) the result is 0, its limit (see
+    :func:`sigmoid_array`); no warning is raised."""
     return Sigmoid().apply(_as_tensor(x))
 
 
