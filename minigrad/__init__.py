@@ -7,7 +7,7 @@
     tensor([2., 4.])
 """
 from . import backend, cuda
-from . import functional, kernels
+from . import functional, kernels, tuning
 from .autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enabled,
                        no_grad, set_grad_enabled)
 from .backend import Device, manual_seed
@@ -29,7 +29,7 @@ __all__ = [
     "gradcheck", "gradgradcheck", "check_vjp", "GradcheckError", "concatenate", "stack",
     "where", "maximum", "minimum", "pad", "logsumexp", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "clip", "matmul", "functional", "F", "nn", "optim", "losses",
-    "callbacks", "data", "datasets", "viz", "keras", "kernels", "float32", "float64", "int64",
+    "callbacks", "data", "datasets", "viz", "keras", "kernels", "tuning", "float32", "float64", "int64",
 ]
 
 float32 = "float32"

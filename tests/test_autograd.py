@@ -8,7 +8,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad import backend
+from minigrad import backend, tuning
 
 
 def test_fan_out_accumulates():
@@ -439,17 +439,17 @@ def test_cache_sized_chunks_give_the_same_gradients(monkeypatch, C, relu, bias, 
                               if t is not None and t.grad is not None]
 
     sizes = []
-    real = backend.batch_chunks
+    real = tuning.batch_chunks
 
     def recorded(*args):
         chunks = real(*args)
         sizes.append(len(chunks))
         return chunks
 
-    monkeypatch.setattr(backend, "batch_chunks", recorded)
+    monkeypatch.setattr(tuning, "batch_chunks", recorded)
     whole = grads()
     assert sizes == [1, 1]                               # forward and backward
-    monkeypatch.setattr(backend, "CPU_CHUNK_BYTES", 1)
+    monkeypatch.setattr(tuning, "CPU_CHUNK_BYTES", 1)
     chunked = grads()
     assert sizes == [1, 1, 5, 5]
     for u, v in zip(whole, chunked, strict=True):

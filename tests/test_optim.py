@@ -138,18 +138,18 @@ def _subnormal(a):
 
 
 def test_flush_tiny_sets_only_values_below_the_threshold_to_zero():
-    from minigrad import backend
+    from minigrad import tuning
     for dtype in (np.float32, np.float64):
         tiny = np.finfo(dtype).tiny
         a = np.array([tiny / 4, -tiny / 2, tiny, -3 * tiny, tiny * 2 ** 23, 1.0, 0.0],
                      dtype=dtype)
         b = a.copy()
-        backend.flush_tiny(b)
+        tuning.flush_tiny(b)
         np.testing.assert_array_equal(b, [0, 0, tiny, -3 * tiny, tiny * 2 ** 23, 1, 0])
-        backend.flush_tiny(b, 24)
+        tuning.flush_tiny(b, 24)
         np.testing.assert_array_equal(b, [0, 0, 0, 0, 0, 1, 0])
     h = np.array([1e-7, 1.0], dtype=np.float16)         # float16 subnormal: left alone
-    backend.flush_tiny(h, 24)
+    tuning.flush_tiny(h, 24)
     assert h[0] != 0
 
 

@@ -41,7 +41,7 @@ def test_import_changes_no_process_wide_allocator_setting():
     assert out == ["False", "True"]
     out = _rss_script("""
         import minigrad as mg
-        mg.backend.set_cpu_allocator_cache(False)
+        mg.tuning.set_cpu_allocator_cache(False)
         p = mg.nn.Parameter(np.ones(3, np.float32))
         p.grad = mg.ones(3)
         mg.optim.SGD([p], lr=0.1).step()

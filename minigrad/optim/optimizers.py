@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from .. import backend
+from .. import backend, tuning
 from ..checks import number
 from ..backend import get_array_module
 
@@ -114,7 +114,7 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter that has a gradient (schedules read ``iterations``)."""
         if self.iterations == 0:
-            backend.training_step_begins()
+            tuning.training_step_begins()
         lr = self.lr
         self.iterations += 1
         for p in self.params:
@@ -134,12 +134,12 @@ class Optimizer:
             for st in self.state.values():
                 for key, binades in flushed.items():
                     if key in st:
-                        backend.flush_tiny(st[key], binades)
+                        tuning.flush_tiny(st[key], binades)
 
     def _flushed(self) -> dict:
         """{state key: binades above the smallest normal float}: the states that decay
         where the gradient is zero, and below what they are set to zero (on the CPU, every
-        ``FLUSH_EVERY`` steps; see ``backend.flush_tiny``)."""
+        ``FLUSH_EVERY`` steps; see ``tuning.flush_tiny``)."""
         return {}
 
     def update_one(self, p, g, state, lr) -> None:

@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import backend
+from .. import backend, tuning
 from .. import callbacks as cbks
 from .. import losses as losses_mod
 from ..autograd import no_grad
@@ -205,7 +205,7 @@ class Model(Module, WeightsAPI):
         if not size or n <= size or any(getattr(m, "batch_coupled", False)
                                         for m in self.modules()):
             return [slice(0, n)]
-        return backend.micro_batches(xb.data, n, int(size))
+        return tuning.micro_batches(xb.data, n, int(size))
 
     def _train_step(self, xb, yb):
         """Forward, backward and, when the loss is finite, the optimizer's update.

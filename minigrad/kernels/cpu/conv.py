@@ -3,7 +3,7 @@ max pooling. Both are checked against the reference ops of
 :mod:`minigrad.functional.conv` by the op catalogue."""
 from __future__ import annotations
 
-from ... import backend
+from ... import backend, tuning
 from ...autograd import Function
 from ...backend import get_array_module
 from ...functional.windows import crop_nhwc, pad_nhwc, windows
@@ -171,7 +171,7 @@ class Conv2dMaxPool(Conv2dGemm):
         # Pooled chunk by chunk of samples, in cache. With few input channels the product
         # itself is cheap and large, so it is made per chunk too and never kept whole.
         per_item = (P + 3) * rows_per_item * O * y.itemsize
-        chunks = backend.batch_chunks(y, N, per_item)
+        chunks = tuning.batch_chunks(y, N, per_item)
         few = self.W_shape[2] < FEW_CHANNELS
         if few:
             prod = xp.empty((P, (chunks[0].stop - chunks[0].start) * rows_per_item, O),
@@ -205,7 +205,7 @@ class Conv2dMaxPool(Conv2dGemm):
         R = gy2.shape[0]
         rows_per_item = R // N
         per_item = (2 * P + 3) * rows_per_item * O * gy2.itemsize
-        chunks = backend.batch_chunks(gy2, N, per_item)
+        chunks = tuning.batch_chunks(gy2, N, per_item)
         chunk_rows = (chunks[0].stop - chunks[0].start) * rows_per_item
         # With few input channels the kernel gradient cols^T g is a thin, memory-bound
         # product: it is taken chunk by chunk, while that chunk of g is still in cache;

@@ -6,7 +6,7 @@ from math import prod
 
 import numpy as np
 
-from ... import backend
+from ... import backend, tuning
 from ...autograd import Function
 from ...backend import get_array_module
 
@@ -93,7 +93,7 @@ class MaxPool2dStrided(Function):
         y = xp.empty((N, Ho, Wo, C), dtype=x.dtype)
         self.first = xp.empty(y.shape, dtype=index_dtype(kh * kw))
         per_item = x.itemsize * int(prod(x.shape[1:])) * 2
-        for s in backend.batch_chunks(x, N, per_item):
+        for s in tuning.batch_chunks(x, N, per_item):
             parts = [v[s] for v in views]
             first_max(parts, max_of(parts, out=y[s]), out=self.first[s])
         return self._out(y)
@@ -108,7 +108,7 @@ class MaxPool2dStrided(Function):
         gx = (xp.zeros if cropped else xp.empty)(self.in_shape, dtype=gy.dtype)
         N, Ho, Wo, C = first.shape
         per_item = gy.itemsize * int(prod(self.in_shape[1:])) * 3
-        for s in backend.batch_chunks(gy, N, per_item):
+        for s in tuning.batch_chunks(gy, N, per_item):
             to_first(gy[s], first[s], [gx[s, i:Ho * kh:kh, j:Wo * kw:kw, :]
                                        for i in range(kh) for j in range(kw)])
         return gx
