@@ -624,3 +624,36 @@ def test_in_place_check_only_flags_assignments_after_the_forward(monkeypatch):
     assert str(info.value).endswith(
         "was assigned to after the forward pass used it, so its saved values are stale. "
         "Assign before the forward pass, or compute a new tensor instead of assigning")
+
+
+def test_create_graph_gradients_accumulate_in_the_leaf_dtype():
+    x = mg.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    w = mg.tensor(np.array([3.0, 4.0]))                      # float64 flows in
+    y = (x * x * w).sum()
+    y.backward(create_graph=True)
+    y.backward(create_graph=True)                            # accumulates: 2 * 2 x w
+    assert x.grad.dtype == np.float32 and x.grad.requires_grad
+    np.testing.assert_allclose(x.grad.numpy(), [12.0, 32.0])
+    (h,) = mg.grad(x.grad.sum(), x)                          # d/dx of 4 x w
+    np.testing.assert_allclose(h.numpy(), [12.0, 16.0])
+
+
+class SplitUneven(mg.Function):
+    """Two outputs of different shapes and dtypes: x[:1] and x[1:] as float64."""
+    seen = []
+
+    def forward(self, x):
+        return x[:1] * 1, (x[1:] * 1).astype(np.float64)
+
+    def backward(self, g0, g1):
+        SplitUneven.seen.append((g0.shape, g0.dtype, g1.shape, g1.dtype))
+        return np.concatenate([g0, g1.astype(g0.dtype)])
+
+
+def test_missing_output_gradients_have_their_output_shape_and_dtype():
+    x = mg.tensor(np.array([1.0, 2.0, 3.0, 4.0], np.float32), requires_grad=True)
+    SplitUneven.seen.clear()
+    a, b = SplitUneven().apply(x)
+    (a * 5).sum().backward()
+    assert SplitUneven.seen == [((1,), np.float32, (3,), np.float64)]
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, 0.0, 0.0, 0.0])

@@ -431,3 +431,29 @@ def test_schedules_follow_their_formulas():
     assert [pw(i) for i in (0, 2, 3, 5, 6, 100)] == [1.0, 1.0, 0.5, 0.5, 0.1, 0.1]
     sd = optim.StepDecay(1.0, step_size=3, gamma=0.5)
     assert [sd(i) for i in (0, 2, 3, 6, 7)] == [1.0, 1.0, 0.5, 0.25, 0.25]
+
+
+def test_parameters_without_a_gradient_are_skipped_wherever_they_are():
+    p, q = quad_param(), quad_param()
+    opt = optim.SGD([p, q], lr=0.1)
+    grad_of(q)                               # p (first) has no gradient
+    opt.step()
+    np.testing.assert_allclose(p.numpy(), [1.0, -2.0])
+    np.testing.assert_allclose(q.numpy(), [0.9, -1.8])
+
+
+def test_clipnorm_leaves_small_gradients_alone():
+    for cls in (optim.SGD, optim.Adam):
+        p, ref = quad_param(), quad_param()
+        opt, ref_opt = cls([p], lr=0.1, clipnorm=100.0), cls([ref], lr=0.1)
+        for _ in range(3):
+            grad_of(p)
+            grad_of(ref)
+            opt.step()
+            ref_opt.step()
+        np.testing.assert_array_equal(p.numpy(), ref.numpy())
+
+
+def test_nesterov_without_momentum_says_so():
+    with pytest.raises(ValueError, match=r"^SGD: nesterov=True needs momentum > 0$"):
+        optim.SGD(nesterov=True)

@@ -166,7 +166,7 @@ class SGD(Optimizer):
         super().__init__(params, learning_rate, lr, weight_decay, clipnorm)
         momentum = number(momentum, "SGD", "momentum", low=0.0)
         if nesterov and momentum == 0:
-            raise ValueError("nesterov needs momentum > 0")
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
         self.momentum, self.nesterov = float(momentum), nesterov
 
     def update_one(self, p, g, state, lr):
