@@ -457,3 +457,22 @@ def test_clipnorm_leaves_small_gradients_alone():
 def test_nesterov_without_momentum_says_so():
     with pytest.raises(ValueError, match=r"^SGD: nesterov=True needs momentum > 0$"):
         optim.SGD(nesterov=True)
+
+
+def test_with_zero_epsilon_first_moments_are_still_flushed_and_second_moments_kept():
+    """eps = 0: sqrt(v) (sqrt(s)) is the whole denominator, so tiny second moments stay;
+    Adam's m still decays out of the subnormal range (after 830 steps 0.1 * 0.9^830 would
+    be subnormal; the flush sets it to 0 long before)."""
+    for make, first, second in ((lambda p: optim.Adam([p], lr=1e-3, epsilon=0.0), "m", "v"),
+                                (lambda p: optim.RMSprop([p], lr=1e-3, epsilon=0.0), None,
+                                 "s")):
+        p = mg.nn.Parameter(np.array([1.0, 1.0, 1.0], dtype=np.float32))
+        opt = make(p)
+        for t in range(830):
+            g = [1.0, 1e-21, 1.0] if t == 0 else [1.0, 0.0, 0.0]
+            p.grad = mg.tensor(np.array(g, dtype=np.float32))
+            opt.step()
+        st = opt.state[p]
+        assert _subnormal(st[second])[1], (second, st[second])
+        if first:
+            assert not _subnormal(st[first]).any() and st[first][2] == 0, st[first]
