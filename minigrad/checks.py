@@ -46,7 +46,7 @@ def int_pair(value, where: str, name: str, minimum: int = 1) -> tuple:
 
 def number(value, where: str, name: str, low=None, high=None, low_open=False,
            high_open=False) -> float:
-    """``value`` as a finite float within the given bounds."""
+    """``value`` as a finite float within the given bounds (open or closed)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {name} must be a number, got {value!r}")
     v = float(value)
@@ -56,12 +56,18 @@ def number(value, where: str, name: str, low=None, high=None, low_open=False,
     if high is not None:
         bad |= v >= high if high_open else v > high
     if bad:
-        lo = "" if low is None else ("(" if low_open else "[") + f"{low}, "
-        hi = "" if high is None else f"{high}" + (")" if high_open else "]")
-        rng = f" in {lo or '(-inf, '}{hi or 'inf)'}" if low is not None or high is not None \
-            else ""
-        raise ValueError(f"{where}: {name} must be a finite number{rng}, got {value!r}")
+        bounds = "" if low is None and high is None else \
+            " in " + _interval(low, high, low_open, high_open)
+        raise ValueError(f"{where}: {name} must be a finite number{bounds}, got {value!r}")
     return v
+
+
+def _interval(low, high, low_open, high_open) -> str:
+    """'[0.0, 1.0)', '(0.0, inf)', '(-inf, 2]': the allowed range, as mathematicians
+    write it."""
+    left = "(-inf" if low is None else ("(" if low_open else "[") + f"{low}"
+    right = "inf)" if high is None else f"{high}" + (")" if high_open else "]")
+    return f"{left}, {right}"
 
 
 def one_of(value, where: str, name: str, choices) -> str:

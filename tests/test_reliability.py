@@ -393,3 +393,35 @@ def test_piecewise_constant_decay_says_what_does_not_fit():
         optim.PiecewiseConstantDecay([1, 2], [1.0, 2.0])
     with pytest.raises(ValueError, match=r"boundaries must increase, got \[5, 2\]"):
         optim.PiecewiseConstantDecay([5, 2], [1.0, 2.0, 3.0])
+
+
+def test_number_messages_state_the_allowed_interval():
+    from minigrad.checks import number
+    cases = [((-1, "Adam", "epsilon"), dict(low=0.0), "in [0.0, inf), got -1"),
+             ((1.0, "Dropout", "rate"), dict(low=0.0, high=1.0, high_open=True),
+              "in [0.0, 1.0), got 1.0"),
+             ((0, "B", "eps"), dict(low=0.0, low_open=True), "in (0.0, inf), got 0"),
+             ((5, "X", "a"), dict(high=2), "in (-inf, 2], got 5"),
+             ((float("nan"), "X", "a"), {}, "X: a must be a finite number, got nan")]
+    for args, kw, tail in cases:
+        with pytest.raises(ValueError) as info:
+            number(*args, **kw)
+        assert str(info.value).endswith(tail), str(info.value)
+        assert str(info.value).startswith(f"{args[1]}: {args[2]} must be a finite number")
+
+
+def test_keras_style_optimizers_and_their_checks():
+    assert optim.Adam(0.005).lr == pytest.approx(0.005)      # learning rate as first arg
+    opt = optim.Adam()
+    opt.zero_grad()                                          # nothing bound: nothing to do
+    opt.step()
+    assert opt.params == [] and opt.iterations == 1
+    with pytest.raises(ValueError, match="parameter 0 is a tensor that does not require"):
+        optim.SGD([np.zeros(3)])
+    with pytest.raises(ValueError) as info:
+        optim.SGD([])
+    assert str(info.value) == (
+        "optimizer got an empty parameter list: nothing to train. If the model builds its "
+        "weights on first call, build it first (give input_shape, call model.build(shape) "
+        "or run one batch through it), or pass the optimizer to compile(), which binds the "
+        "parameters when they exist")
