@@ -186,3 +186,40 @@ def test_directional_check_with_large_values_and_its_report():
     a, n = [float(v) for v in re.findall(r"= (-?[\d.e+-]+) \(", msg)]
     err = float(re.search(r"abs err ([\d.e+-]+)", msg).group(1))
     assert a == pytest.approx(1.5 * n, rel=1e-6) and err == pytest.approx(abs(a - n), rel=1e-2)
+
+
+class OffSecondOrder(Tanh):
+    """Right value of the first derivative, second derivative off by ``err`` (the added
+    ``err * (x - x.detach())`` is 0 but has derivative ``err``)."""
+
+    def __init__(self, err):
+        super().__init__()
+        self.err = err
+
+    def backward_graph(self, gy):
+        x = self.inputs[0]
+        y = mg.tanh(x)
+        return gy * (1 - y * y) + gy * self.err * (x - x.detach())
+
+
+def test_gradgradcheck_passes_its_tolerances_to_the_second_order_check():
+    f = lambda t: OffSecondOrder(0.02).apply(t)      # noqa: E731
+    x = x64(5)
+    with pytest.raises(mg.GradcheckError, match="^gradient mismatch"):
+        mg.gradgradcheck(f, [x])
+    assert mg.gradgradcheck(f, [x], atol=0.1, rtol=0.0)          # absolute tolerance
+    assert mg.gradgradcheck(f, [x], atol=0.0, rtol=1e6)          # relative tolerance
+    assert not mg.gradgradcheck(f, [x], atol=1e-3, rtol=1e-3, raise_exception=False)
+
+
+def test_gradgradcheck_reports_in_full():
+    x = x64(4, 3)
+    with pytest.raises(mg.GradcheckError) as info:
+        mg.gradgradcheck(lambda t: Tanh(graph="wrong").apply(t), [x])
+    msg = str(info.value)
+    assert msg.startswith("create_graph=True gradient mismatch for input 0 at index")
+    assert msg.endswith(". The plain backward (create_graph=False) agrees with central "
+                        "differences: the double-backprop formula (backward_graph) is wrong")
+    with pytest.raises(mg.GradcheckError) as info:
+        mg.gradgradcheck(lambda t: Tanh(plain="wrong", graph="wrong").apply(t), [x])
+    assert str(info.value).endswith(". The plain backward is wrong too (see gradcheck)")
