@@ -657,3 +657,17 @@ def test_missing_output_gradients_have_their_output_shape_and_dtype():
     (a * 5).sum().backward()
     assert SplitUneven.seen == [((1,), np.float32, (3,), np.float64)]
     np.testing.assert_array_equal(x.grad.numpy(), [5.0, 0.0, 0.0, 0.0])
+
+
+def test_double_backprop_through_a_function_without_backward_graph_says_so():
+    class Plain(mg.Function):
+        def forward(self, a):
+            return a * 2
+
+        def backward(self, gy):
+            return gy * 2
+
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(NotImplementedError,
+                       match=r"^Plain does not support double backprop \(create_graph=True\)$"):
+        mg.grad(Plain().apply(x).sum(), x, create_graph=True)
