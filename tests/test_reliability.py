@@ -425,3 +425,10 @@ def test_keras_style_optimizers_and_their_checks():
         "weights on first call, build it first (give input_shape, call model.build(shape) "
         "or run one batch through it), or pass the optimizer to compile(), which binds the "
         "parameters when they exist")
+
+
+def test_a_size_that_is_neither_an_integer_nor_a_pair():
+    with pytest.raises(ValueError) as info:
+        layers.Conv2D(4, (3, 3, 3))
+    assert str(info.value) == ("Conv2D: kernel_size must be an integer or a pair, got "
+                               "(3, 3, 3)")
