@@ -351,6 +351,17 @@ def test_keras_default_hyperparameters():
     assert optim.StepDecay(1.0, 2).gamma == 0.1
 
 
+def assert_same_steps(opt, p, other, q, steps=3):
+    """Three steps of ``opt`` on ``p`` and of ``other`` on ``q`` (gradient = the
+    parameter) leave them bitwise equal."""
+    for _ in range(steps):
+        grad_of(p)
+        grad_of(q)
+        opt.step()
+        other.step()
+    np.testing.assert_array_equal(p.numpy(), q.numpy())
+
+
 @pytest.mark.parametrize("make", [
     lambda: optim.SGD(learning_rate=0.05, momentum=0.5, nesterov=True, weight_decay=0.1),
     lambda: optim.Adam(learning_rate=0.02, beta_1=0.8, beta_2=0.95, epsilon=1e-6,
@@ -367,12 +378,7 @@ def test_get_config_rebuilds_the_same_optimizer(make):
     p, q = quad_param(), quad_param()
     opt.bind([p])
     again.bind([q])
-    for _ in range(3):
-        grad_of(p)
-        grad_of(q)
-        opt.step()
-        again.step()
-    np.testing.assert_array_equal(p.numpy(), q.numpy())
+    assert_same_steps(opt, p, again, q)
 
 
 def test_get_config_of_a_schedule_reports_the_current_rate():
@@ -446,12 +452,7 @@ def test_clipnorm_leaves_small_gradients_alone():
     for cls in (optim.SGD, optim.Adam):
         p, ref = quad_param(), quad_param()
         opt, ref_opt = cls([p], lr=0.1, clipnorm=100.0), cls([ref], lr=0.1)
-        for _ in range(3):
-            grad_of(p)
-            grad_of(ref)
-            opt.step()
-            ref_opt.step()
-        np.testing.assert_array_equal(p.numpy(), ref.numpy())
+        assert_same_steps(opt, p, ref_opt, ref)
 
 
 def test_nesterov_without_momentum_says_so():

@@ -302,7 +302,8 @@ def test_model_get_and_set_weights_in_keras_order():
                            layers.Dense(1)])
     ws = m.get_weights()
     assert [w.shape for w in ws] == [(2, 3), (3,), (3,), (3,), (3,), (3,), (3, 1), (1,)]
-    np.testing.assert_array_equal(ws[4], 0) and np.testing.assert_array_equal(ws[5], 1)
+    np.testing.assert_array_equal(ws[4], 0)                   # moving mean
+    np.testing.assert_array_equal(ws[5], 1)                   # moving variance
     mg.manual_seed(1)
     m2 = models.Sequential([layers.Dense(3, input_shape=(2,)), layers.BatchNormalization(),
                             layers.Dense(1)])

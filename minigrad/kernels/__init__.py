@@ -42,8 +42,8 @@ class reference_ops:
 
     Example:
         >>> with mg.kernels.reference_ops():
-        ...     loss = F.cross_entropy(model(x), y)
-        ...     loss.backward()          # Conv2d.backward, MaxPool2d.backward, ReLU.backward
+        ...     y = F.conv2d(x, W, layout="NHWC", activation="relu", max_pool=2)
+        ...     y.sum().backward()       # MaxPool2d.backward, ReLU.backward, Conv2d.backward
     """
 
     def __init__(self, enabled: bool = True):
