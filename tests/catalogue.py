@@ -47,6 +47,13 @@ def distinct_between(x):
     return distinct(x) + 0.185
 
 
+def spread_rows(x):
+    """Each row (last axis) a shuffle of values 0.37 apart around 0.3: rows of nearly
+    equal values would make layer normalisation ill-conditioned in float32."""
+    ranks = np.argsort(np.argsort(x, axis=-1, kind="stable"), axis=-1)
+    return (ranks - (x.shape[-1] - 1) / 2) * 0.37 + 0.3 if x.ndim else x
+
+
 def probs(x):
     e = np.exp(x - x.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
@@ -90,6 +97,20 @@ def conv_shapes():
                      st.integers(1, 4)).map(
         lambda a: ((a[0], a[1] + a[4], a[2] + a[5], a[3]), (a[1], a[2], a[3], a[6]),
                    (a[6],)))
+
+
+def attention_shapes():
+    """(q, k, v) shapes (..., L, E), (..., S, E), (..., S, Ev) with 0-2 batch axes."""
+    return st.tuples(testing.shapes(0, 2, 1, 3), st.integers(1, 4), st.integers(1, 4),
+                     st.integers(1, 4), st.integers(1, 4)).map(
+        lambda a: (a[0] + (a[1], a[3]), a[0] + (a[2], a[3]), a[0] + (a[2], a[4])))
+
+
+def layer_norm_shapes(k=1):
+    """(x, w, b) shapes: any leading axes, the last ``k`` normalised (at least 2 values
+    per row: with one, every output is the bias)."""
+    return st.tuples(testing.shapes(0, 2, 1, 3), testing.shapes(k, k, 2, 4)).map(
+        lambda a: (a[0] + a[1], a[1], a[1]))
 
 
 @dataclass
@@ -180,6 +201,26 @@ def nchw(f):
 
 
 LABELS = np.array([2, 0, 1, 2, 1])
+IGNORED = np.array([2, -100, 1, -100, 1])
+TOKENS = np.array([[1, 4, 1], [0, 2, 1]])           # repeated rows: gradients add up
+ATTN_MASK = np.array([[1, 0, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1]], dtype=bool)
+
+
+def _layer_norm(x, w=None, b=None, k=1, eps=1e-5):
+    axes = tuple(range(x.ndim - k, x.ndim))
+    y = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
+    return y * (1 if w is None else w) + (0 if b is None else b)
+
+
+def _attention(q, k, v, mask=None, scale=None):
+    scores = q @ np.swapaxes(k, -1, -2) * (1 / np.sqrt(q.shape[-1]) if scale is None else scale)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf) if mask.dtype == bool else scores + mask
+    return _softmax(scores) @ v
+
+
+def _gelu_tanh(a):
+    return 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3)))
 
 CATALOGUE = [
     # arithmetic
@@ -364,6 +405,41 @@ CATALOGUE = [
        lambda x, W, b: F.conv2d(x, W, b, layout="NHWC", activation="relu", max_pool=2),
        nchw(lambda x, W, b: np.maximum(_pool_ref(_conv_ref(x, W, b, 1, 0), 2, 2, 0, np.max),
                                        0)), conv_shapes(), gradgrad=False),
+    # the Transformer's ops
+    Op("embedding", lambda W: F.embedding(mg.tensor(TOKENS, device=W.device), W),
+       lambda W: W[TOKENS], fixed((5, 3))),
+    Op("layer_norm", lambda x, w, b: F.layer_norm(x, w.shape, w, b), _layer_norm,
+       layer_norm_shapes(), (spread_rows, real)),
+    Op("layer_norm_two_axes_no_affine", lambda x: F.layer_norm(x, x.shape[-2:]),
+       lambda x: _layer_norm(x, k=2), layer_norm_shapes(2).map(lambda s: s[:1]),
+       (spread_rows,)),
+    Op("layer_norm_bias_only", lambda x, b: F.layer_norm(x, b.shape, bias=b),
+       lambda x, b: _layer_norm(x, b=b), layer_norm_shapes().map(lambda s: (s[0], s[2])),
+       (spread_rows, real)),
+    Op("attention", F.scaled_dot_product_attention, _attention, attention_shapes()),
+    Op("attention_bool_mask_scale",
+       lambda q, k, v: F.scaled_dot_product_attention(
+           q, k, v, attn_mask=mg.tensor(ATTN_MASK, device=q.device), scale=0.7),
+       lambda q, k, v: _attention(q, k, v, ATTN_MASK, 0.7),
+       fixed((2, 3, 5), (2, 4, 5), (2, 4, 2))),
+    Op("attention_causal", lambda q, k, v: F.scaled_dot_product_attention(
+        q, k, v, is_causal=True), lambda q, k, v: _attention(
+        q, k, v, np.tril(np.ones((q.shape[-2], k.shape[-2]), dtype=bool))),
+       st.tuples(testing.shapes(0, 2, 1, 3), st.integers(1, 4), st.integers(1, 4),
+                 st.integers(1, 4)).map(lambda a: (a[0] + (a[1], a[2]),) * 2
+                                        + (a[0] + (a[1], a[3]),))),
+    Op("attention_float_mask_with_grad", lambda q, k, v, m: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=m), lambda q, k, v, m: _attention(q, k, v, m),
+       fixed((2, 3, 4), (2, 5, 4), (2, 5, 3), (3, 5))),
+    Op("gelu_tanh", lambda a: F.gelu(a, approximate="tanh"), _gelu_tanh, shapes()),
+    Op("cross_entropy_ignore_index", lambda x: F.cross_entropy(
+        x, mg.tensor(IGNORED, device=x.device)),
+       lambda x: -np.log(_softmax(x))[[0, 2, 4], IGNORED[[0, 2, 4]]].mean(), fixed((5, 3))),
+    Op("cross_entropy_ignore_index_none", lambda x: F.cross_entropy(
+        x, mg.tensor(IGNORED, device=x.device), reduction="none", ignore_index=-100),
+       lambda x: np.where(IGNORED >= 0, -np.log(_softmax(x))[np.arange(5),
+                                                             np.maximum(IGNORED, 0)], 0),
+       fixed((5, 3))),
     Op("cross_entropy_unnormalised_soft_targets", lambda x, t: F.cross_entropy(x, t),
        lambda x, t: -(t * np.log(_softmax(x))).sum(1).mean(), fixed((5, 3), (5, 3)),
        (real, positive), targets=(1,)),

@@ -1,7 +1,7 @@
 """minigrad.functional (conventionally imported as ``F``): every differentiable op.
 
 Ops are grouped by family, one module each: arithmetic, reduce, shape, linalg,
-activation, loss, conv.
+activation, loss, conv, transformer (embedding, layer normalisation, attention).
 """
 from .activation import dropout, gelu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from .arithmetic import (abs, add, clip, div, exp, log, maximum, minimum, mul, neg, pow,
@@ -11,6 +11,8 @@ from .linalg import linear, matmul
 from .loss import (binary_cross_entropy, binary_cross_entropy_with_logits,
                    categorical_crossentropy, cross_entropy, mse_loss, nll_loss)
 from .reduce import argmax, argmin, logsumexp, max, mean, min, sum, var
+from .transformer import (attention, causal_mask, embedding, layer_norm,
+                          scaled_dot_product_attention)
 from .shape import (broadcast_to, concatenate, expand_dims, flatten, pad, reshape, squeeze,
                     stack, sum_to, transpose)
 

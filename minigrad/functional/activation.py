@@ -189,8 +189,47 @@ def _cdf(x):
     return _Cdf().apply(x)
 
 
-def gelu(x) -> Tensor:
-    """Gaussian error linear unit, exact form ``x * Phi(x)``."""
+_K_TANH = math.sqrt(2.0 / math.pi)
+_C_TANH = 0.044715
+
+
+def _gelu_tanh_grad(x, t):
+    """d/dx [x (1 + t) / 2] with t = tanh(k (x + c x^3)), written once for arrays (the
+    backward) and Tensors (double backprop): (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2."""
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (_K_TANH * (1 + 3 * _C_TANH * x * x))
+
+
+class GELUTanh(Function):
+    """y = x (1 + tanh(k (x + c x^3))) / 2, k = sqrt(2 / pi), c = 0.044715 (GPT-2's
+    approximation of x Phi(x)); dy/dx in :func:`_gelu_tanh_grad`."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        self.x = x
+        self.t = xp.tanh(_K_TANH * (x + _C_TANH * x * x * x))
+        return 0.5 * x * (1 + self.t)
+
+    def backward(self, gy):
+        return gy * _gelu_tanh_grad(self.x, self.t)
+
+    def backward_graph(self, gy):
+        x = self.inputs[0]
+        t = tanh(_K_TANH * (x + _C_TANH * x * x * x))
+        return gy * _gelu_tanh_grad(x, t)
+
+
+def gelu(x, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit: ``x * Phi(x)`` (``approximate='none'``, the exact form,
+    PyTorch's and Keras' default) or GPT-2's ``x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+    / 2`` (``approximate='tanh'``; Keras' ``approximate=True`` is accepted too)."""
+    if approximate is True:
+        approximate = "tanh"
+    elif approximate is False:
+        approximate = "none"
+    if approximate == "tanh":
+        return GELUTanh().apply(_as_tensor(x))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     return GELU().apply(_as_tensor(x))
 
 

@@ -124,7 +124,8 @@ class Linear(Function):
 
 
 def linear(x, W, b=None, activation=None) -> Tensor:
-    """Affine map ``y = x @ W + b`` with x (N, in), W (in, out), b (out,) or None;
+    """Affine map ``y = x @ W + b`` with x (N, in) or (N, ..., in), W (in, out), b (out,)
+    or None;
     ``activation='relu'`` fuses a ReLU into the same op.
 
     Raises:
@@ -134,6 +135,11 @@ def linear(x, W, b=None, activation=None) -> Tensor:
     if activation not in (None, "relu"):
         raise ValueError(f"linear: only activation='relu' can be fused, got {activation!r}")
     relu = activation == "relu"
+    if x.ndim > 2 and W.ndim == 2 and x.shape[-1] == W.shape[0]:
+        # (N, ..., in): one 2-D product over all the rows, the leading axes restored
+        from .shape import reshape
+        y = linear(reshape(x, (-1, x.shape[-1])), W, b, activation)
+        return reshape(y, x.shape[:-1] + (W.shape[1],))
     if x.ndim != 2 or W.ndim != 2:
         from .activation import relu as _relu
         y = matmul(x, W)

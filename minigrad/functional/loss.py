@@ -10,6 +10,7 @@ Cross-entropy from logits is ONE op: forward log-softmax by max shift, backward
 """
 from __future__ import annotations
 
+import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
@@ -106,10 +107,14 @@ def _class_target(logits: Tensor, target, check: bool):
 
 class CrossEntropy(Function):
     """loss_i = logsumexp(x_i) - x_i[t_i] (labels) or -sum_c t_ic log_softmax(x_i)_c;
-    d loss_i / d x_i = softmax(x_i) * sum_c t_ic - t_i."""
+    d loss_i / d x_i = softmax(x_i) * sum_c t_ic - t_i.
 
-    def __init__(self, target, is_index, reduction):
+    ``keep`` (labels only): a 0/1 weight per row; rows with 0 (``ignore_index``) have loss
+    and gradient 0 and the mean is over the kept rows."""
+
+    def __init__(self, target, is_index, reduction, keep=None):
         self.t, self.is_index, self.reduction = target, is_index, reduction
+        self.keep = keep
 
     def forward(self, x):
         xp = get_array_module(x)
@@ -121,16 +126,28 @@ class CrossEntropy(Function):
             loss = -logp[xp.arange(n), self.t]
         else:
             loss = -(self.t * logp).sum(axis=1)
+        if self.keep is not None:
+            loss *= self.keep
         if self.reduction == "mean":
-            return loss.mean() if n else xp.asarray(xp.nan, dtype=x.dtype)
+            count = self._count()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                return loss.sum() / x.dtype.type(count) if count else \
+                    xp.asarray(xp.nan, dtype=x.dtype)
         if self.reduction == "sum":
             return loss.sum()
         return loss
 
+    def _count(self) -> int:
+        """How many rows the mean is over (the kept ones; one host read with ``keep``)."""
+        if self.keep is None:
+            return self.logp.shape[0]
+        if not hasattr(self, "count"):
+            self.count = int(self.keep.sum())
+        return self.count
+
     def _scale(self, gy):
-        n = self.logp.shape[0]
         if self.reduction == "mean":
-            return gy * (1.0 / max(n, 1))
+            return gy * (1.0 / max(self._count(), 1))
         if self.reduction == "sum":
             return gy
         return gy.reshape(-1, 1)
@@ -144,6 +161,8 @@ class CrossEntropy(Function):
         else:
             g *= self.t.sum(axis=1, keepdims=True)
             g -= self.t
+        if self.keep is not None:
+            g *= self.keep[:, None]
         g *= self._scale(gy)
         return g
 
@@ -156,15 +175,17 @@ class CrossEntropy(Function):
         if self.is_index:
             t = xp.eye(x.shape[1], dtype=x.dtype)[t]
         g = softmax(x, 1) * Tensor._wrap(t.sum(axis=1, keepdims=True)) - Tensor._wrap(t)
-        n = x.shape[0]
+        if self.keep is not None:
+            g = g * Tensor._wrap(self.keep[:, None])
         if self.reduction == "mean":
-            return g * (gy * (1.0 / max(n, 1)))
+            return g * (gy * (1.0 / max(self._count(), 1)))
         if self.reduction == "sum":
             return g * gy
         return g * reshape(gy, (-1, 1))
 
 
-def cross_entropy(logits, target, reduction: str = "mean", check_targets: bool = True) -> Tensor:
+def cross_entropy(logits, target, reduction: str = "mean", check_targets: bool = True,
+                  ignore_index: int = -100) -> Tensor:
     """Softmax cross-entropy from unnormalised scores, fused and stable.
 
     loss_i = -sum_c y_ic log softmax(x_i)_c; with integer labels ``t`` this is
@@ -175,6 +196,8 @@ def cross_entropy(logits, target, reduction: str = "mean", check_targets: bool =
         target: integer labels (N,) in [0, C), or probabilities / one-hot (N, C).
         reduction: ``'mean'`` (over N), ``'sum'`` or ``'none'`` (shape (N,)).
         check_targets: range-check integer labels (on GPU one small read).
+        ignore_index: a label value whose rows count for nothing (loss 0, no gradient);
+            the mean is over the other rows (NaN when there are none), as PyTorch.
 
     Example:
         >>> F.cross_entropy(mg.tensor([[1e4, 0.0]]), mg.tensor([1])).item()
@@ -182,8 +205,16 @@ def cross_entropy(logits, target, reduction: str = "mean", check_targets: bool =
     """
     _check_reduction(reduction)
     x = _as_tensor(logits)
-    t, is_index = _class_target(x, target, check_targets)
-    return CrossEntropy(t, is_index, reduction).apply(x)
+    t = _target_array(target, x)
+    keep = None
+    if t.dtype.kind in "iu" and ignore_index is not None:
+        xp = get_array_module(t)
+        ignored = t == ignore_index
+        if bool(ignored.any()):
+            keep = (~ignored).astype(x.dtype)
+            t = xp.where(ignored, 0, t)
+    t, is_index = _class_target(x, t, check_targets)
+    return CrossEntropy(t, is_index, reduction, keep).apply(x)
 
 
 def nll_loss(log_probs, target, reduction: str = "mean") -> Tensor:
