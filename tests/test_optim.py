@@ -477,3 +477,92 @@ def test_with_zero_epsilon_first_moments_are_still_flushed_and_second_moments_ke
         assert _subnormal(st[second])[1], (second, st[second])
         if first:
             assert not _subnormal(st[first]).any() and st[first][2] == 0, st[first]
+
+
+# --- global norm clipping, parameter groups, warm-up ---------------------------------------
+def _two_params(seed=0):
+    r = np.random.default_rng(seed)
+    return [mg.tensor(r.standard_normal(s), requires_grad=True) for s in ((3, 4), (4,))]
+
+
+def test_clip_grad_norm_returns_the_norm_before_and_scales_every_gradient():
+    ps = _two_params()
+    gs = [np.full(p.shape, 2.0) for p in ps]
+    for p, g in zip(ps, gs):
+        p.grad = mg.tensor(g.copy())
+    norm = float(np.sqrt(sum((g * g).sum() for g in gs)))          # sqrt(16 * 4) = 8
+    assert optim.clip_grad_norm(ps, 2.0).item() == pytest.approx(norm)
+    for p, g in zip(ps, gs):
+        np.testing.assert_allclose(p.grad.numpy(), g * 2.0 / (norm + 1e-6))
+    before = [p.grad.numpy().copy() for p in ps]
+    assert optim.clip_grad_norm(ps, 100.0).item() == pytest.approx(2.0, rel=1e-6)
+    for p, b in zip(ps, before):
+        np.testing.assert_array_equal(p.grad.numpy(), b)        # below max_norm: untouched
+    with pytest.raises(ValueError, match="max_norm"):
+        optim.clip_grad_norm(ps, -1.0)
+
+
+def test_global_clipnorm_follows_keras_formula_over_several_steps():
+    """g <- g * c / max(||all g||, c), then SGD; with varied, tiny and large gradients."""
+    ps = _two_params()
+    ref = [p.numpy().copy() for p in ps]
+    opt = optim.SGD(ps, lr=0.1, global_clipnorm=1.0)
+    r = np.random.default_rng(3)
+    for scale in (10.0, 1e-3, 0.3, 100.0):
+        gs = [r.standard_normal(p.shape) * scale for p in ps]
+        for p, g in zip(ps, gs):
+            p.grad = mg.tensor(g)
+        opt.step()
+        n = np.sqrt(sum((g * g).sum() for g in gs))
+        for i, g in enumerate(gs):
+            ref[i] = ref[i] - 0.1 * g * (1.0 / max(n, 1.0))
+    for p, q in zip(ps, ref):
+        np.testing.assert_allclose(p.numpy(), q, rtol=1e-12)
+    assert opt.get_config()["global_clipnorm"] == 1.0
+    with pytest.raises(ValueError, match="not both"):
+        optim.Adam(ps, clipnorm=1.0, global_clipnorm=1.0)
+
+
+@pytest.mark.parametrize("cls", [optim.SGD, optim.Adam, optim.AdamW, optim.RMSprop])
+def test_parameter_groups_set_each_parameters_weight_decay(cls):
+    """A group's weight_decay replaces the optimizer's for its parameters only: the same
+    steps as two optimizers, one per decay."""
+    ps, qs, rs = _two_params(), _two_params(), _two_params()
+    grouped = cls([{"params": [ps[0]], "weight_decay": 0.2}, {"params": [ps[1]]}],
+                  lr=0.01, weight_decay=0.05)
+    a, b = cls([qs[0]], lr=0.01, weight_decay=0.2), cls([qs[1]], lr=0.01, weight_decay=0.05)
+    plain = cls(rs, lr=0.01, weight_decay=0.05)
+    r = np.random.default_rng(1)
+    for _ in range(4):
+        for i in range(2):
+            g = r.standard_normal(ps[i].shape)
+            ps[i].grad, qs[i].grad, rs[i].grad = mg.tensor(g), mg.tensor(g), mg.tensor(g)
+        grouped.step(), a.step(), b.step(), plain.step()
+    for p, q in zip(ps, qs):
+        np.testing.assert_allclose(p.numpy(), q.numpy(), rtol=1e-12)
+    assert not np.allclose(ps[0].numpy(), rs[0].numpy(), rtol=1e-9, atol=0)   # group used
+    np.testing.assert_allclose(ps[1].numpy(), rs[1].numpy(), rtol=1e-12)
+
+
+def test_parameter_group_errors_and_weight_decay_groups():
+    ps = _two_params()
+    with pytest.raises(ValueError, match="a parameter group is a dict with 'params'"):
+        optim.Adam([{"params": ps, "lr": 0.1}])
+    with pytest.raises(ValueError, match="weight_decay"):
+        optim.Adam([{"params": ps, "weight_decay": -1.0}])
+    model = mg.nn.Dense(3, input_shape=(4,))
+    decay, rest = optim.weight_decay_groups(model, 0.1)
+    assert decay["params"] == [model.kernel] and decay["weight_decay"] == 0.1
+    assert rest["params"] == [model.bias] and rest["weight_decay"] == 0.0
+
+
+def test_cosine_decay_with_linear_warmup_as_keras():
+    s = optim.CosineDecay(0.0, 10, alpha=0.1, warmup_target=1.0, warmup_steps=5)
+    np.testing.assert_allclose([s(i) for i in range(5)], [0, 0.2, 0.4, 0.6, 0.8])
+    for i in range(5, 18):
+        t = min(i - 5, 10) / 10
+        assert s(i) == pytest.approx(0.9 * 0.5 * (1 + np.cos(np.pi * t)) + 0.1)
+    with pytest.raises(ValueError, match="warmup_steps needs warmup_target"):
+        optim.CosineDecay(0.1, 10, warmup_steps=5)
+    with pytest.raises(ValueError, match="warmup_steps must be an integer"):
+        optim.CosineDecay(0.1, 10, warmup_target=1.0, warmup_steps=-1)

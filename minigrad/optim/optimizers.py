@@ -24,6 +24,7 @@ from typing import Iterable, Optional
 from .. import backend, tuning
 from ..checks import number
 from ..backend import get_array_module
+from .clip import global_norm
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
 
@@ -42,13 +43,18 @@ class Optimizer:
     """Base class. ``step()`` walks the parameters that have a gradient and calls
     ``update_one(param, grad_array, state, lr)`` for each.
 
-    Takes parameters PyTorch-style (``SGD(model.parameters(), lr=0.1)``) or none,
-    Keras-style (``Adam(learning_rate=1e-3)``; ``compile`` binds the model's).
-    ``learning_rate`` may be a float or a schedule ``step -> lr``.
+    Takes parameters PyTorch-style (``SGD(model.parameters(), lr=0.1)``, or parameter
+    groups ``[{"params": [...], "weight_decay": 0.0}, ...]`` that set the weight decay of
+    some parameters) or none, Keras-style (``Adam(learning_rate=1e-3)``; ``compile`` binds
+    the model's). ``learning_rate`` may be a float or a schedule ``step -> lr``.
+
+    Clipping (Keras' options): ``clipnorm`` scales each gradient to norm at most
+    ``clipnorm``; ``global_clipnorm`` scales all of them by one factor
+    ``clipnorm / max(global norm, clipnorm)`` (see :mod:`minigrad.optim.clip`).
     """
 
     def __init__(self, params=None, learning_rate=0.01, lr=None, weight_decay: float = 0.0,
-                 clipnorm: Optional[float] = None):
+                 clipnorm: Optional[float] = None, global_clipnorm: Optional[float] = None):
         if isinstance(params, (int, float)):      # Keras: Adam(0.001)
             params, learning_rate = None, params
         if lr is not None:
@@ -60,6 +66,12 @@ class Optimizer:
         self.weight_decay = number(weight_decay, where, "weight_decay", low=0.0)
         self.clipnorm = None if clipnorm is None else number(clipnorm, where, "clipnorm",
                                                               low=0.0, low_open=True)
+        self.global_clipnorm = None if global_clipnorm is None else number(
+            global_clipnorm, where, "global_clipnorm", low=0.0, low_open=True)
+        if self.clipnorm is not None and self.global_clipnorm is not None:
+            raise ValueError(f"{where}: pass clipnorm or global_clipnorm, not both")
+        #: {parameter: weight decay} for parameters whose group sets one
+        self.decays = {}
         self.iterations = 0
         #: {parameter: its state dict}, keyed by the parameter object itself (PyTorch's
         #: ``optimizer.state[p]``); only parameters that are bound have state.
@@ -76,7 +88,7 @@ class Optimizer:
             ValueError: on an empty list (a model whose layers are not built yet has no
                 parameters), a duplicated parameter, or a tensor that needs no grad.
         """
-        params = list(params)
+        params, decays = self._ungroup(params)
         if not params:
             raise ValueError(
                 "optimizer got an empty parameter list: nothing to train. If the model "
@@ -93,8 +105,32 @@ class Optimizer:
                                  "tensor; pass each parameter once")
             seen[p] = i
         self.state = {p: st for p, st in self.state.items() if p in seen}
-        self.params = params
+        self.params, self.decays = params, decays
         return self
+
+    def _ungroup(self, params):
+        """(parameters, {parameter: weight decay}) from a list of parameters and groups."""
+        flat, decays = [], {}
+        for item in params:
+            if not isinstance(item, dict):
+                flat.append(item)
+                continue
+            unknown = sorted(set(item) - {"params", "weight_decay"})
+            if "params" not in item or unknown:
+                raise ValueError(f"{type(self).__name__}: a parameter group is a dict with "
+                                 f"'params' and optionally 'weight_decay', got keys "
+                                 f"{sorted(item)}")
+            group = list(item["params"])
+            flat += group
+            if "weight_decay" in item:
+                wd = number(item["weight_decay"], type(self).__name__, "weight_decay",
+                            low=0.0)
+                decays.update((p, wd) for p in group)
+        return flat, decays
+
+    def decay(self, p) -> float:
+        """The weight decay of parameter ``p`` (its group's, else the optimizer's)."""
+        return self.decays.get(p, self.weight_decay) if self.decays else self.weight_decay
 
     @property
     def lr(self) -> float:
@@ -117,10 +153,13 @@ class Optimizer:
             tuning.training_step_begins()
         lr = self.lr
         self.iterations += 1
+        scale = self._global_clip_factor()
         for p in self.params:
             if p.grad is None:
                 continue
             g = p.grad.data
+            if scale is not None:
+                g = g * g.dtype.type(scale)
             if self.clipnorm is not None:
                 xp = get_array_module(g)
                 norm = xp.sqrt((g * g).sum())
@@ -135,6 +174,14 @@ class Optimizer:
                 for key, binades in flushed.items():
                     if key in st:
                         tuning.flush_tiny(st[key], binades)
+
+    def _global_clip_factor(self):
+        """``global_clipnorm / max(norm, global_clipnorm)`` over every gradient, or None
+        (no clipping asked, or nothing to clip)."""
+        if self.global_clipnorm is None:
+            return None
+        norm = global_norm(p.grad.data for p in self.params if p.grad is not None)
+        return None if norm <= self.global_clipnorm else self.global_clipnorm / norm
 
     def _flushed(self) -> dict:
         """{state key: binades above the smallest normal float}: the states that decay
@@ -151,6 +198,8 @@ class Optimizer:
                "weight_decay": self.weight_decay}
         if self.clipnorm is not None:
             cfg["clipnorm"] = self.clipnorm
+        if self.global_clipnorm is not None:
+            cfg["global_clipnorm"] = self.global_clipnorm
         return cfg
 
 
@@ -162,8 +211,9 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params=None, learning_rate=0.01, momentum: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, lr=None, clipnorm=None):
-        super().__init__(params, learning_rate, lr, weight_decay, clipnorm)
+                 nesterov: bool = False, weight_decay: float = 0.0, lr=None, clipnorm=None,
+                 global_clipnorm=None):
+        super().__init__(params, learning_rate, lr, weight_decay, clipnorm, global_clipnorm)
         momentum = number(momentum, "SGD", "momentum", low=0.0)
         if nesterov and momentum == 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
@@ -171,8 +221,9 @@ class SGD(Optimizer):
 
     def update_one(self, p, g, state, lr):
         xp = get_array_module(g)
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
+        wd = self.decay(p)
+        if wd:
+            g = g + wd * p.data
         if self.momentum == 0:
             p.data -= lr * g
             return
@@ -211,8 +262,9 @@ class Adam(Optimizer):
 
     def __init__(self, params=None, learning_rate=0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, bias_correction: bool = True,
-                 weight_decay: float = 0.0, lr=None, clipnorm=None, betas=None, eps=None):
-        super().__init__(params, learning_rate, lr, weight_decay, clipnorm)
+                 weight_decay: float = 0.0, lr=None, clipnorm=None, betas=None, eps=None,
+                 global_clipnorm=None):
+        super().__init__(params, learning_rate, lr, weight_decay, clipnorm, global_clipnorm)
         if betas is not None:
             beta_1, beta_2 = betas
         if eps is not None:
@@ -225,8 +277,9 @@ class Adam(Optimizer):
 
     def update_one(self, p, g, state, lr):
         xp = get_array_module(g)
-        if self.weight_decay and not self.decoupled:
-            g = g + self.weight_decay * p.data
+        wd = self.decay(p)
+        if wd and not self.decoupled:
+            g = g + wd * p.data
         m = state.get("m")
         if m is None:
             m = state["m"] = xp.zeros_like(p.data)
@@ -240,8 +293,8 @@ class Adam(Optimizer):
             c1, c2 = 1 - b1 ** t, 1 - b2 ** t
         else:
             c1 = c2 = 1.0
-        if self.decoupled and self.weight_decay:
-            p.data -= (lr * self.weight_decay) * p.data
+        if self.decoupled and wd:
+            p.data -= (lr * wd) * p.data
         # m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
         # theta <- theta - lr * (m / c1) / (sqrt(v / c2) + eps)      (in place, one kernel
         # on GPUs)
@@ -271,15 +324,17 @@ class RMSprop(Optimizer):
     """RMSprop (Keras defaults rho = 0.9, eps = 1e-7)."""
 
     def __init__(self, params=None, learning_rate=0.001, rho: float = 0.9,
-                 epsilon: float = 1e-7, weight_decay: float = 0.0, lr=None, clipnorm=None):
-        super().__init__(params, learning_rate, lr, weight_decay, clipnorm)
+                 epsilon: float = 1e-7, weight_decay: float = 0.0, lr=None, clipnorm=None,
+                 global_clipnorm=None):
+        super().__init__(params, learning_rate, lr, weight_decay, clipnorm, global_clipnorm)
         self.rho = number(rho, "RMSprop", "rho", 0.0, 1.0, high_open=True)
         self.epsilon = number(epsilon, "RMSprop", "epsilon", low=0.0)
 
     def update_one(self, p, g, state, lr):
         xp = get_array_module(g)
-        if self.weight_decay:
-            g = g + self.weight_decay * p.data
+        wd = self.decay(p)
+        if wd:
+            g = g + wd * p.data
         s = state.get("s")
         if s is None:
             s = state["s"] = xp.zeros_like(p.data)

@@ -48,18 +48,41 @@ class StepDecay(LearningRateSchedule):
 
 
 class CosineDecay(LearningRateSchedule):
-    """lr = alpha_lr + (initial - alpha_lr) (1 + cos(pi min(step, T) / T)) / 2."""
+    """lr = alpha_lr + (initial - alpha_lr) (1 + cos(pi min(step, T) / T)) / 2.
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0):
+    With ``warmup_target`` and ``warmup_steps`` (Keras 3): first a linear warm-up from
+    ``initial_learning_rate`` to ``warmup_target`` over ``warmup_steps`` steps, then the
+    cosine decay from ``warmup_target`` over the next ``decay_steps`` steps (alpha is then
+    a fraction of ``warmup_target``).
+    """
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None,
+                 warmup_steps: int = 0):
         self.initial = number(initial_learning_rate, "CosineDecay", "initial_learning_rate",
                               low=0.0)
         self.T = positive_int(decay_steps, "CosineDecay", "decay_steps")
         self.alpha = number(alpha, "CosineDecay", "alpha", 0.0, 1.0)
+        self.warmup_target = None if warmup_target is None else number(
+            warmup_target, "CosineDecay", "warmup_target", low=0.0)
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) \
+                or warmup_steps < 0:
+            raise ValueError(f"CosineDecay: warmup_steps must be an integer >= 0, got "
+                             f"{warmup_steps!r}")
+        if warmup_steps and self.warmup_target is None:
+            raise ValueError("CosineDecay: warmup_steps needs warmup_target (the learning "
+                             "rate the warm-up ends at)")
+        self.warmup_steps = warmup_steps
 
     def __call__(self, step):
+        top = self.initial
+        if self.warmup_target is not None:
+            if step < self.warmup_steps:
+                return self.initial + (self.warmup_target - self.initial) * \
+                    step / self.warmup_steps
+            top, step = self.warmup_target, step - self.warmup_steps
         t = min(step, self.T) / self.T
         cos = 0.5 * (1 + math.cos(math.pi * t))
-        return self.initial * ((1 - self.alpha) * cos + self.alpha)
+        return top * ((1 - self.alpha) * cos + self.alpha)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
