@@ -57,11 +57,21 @@ class CategoricalCrossentropy(Loss):
     kind = "categorical"
 
     def compute(self, y_pred, y_true, from_logits, checked=False):
+        if y_pred.ndim > 2:          # (N, ..., C): one prediction per position, as Keras
+            y_pred, y_true = _per_position(y_pred, y_true)
         if from_logits:
             return F.cross_entropy(y_pred, y_true, reduction=self.reduction,
                                    check_targets=not checked)
         return F.categorical_crossentropy(y_pred, y_true, reduction=self.reduction,
                                          check_targets=not checked)
+
+
+def _per_position(y_pred, y_true):
+    """(N, ..., C) predictions and their targets as (N * ..., C) rows (labels (N * ...,))."""
+    c = y_pred.shape[-1]
+    t = y_true.data if isinstance(y_true, Tensor) else y_true
+    t = t.reshape(-1) if t.ndim == y_pred.ndim - 1 else t.reshape(-1, c)
+    return y_pred.reshape(-1, c), t
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):

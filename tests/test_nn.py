@@ -57,8 +57,30 @@ def test_conv_input_mismatch_names_layer_and_shapes():
     c = nn.Conv2D(8, 3, input_shape=(10, 10, 3), name="c1")
     with pytest.raises(ValueError, match=r"'c1'.*received shape \(2, 10, 10, 1\)"):
         c(mg.randn(2, 10, 10, 1))
-    with pytest.raises(ValueError, match="Flatten"):
-        nn.Dense(3)(mg.randn(2, 4, 4))
+    d = nn.Dense(3, name="d3")
+    d(mg.randn(2, 4, 4))
+    with pytest.raises(ValueError, match=r"'d3'.*expected shape \(None, 4, 4\), received "
+                                         r"shape \(2, 4, 5\)"):
+        d(mg.randn(2, 4, 5))
+
+
+def test_dense_transforms_the_last_axis_as_keras():
+    """(N, ..., in) -> (N, ..., units): the same map on every position, gradients too."""
+    rng = np.random.default_rng(0)
+    d = nn.Dense(3, activation="relu")
+    x = mg.tensor(rng.standard_normal((2, 5, 4)), requires_grad=True)
+    y = d(x)
+    assert y.shape == (2, 5, 3) and d.output_shape == (None, 5, 3)
+    W, b = d.kernel.numpy(), d.bias.numpy()
+    np.testing.assert_allclose(y.numpy(), np.maximum(x.numpy() @ W + b, 0), rtol=1e-6)
+    g = rng.standard_normal((2, 5, 3))
+    y.backward(mg.tensor(g))
+    m = (x.numpy() @ W + b > 0) * g
+    np.testing.assert_allclose(x.grad.numpy(), m @ W.T, rtol=1e-6)
+    np.testing.assert_allclose(d.kernel.grad.numpy(),
+                               np.einsum("nti,nto->io", x.numpy(), m), rtol=1e-6)
+    with pytest.raises(ValueError, match="reshape it to"):
+        nn.Dense(2)(mg.randn(4))
 
 
 def test_uint8_input_refused_with_clear_error():

@@ -1,7 +1,8 @@
 """Keras layer names: the classes of :mod:`minigrad.nn`."""
 from ..nn import (GELU, Activation, AveragePooling2D, BatchNormalization, Conv2D,  # noqa
-                 Dense, Dropout, Flatten, InputLayer, Layer, LeakyReLU, MaxPooling2D, ReLU,
-                 Sigmoid, Softmax, Tanh)
+                 Dense, Dropout, Embedding, Flatten, InputLayer, Layer, LayerNormalization,
+                 LeakyReLU, MaxPooling2D, MultiHeadAttention, PositionEmbedding, ReLU,
+                 Sigmoid, Softmax, Tanh, TransformerBlock)
 
 Input = InputLayer
 MaxPool2D = MaxPooling2D

@@ -6,10 +6,14 @@ from .layers import (GELU, Activation, AveragePooling2D, Conv2D, Dense, Dropout,
 from .normalization import BatchNormalization
 from .module import Module, Parameter
 from .sequential import Sequential
+from .transformer import (Embedding, KVCache, LayerNormalization, MultiHeadAttention,
+                          PositionEmbedding, TransformerBlock, sinusoidal_positions)
+from .gpt import GPT
 
 Input = InputLayer
 
 __all__ = ["Module", "Parameter", "Layer", "Dense", "Linear", "Conv2D", "MaxPooling2D",
            "AveragePooling2D", "Flatten", "Dropout", "BatchNormalization", "Activation",
            "ReLU", "Sigmoid", "Tanh", "Softmax", "GELU", "LeakyReLU", "InputLayer", "Input",
-           "Sequential", "init"]
+           "Sequential", "init", "Embedding", "PositionEmbedding", "LayerNormalization",
+           "MultiHeadAttention", "TransformerBlock", "KVCache", "sinusoidal_positions", "GPT"]

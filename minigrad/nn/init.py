@@ -58,6 +58,11 @@ INITIALIZERS = {
     "lecun_uniform": _uniform(lambda fi, fo: math.sqrt(3.0 / fi)),
     "glorot_normal": _truncated_normal(lambda fi, fo: 2.0 / (fi + fo)),
     "he_normal": _truncated_normal(lambda fi, fo: 2.0 / fi),
+    # Keras' RandomUniform() and RandomNormal() defaults
+    "uniform": lambda shape, dtype: backend.host_rng().uniform(-0.05, 0.05, size=shape)
+    .astype(dtype),
+    "normal": lambda shape, dtype: (backend.host_rng().standard_normal(size=shape) * 0.05)
+    .astype(dtype),
     "zeros": lambda shape, dtype: np.zeros(shape, dtype),
     "ones": lambda shape, dtype: np.ones(shape, dtype),
 }

@@ -195,7 +195,8 @@ class Dense(Layer):
         kernel_initializer, bias_initializer: initialiser names.
         input_shape: (features,) to build at construction.
 
-    Shapes: (N, in) -> (N, units); kernel (in, units), bias (units,).
+    Shapes: (N, ..., in) -> (N, ..., units) (the last axis is transformed, as in Keras);
+    kernel (in, units), bias (units,).
     """
 
     def __init__(self, units: int, activation=None, use_bias: bool = True,
@@ -211,23 +212,24 @@ class Dense(Layer):
             self.ensure_built(self.input_shape)
 
     def build(self, input_shape):
-        if len(input_shape) != 1:
+        if len(input_shape) == 0:
             raise ValueError(
-                f"layer '{self.name}' (Dense) expects inputs of shape (batch, features), "
-                f"got feature shape {tuple(input_shape)}; add a Flatten layer before it")
-        self.kernel = self._add_weight((input_shape[0], self.units), self.kernel_initializer)
+                f"layer '{self.name}' (Dense) expects inputs of shape (batch, ..., features), "
+                "got one number per sample; reshape it to (batch, 1)")
+        self.kernel = self._add_weight((input_shape[-1], self.units), self.kernel_initializer)
         if self.use_bias:
             self.bias = self._add_weight((self.units,), self.bias_initializer)
 
     def _check_input(self, shape):
-        if len(shape) != 2 or shape[1] != self.kernel.shape[0]:
-            raise _shape_mismatch(self, (None, self.kernel.shape[0]), tuple(shape))
+        if len(shape) < 2 or shape[-1] != self.kernel.shape[0]:
+            expected = (None,) + tuple(self.input_shape[:-1]) + (self.kernel.shape[0],)
+            raise _shape_mismatch(self, expected, tuple(shape))
 
     def call(self, x):
         return F.linear(x, self.kernel, self.bias if self.use_bias else None)
 
     def compute_output_shape(self, input_shape):
-        return (self.units,)
+        return tuple(input_shape[:-1]) + (self.units,)
 
     def get_config(self):
         return {"name": self.name, "units": self.units,

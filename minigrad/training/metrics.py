@@ -38,13 +38,18 @@ def resolve(metrics, loss):
 
 
 def accuracy_sum(kind):
+    # summed over the samples; for sequence outputs (N, T, C) each sample counts the
+    # fraction of its positions that are right (Keras' mean over all positions)
+    def per_sample(hits):
+        return hits.reshape(hits.shape[0], -1).mean(axis=1).sum()
+
     def categorical(out, y, logits):
         xp = get_array_module(out)
-        return (xp.argmax(out, axis=-1) == xp.argmax(y, axis=-1)).sum()
+        return per_sample(xp.argmax(out, axis=-1) == xp.argmax(y, axis=-1))
 
     def sparse(out, y, logits):
         xp = get_array_module(out)
-        return (xp.argmax(out, axis=-1) == y.reshape(-1)).sum()
+        return per_sample(xp.argmax(out, axis=-1) == y.reshape(out.shape[:-1]))
 
     def binary(out, y, logits):
         thr = 0.0 if logits else 0.5

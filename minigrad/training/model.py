@@ -112,11 +112,13 @@ class Model(Module, WeightsAPI):
         out_shape = self._output_shape(x)
         kind = self.loss.kind
         if kind == "sparse":
-            if y.ndim == 2 and y.shape[1] == 1:
+            if y.ndim == 2 and y.shape[1] == 1 and len(out_shape) == 2:
                 y = y.reshape(-1)
-            if y.ndim != 1:
+            # one label per output vector: (N,) for outputs (N, C), (N, T) for (N, T, C)
+            want = (x.shape[0],) + tuple(out_shape[1:-1])
+            if tuple(y.shape) != want:
                 raise ValueError(f"{what}: sparse_categorical_crossentropy needs integer labels "
-                                 f"of shape ({x.shape[0]},), got {tuple(y.shape)}")
+                                 f"of shape {want}, got {tuple(y.shape)}")
             if np.dtype(y.dtype).kind == "f":
                 if not bool((y == y.astype(np.int64)).all()):
                     raise ValueError(f"{what}: labels must be whole numbers")
