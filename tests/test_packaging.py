@@ -46,6 +46,7 @@ def test_wheel_holds_the_package_data_and_license(wheel):
     assert not missing, f"tracked package files missing from the wheel: {missing}"
     assert "minigrad/py.typed" in names
     assert sum(n.startswith("minigrad/datasets/data/mnist-sample-") for n in names) == 4
+    assert "minigrad/datasets/data/hamlet.txt.gz" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 
 
@@ -85,6 +86,10 @@ def test_wheel_installs_and_trains_offline_outside_the_checkout(wheel, tmp_path)
         loss, acc = model.evaluate(xt, yt, verbose=0)
         print("accuracy", acc)
         assert acc > 0.8, acc
+        text = mg.datasets.load_text("hamlet")        # the bundled corpus of the GPT example
+        assert text.startswith("Hamlet") and len(text) > 170_000
+        gpt = mg.nn.GPT(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=8)
+        assert gpt.generate(np.array([1, 2]), 3, temperature=0).shape == (5,)
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIGRAD_", "PYTHON"))}
     env.update(MINIGRAD_NO_DOWNLOAD="1", HOME=str(tmp_path))

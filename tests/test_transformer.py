@@ -370,3 +370,4 @@ def test_gpt_learns_a_sequence_with_adamw_groups_and_clipping():
     assert m.loss(x, y).item() < 0.05
     out = m.generate(seq[0, :1], 8, temperature=0)
     np.testing.assert_array_equal(out, seq[0])
+
