@@ -36,7 +36,7 @@ float32 = "float32"
 float64 = "float64"
 int64 = "int64"
 
-from . import callbacks, data, datasets, losses, nn, optim, viz  # noqa: E402
+from . import callbacks, data, datasets, explain, losses, nn, optim, viz  # noqa: E402
 from . import keras  # noqa: E402  (minigrad.keras, the Keras-compatible names)
 from . import functional as F  # noqa: E402,F401
 

@@ -136,6 +136,11 @@ class detect_anomaly:
         return False
 
 
+#: How many tensor hooks are registered (Tensor.register_hook): while none is, backward
+#: runs its plain pass, which never looks for them.
+_hooks_active = [0]
+
+
 class Function:
     """Base class of every differentiable op.
 

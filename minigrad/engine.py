@@ -64,7 +64,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
         With ``capture``, a list of gradients aligned with it (None where unreachable).
     """
     mode = _Mode(create_graph, capture) if create_graph or capture is not None or \
-        autograd._anomaly_enabled.get() else _PLAIN
+        autograd._anomaly_enabled.get() or autograd._hooks_active[0] else _PLAIN
     queue = []                                # (-generation, counter, Function): a heap
     token = autograd._grad_enabled.set(True) if create_graph else None
     try:
@@ -75,7 +75,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
             gys = _pending_grads(f, create_graph) if f._multi else (f._gy,)
             f._gy = None
             if mode.watches or f._watch:
-                mode.outputs_done(f, gys)
+                gys = mode.outputs_done(f, gys)
             gxs = mode.backward(f, gys)
             for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
                 if gx is None or not need:
@@ -87,6 +87,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
                           queue, mode)
             if not retain_graph:
                 f._release()
+        mode.release_held()
     finally:
         for entry in queue:                   # after an error: no gradient left behind
             entry[2]._gy = None
@@ -146,7 +147,9 @@ class _Mode:
         self.captured = {}
         self.anomaly = autograd._anomaly_enabled.get()
         self.watches = self.capture is not None   # outputs_done for every Function
-        if not create_graph and capture is None:
+        self.hooks = autograd._hooks_active[0] > 0
+        self.held = {}                            # leaves with hooks: id -> (leaf, sum)
+        if not create_graph and capture is None and not self.hooks:
             self.leaf = _accumulate_grad           # the plain pass: straight into .grad
 
     def backward(self, f, gys):
@@ -174,6 +177,21 @@ class _Mode:
         return gx
 
     def leaf(self, x, gx, borrowed):
+        """A gradient reaching leaf ``x``: held until the pass ends when ``x`` has hooks
+        (they see the sum), else delivered at once."""
+        if self.hooks and getattr(x, "_hooks", None):
+            prev = self.held.get(id(x))
+            self.held[id(x)] = (x, gx if prev is None else prev[1] + gx)
+        else:
+            self.deliver(x, gx, borrowed)
+
+    def release_held(self):
+        """Run the hooks of the leaves whose gradients were held, and deliver them."""
+        for x, g in self.held.values():
+            self.deliver(x, _run_hooks(x, g, self.create_graph), True)
+        self.held = {}
+
+    def deliver(self, x, gx, borrowed):
         """Deliver a finished gradient: into the capture for mg.grad, else into
         ``x.grad`` (``borrowed``: ``gx`` belongs to another op and must be copied)."""
         if self.capture is not None:
@@ -187,17 +205,22 @@ class _Mode:
             _accumulate_grad(x, gx, borrowed)
 
     def outputs_done(self, f, gys):
-        """The finished gradients of ``f``'s outputs: captured for mg.grad, or kept by
-        ``retain_grad``."""
-        for r, g in zip(f.outputs, gys):
+        """The finished gradients of ``f``'s outputs: passed through the outputs' hooks
+        (which may replace them), then captured for mg.grad or kept by ``retain_grad``.
+        Returns the gradients ``f.backward`` is to get."""
+        gys = list(gys)
+        for i, (r, g) in enumerate(zip(f.outputs, gys)):
             o = r()
             if o is None:
                 continue
+            if self.hooks and getattr(o, "_hooks", None):
+                g = gys[i] = _run_hooks(o, g, self.create_graph)
             if self.capture is not None:
                 if id(o) in self.capture:
                     self.captured[id(o)] = g
             elif o._retains_grad:
-                self.leaf(o, g, True)
+                self.deliver(o, g, True)
+        return tuple(gys)
 
     def result(self, capture):
         """With ``capture``, the gradients of those tensors (Tensors, or None)."""
@@ -212,6 +235,24 @@ class _Mode:
         return out
 
 
+
+
+def _run_hooks(t, g, create_graph):
+    """``g`` passed through the hooks of tensor ``t`` in order; each gets a Tensor and may
+    return a replacement of the same shape."""
+    for fn in list(t._hooks.values()):
+        out = fn(g if create_graph else autograd._Tensor._wrap(g))
+        if out is None:
+            continue
+        if isinstance(out, autograd._Tensor):
+            out = out if create_graph else out.data
+        elif create_graph:
+            out = autograd._Tensor._wrap(out)
+        if tuple(out.shape) != tuple(g.shape):
+            raise ValueError(f"a hook of a tensor of shape {tuple(g.shape)} returned a "
+                             f"gradient of shape {tuple(out.shape)}")
+        g = out
+    return g
 
 
 def _accumulate_grad(x, gx, borrowed):

@@ -5,6 +5,8 @@ Operators are written out in the class body; each one calls an op from
 """
 from __future__ import annotations
 
+import weakref
+
 from typing import Optional
 
 import numpy as np
@@ -76,6 +78,13 @@ def as_array(data, dtype=None, device=None, copy=True):
     return backend.move(arr, dev)
 
 
+def _drop_hooks(hooks: dict) -> None:
+    """A tensor with hooks was freed: they no longer count as registered."""
+    from .autograd import _hooks_active
+    _hooks_active[0] -= len(hooks)
+    hooks.clear()
+
+
 class Tensor:
     """A multi-dimensional array that records the operations applied to it.
 
@@ -100,8 +109,9 @@ class Tensor:
 
     # _assigned: the in-place epoch of the last assignment into this tensor (unset: never);
     # _base: for a tensor made by detach(), the tensor whose data it shares.
+    # _hooks: {handle id: fn} of register_hook (unset: none).
     __slots__ = ("data", "grad", "creator", "requires_grad", "name", "_retains_grad",
-                 "_assigned", "_base", "__weakref__")
+                 "_assigned", "_base", "_hooks", "__weakref__")
     # NumPy arrays on the left of an operator defer to Tensor's reflected operators.
     __array_ufunc__ = None
     __array_priority__ = 1000
@@ -270,6 +280,38 @@ class Tensor:
         self._retains_grad = True
         if self.creator is not None:
             self.creator._watch = True      # the engine then looks at its outputs
+
+    def register_hook(self, fn):
+        """Call ``fn(grad)`` when this tensor's gradient has been computed in a backward
+        pass (``grad`` a Tensor; for a leaf, the sum of the pass's contributions, before
+        it is added to ``.grad``). ``fn`` may return a Tensor (or array) of the same shape
+        to use instead. Hooks run in the order registered.
+
+        Returns a handle whose ``remove()`` takes the hook out.
+
+        Example:
+            >>> h = x.register_hook(lambda g: g * 2)      # doubles x's gradient
+            >>> h.remove()
+        """
+        from .autograd import _hooks_active
+        from .hooks import RemovableHandle
+        if not self.requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad")
+        if not callable(fn):
+            raise TypeError(f"register_hook expects a callable, got {type(fn).__name__}")
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            hooks = self._hooks = {}
+            weakref.finalize(self, _drop_hooks, hooks)   # hooks end with their tensor
+
+        def forget():
+            _hooks_active[0] -= 1
+        handle = RemovableHandle(hooks, forget)
+        hooks[handle.id] = fn
+        _hooks_active[0] += 1
+        if self.creator is not None:
+            self.creator._watch = True          # the engine then looks at its outputs
+        return handle
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``grad = None``)."""

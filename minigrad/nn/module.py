@@ -50,6 +50,8 @@ class Module:
         object.__setattr__(self, "_params", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def __setattr__(self, name, value):
         if "_params" not in self.__dict__:
@@ -72,7 +74,46 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        if not (self._forward_hooks or self._forward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        for fn in list(self._forward_pre_hooks.values()):
+            new = fn(self, args)
+            if new is not None:
+                args = new if isinstance(new, tuple) else (new,)
+        out = self.forward(*args, **kwargs)
+        for fn in list(self._forward_hooks.values()):
+            new = fn(self, args, out)
+            if new is not None:
+                out = new
+        return out
+
+    # --- hooks ---------------------------------------------------------------------------
+    def register_forward_hook(self, fn):
+        """Call ``fn(module, inputs, output)`` after each forward of this module
+        (``inputs`` the tuple of positional arguments); a returned value replaces the
+        output. In a Sequential model the hook sees the layer's own output (with its
+        activation) even where the fused plan would merge it with its neighbours: while a
+        hook is registered, the model runs layer by layer. Returns a handle with
+        ``remove()``."""
+        return self._add_hook(self._forward_hooks, fn)
+
+    def register_forward_pre_hook(self, fn):
+        """Call ``fn(module, inputs)`` before each forward; a returned value (a tuple, or
+        one value) replaces the positional arguments. Returns a handle with ``remove()``."""
+        return self._add_hook(self._forward_pre_hooks, fn)
+
+    def _add_hook(self, hooks, fn):
+        from ..hooks import RemovableHandle
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__}: a hook must be callable, got "
+                            f"{type(fn).__name__}")
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = fn
+        return handle
+
+    def has_forward_hooks(self) -> bool:
+        """True when this module or one below it has a forward (pre-)hook."""
+        return any(m._forward_hooks or m._forward_pre_hooks for m in self.modules())
 
     # --- traversal ---------------------------------------------------------------------
     def children(self) -> Iterator["Module"]:

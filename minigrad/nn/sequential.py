@@ -131,10 +131,25 @@ class Sequential(Module):
         return self._plan
 
     def forward(self, x, apply_final_activation: bool = True):
+        run = self._run_layers if self._hooked_layers() else self._run_plan
         if not self.fuse:
             with kernels.reference_ops():
-                return self._run_plan(x, apply_final_activation)
-        return self._run_plan(x, apply_final_activation)
+                return run(x, apply_final_activation)
+        return run(x, apply_final_activation)
+
+    def _hooked_layers(self) -> bool:
+        return any(layer.has_forward_hooks() for layer in self._layers)
+
+    def _run_layers(self, x, apply_final_activation):
+        """Layer by layer through each layer's ``__call__`` (so its hooks run), without
+        the plan's fusion: used while some layer has a forward hook."""
+        last = len(self._layers) - 1
+        for i, layer in enumerate(self._layers):
+            if i == last and not apply_final_activation and isinstance(layer, Layer):
+                x = layer.forward(x, apply_activation=False)
+            else:
+                x = layer(x)
+        return x
 
     def _run_plan(self, x, apply_final_activation):
         for step in self.plan():

@@ -168,8 +168,10 @@ class Model(Module, WeightsAPI):
     # --- one step ------------------------------------------------------------------------------
     def _loss_and_output(self, xb, yb):
         """(loss, output array for metrics, metric output is logits?)."""
+        # while a layer has a forward hook it sees its real output: no fused loss then
         fused = self.fuse and self.loss.fuses_with is not None and \
-            not self.loss.from_logits and self.final_activation_name() == self.loss.fuses_with
+            not self.loss.from_logits and self.final_activation_name() == \
+            self.loss.fuses_with and not self._hooked_layers()
         if fused:
             out = self.forward_logits(xb)
             loss = self.loss.compute(out, yb, from_logits=True, checked=True)
