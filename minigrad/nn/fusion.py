@@ -127,8 +127,7 @@ def _with_relu(layer) -> Step:
     def run(x):
         x = layer.prepare(x)
         if isinstance(layer, Dense):
-            return F.linear(x, layer.kernel, layer.bias if layer.use_bias else None,
-                            activation="relu")
+            return layer.linear(x, activation="relu")
         return layer.convolve(x, activation="relu")
     return Step(f"{_name(layer)} + relu (in place)", (layer,), run)
 

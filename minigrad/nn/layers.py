@@ -133,6 +133,10 @@ class Layer(Module):
     def _check_input(self, shape) -> None:
         pass
 
+    def _buffer_names(self):
+        # a pruned layer's mask (minigrad.compress.prune) is saved with its weights
+        return ("kernel_mask",) if getattr(self, "kernel_mask", None) is not None else ()
+
     #: layers whose output for one sample depends on the others in the batch
     batch_coupled = False
 
@@ -225,8 +229,19 @@ class Dense(Layer):
             expected = (None,) + tuple(self.input_shape[:-1]) + (self.kernel.shape[0],)
             raise _shape_mismatch(self, expected, tuple(shape))
 
+    def compute_kernel(self):
+        """The kernel this layer computes with: its weights (a quantized layer's int8
+        values times their scales, see ``minigrad.compress``)."""
+        return self.kernel
+
+    def linear(self, x, activation=None):
+        """``F.linear`` with this layer's weights (``activation='relu'`` fused: the
+        fusion planner uses it)."""
+        return F.linear(x, self.compute_kernel(), self.bias if self.use_bias else None,
+                        activation=activation)
+
     def call(self, x):
-        return F.linear(x, self.kernel, self.bias if self.use_bias else None)
+        return self.linear(x)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
@@ -308,15 +323,20 @@ class Conv2D(Layer):
     def call(self, x):
         return self.convolve(x)
 
+    def compute_kernel(self):
+        """The kernel this layer computes with (see ``Dense.compute_kernel``)."""
+        return self.kernel
+
     def convolve(self, x, activation=None, max_pool=None):
         """This layer's convolution of ``x`` by :func:`F.conv2d`, with its fused options
         (the fusion planner uses them: ``minigrad.nn.fusion``)."""
         b = self.bias if self.use_bias else None
+        kernel = self.compute_kernel()
         if self.data_format == "channels_last":
-            return F.conv2d(x, self.kernel, b, self.strides, self.padding, layout="NHWC",
+            return F.conv2d(x, kernel, b, self.strides, self.padding, layout="NHWC",
                             activation=activation, max_pool=max_pool)
         # channels_first: PyTorch's layout, kernel (O, C, kh, kw) as a view of ours
-        return F.conv2d(x, F.transpose(self.kernel, 3, 2, 0, 1), b, self.strides,
+        return F.conv2d(x, F.transpose(kernel, 3, 2, 0, 1), b, self.strides,
                         self.padding, layout="NCHW", activation=activation,
                         max_pool=max_pool)
 
