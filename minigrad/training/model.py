@@ -457,4 +457,4 @@ class Model(Module, WeightsAPI):
     def __call__(self, x, *args, **kwargs):
         if not isinstance(x, Tensor):
             x = self._to_input(as_batch_array(x, "x"))
-        return self.forward(x, *args, **kwargs)
+        return super().__call__(x, *args, **kwargs)       # Module.__call__: hooks, forward
