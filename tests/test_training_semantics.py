@@ -204,3 +204,79 @@ def test_pooling_that_the_fused_op_cannot_do_runs_as_its_own_layer(pool):
     ref = F.max_pool2d(ref, k, s, pool.get("padding", 0), layout="NHWC")
     np.testing.assert_allclose(model.layers[1](model.layers[0](x)).numpy(), ref.numpy(),
                                rtol=1e-12)
+
+
+def test_train_on_batch_returns_the_loss_and_metrics_of_the_batch_before_the_step():
+    x, labels = data()
+    m = frozen(mlp(3, "softmax"), "sparse_categorical_crossentropy")
+    p = m.predict(x)
+    loss, acc = m.train_on_batch(x, labels)
+    np.testing.assert_allclose(loss, np_ce(p, np.eye(3)[labels]), rtol=1e-10)
+    np.testing.assert_allclose(acc, (p.argmax(1) == labels).mean(), rtol=1e-12)
+    m.compile(optimizer=optimizers.SGD(learning_rate=0.0), loss="sparse_categorical_crossentropy")
+    assert isinstance(m.train_on_batch(x, labels), float)       # no metrics: the loss alone
+
+
+def test_micro_batches_of_a_summed_loss_give_the_whole_batch_update():
+    """With reduction='sum' each micro-batch's loss counts fully (weight 1, not its share
+    of the batch), in float32 as in float64."""
+    from minigrad.keras import losses
+    mg.set_default_dtype("float32")
+    x, labels = data(n=40)
+    x = x.astype(np.float32)
+    results = []
+    for micro in (None, 8):
+        m = mlp(3, "softmax")
+        m.micro_batch_size = micro
+        m.compile(optimizer=optimizers.SGD(learning_rate=0.01),
+                  loss=losses.SparseCategoricalCrossentropy(reduction="sum"))
+        results.append((m.train_on_batch(x, labels), m.state_dict()))
+    (l0, s0), (l1, s1) = results
+    assert len(m._micro_batches(mg.zeros(40, 4))) == 5
+    np.testing.assert_allclose(l0, l1, rtol=1e-5)
+    for k in s0:
+        assert s1[k].dtype == np.float32
+        np.testing.assert_allclose(s0[k], s1[k], rtol=1e-4, atol=1e-6)
+
+
+def test_binary_accuracy_from_logits_thresholds_at_zero():
+    """A linear output with BinaryCrossentropy(from_logits=True): the outputs are logits,
+    so a sample counts as positive when its output is above 0."""
+    from minigrad.keras import losses
+    x, labels = data()
+    t = (labels > 0).astype(float)[:, None]
+    m = mlp(1, None)
+    m.compile(optimizer=optimizers.SGD(learning_rate=0.0),
+              loss=losses.BinaryCrossentropy(from_logits=True), metrics=["accuracy"])
+    z = m.predict(x)
+    assert ((z > 0) != (z > 0.5)).sum() >= 3
+    _, acc = m.evaluate(x, t, verbose=0)
+    np.testing.assert_allclose(acc, ((z > 0) == (t > 0.5)).mean(), rtol=1e-12)
+
+
+def test_categorical_accuracy_on_sequence_outputs_counts_every_position():
+    """One-hot targets (N, T, C): each sample scores the fraction of its positions whose
+    argmax over the classes is right (the class axis is the last one)."""
+    mg.manual_seed(2)
+    m = models.Sequential([layers.Dense(4, input_shape=(3, 5))])
+    m.compile(optimizer=optimizers.SGD(learning_rate=0.0),
+              loss=__import__("minigrad").keras.losses.CategoricalCrossentropy(
+                  from_logits=True), metrics=["accuracy"])
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 3, 5))
+    labels = rng.integers(0, 4, (6, 3))
+    z = m.predict(x)
+    _, acc = m.evaluate(x, np.eye(4)[labels], verbose=0)
+    np.testing.assert_allclose(acc, (z.argmax(-1) == labels).mean(), rtol=1e-12)
+
+
+def test_validation_prints_nothing_of_its_own(capsys):
+    """verbose=2: one line per epoch, the validation numbers on it (the validation pass
+    draws no progress line of its own)."""
+    x, labels = data()
+    m = frozen(mlp(3, "softmax"), "sparse_categorical_crossentropy")
+    m.fit(x[:40], labels[:40], validation_data=(x[40:], labels[40:]), epochs=2, verbose=2,
+          batch_size=10)
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(" [")[0] for ln in lines] == ["Epoch 1/2", "4/4", "Epoch 2/2", "4/4"]
+    assert all("val_loss" in ln for ln in lines[1::2])
