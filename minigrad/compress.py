@@ -3,7 +3,8 @@
 * quantize: each output channel c of a Dense or Conv2D kernel is stored as int8 values
   q = round(W_c / s_c) in [-127, 127] with one float32 scale s_c = max|W_c| / 127
   (symmetric, per channel); the layer computes with q * s. Activations stay float32
-  (weight-only quantization: the kernel bytes shrink 4x).
+  (weight-only quantization: the kernel bytes shrink 4x). quantization_aware first trains
+  with the rounding in the forward pass (fake quantization, straight-through gradient).
 * prune: the fraction ``amount`` of kernel weights with the smallest |w| (over all Dense and
   Conv2D kernels together) are set to 0 and kept there: a mask zeroes their gradients and
   the optimizer's state for them, so further training leaves them exactly 0.
@@ -20,13 +21,13 @@ import numpy as np
 
 from . import backend
 from . import functional as F
-from .autograd import no_grad
+from .autograd import Function, no_grad
 from .checks import number
 from .nn.layers import Conv2D, Dense
 from .tensor import Tensor
 
-__all__ = ["quantize", "QuantizedDense", "QuantizedConv2D", "prune", "sparsity",
-           "Distiller"]
+__all__ = ["quantize", "QuantizedDense", "QuantizedConv2D", "quantization_aware",
+           "FakeQuantize", "prune", "sparsity", "Distiller", "distillation_loss"]
 
 
 # =====================================================================================
@@ -81,6 +82,58 @@ class QuantizedConv2D(_Quantized, Conv2D):
                              f"channels, got shape {shape}")
 
 
+class FakeQuantize(Function):
+    """y = round(w / s) * s per output channel (the values int8 will hold), with the
+    straight-through estimator as its gradient: dy/dw = 1, as if rounding were not there
+    (its true derivative is 0 almost everywhere, which would stop training)."""
+
+    def forward(self, w):
+        xp = backend.get_array_module(w)
+        axes = tuple(range(w.ndim - 1))
+        top = xp.abs(w).max(axis=axes)
+        s = xp.where(top > 0, top / 127.0, 1.0).astype(w.dtype)
+        return xp.clip(xp.rint(w / s), -127, 127) * s
+
+    def backward(self, gy):
+        return gy
+
+    def backward_graph(self, gy):
+        return gy
+
+
+class _FakeQuantized:
+    """Mixin: the layer trains with fake-quantized kernels (see quantization_aware)."""
+
+    def compute_kernel(self):
+        return FakeQuantize().apply(self.kernel)
+
+
+class QATDense(_FakeQuantized, Dense):
+    """A Dense layer whose forward uses its kernel rounded to int8 steps."""
+
+
+class QATConv2D(_FakeQuantized, Conv2D):
+    """A Conv2D layer whose forward uses its kernel rounded to int8 steps."""
+
+
+def quantization_aware(model):
+    """Quantization-aware training: from now on (in place) the model's Dense and Conv2D
+    layers compute with their kernels rounded as int8 will round them
+    (:class:`FakeQuantize`), and their gradients pass the rounding straight through; the
+    float kernels keep learning. Train on (``fit``), then :func:`quantize`. Returns the
+    model."""
+    found = False
+    for m in model.modules():
+        if type(m) in (Dense, Conv2D) and m.built:
+            object.__setattr__(m, "__class__", QATConv2D if isinstance(m, Conv2D)
+                               else QATDense)
+            found = True
+    if not found:
+        raise ValueError("quantization_aware: the model has no built Dense or Conv2D layer")
+    model._plan = None
+    return model
+
+
 def _quantized_copy(layer):
     cls = QuantizedConv2D if isinstance(layer, Conv2D) else QuantizedDense
     new = copy.copy(layer)                   # same configuration (a shallow copy)
@@ -106,7 +159,7 @@ def quantize(model, calibration_x=None):
         raise TypeError("quantize: expects a Sequential model")
     found = False
     for i, layer in enumerate(layers):
-        if type(layer) in (Dense, Conv2D) and layer.built:
+        if type(layer) in (Dense, Conv2D, QATDense, QATConv2D) and layer.built:
             new = _quantized_copy(layer)
             layers[i] = new
             q._modules[str(i)] = new

@@ -152,3 +152,29 @@ def test_distillation_loss_formula_and_the_student_learns(mnist_small, trained):
         compress.Distiller(student, trained, alpha=2.0)
     with pytest.raises(RuntimeError, match="compile"):
         compress.Distiller(student, trained).fit(x[:10], y[:10])
+
+
+def test_fake_quantize_rounds_forward_and_passes_gradients_straight_through():
+    w = mg.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    y = compress.FakeQuantize().apply(w)
+    q, s = compress.quantize_per_channel(w.numpy())
+    np.testing.assert_allclose(y.numpy(), q * s, rtol=1e-6)      # s is float32 there
+    g = rng.standard_normal((4, 3))
+    y.backward(mg.tensor(g))
+    np.testing.assert_array_equal(w.grad.numpy(), g)
+
+
+def test_quantization_aware_training_then_quantize(mnist_small):
+    """After QAT the int8 model computes exactly what the model computed in training (the
+    same rounded kernels): quantization costs nothing more."""
+    x, y, xt, yt = mnist_small
+    m = article_cnn(seed=2)
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    compress.quantization_aware(m)
+    assert type(m.layers[0]).__name__ == "QATConv2D"
+    m.fit(x, y, epochs=1, batch_size=64, verbose=0)
+    assert m.evaluate(xt, yt, verbose=0)[1] > 0.8
+    q = compress.quantize(m)
+    np.testing.assert_allclose(q.predict(xt[:50]), m.predict(xt[:50]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no built Dense or Conv2D"):
+        compress.quantization_aware(models.Sequential([layers.Flatten(input_shape=(2, 2))]))
