@@ -12,8 +12,8 @@ from .autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enab
                        no_grad, set_grad_enabled)
 from .backend import Device, manual_seed
 from .backend import as_device as device
-from .creation import (arange, empty, from_numpy, full, full_like, ones, ones_like, rand,
-                       randn, tensor, zeros, zeros_like)
+from .creation import (arange, empty, from_dlpack, from_numpy, full, full_like, ones,
+                       ones_like, rand, randn, tensor, zeros, zeros_like)
 from .functional import (concatenate, logsumexp, maximum, minimum, pad, stack, where)
 from .functional import exp, log, sqrt, tanh, sigmoid, relu, abs, clip, matmul
 from .gradcheck import GradcheckError, check_vjp, gradcheck, gradgradcheck
@@ -22,21 +22,22 @@ from .tensor import Tensor, get_default_dtype, set_default_dtype
 __version__ = "0.1.0"
 
 __all__ = [
-    "Tensor", "tensor", "from_numpy", "zeros", "ones", "full", "empty", "arange", "rand",
+    "Tensor", "tensor", "from_numpy", "from_dlpack", "zeros", "ones", "full", "empty", "arange", "rand",
     "randn", "zeros_like", "ones_like", "full_like", "manual_seed", "set_default_dtype",
     "get_default_dtype", "Device", "device", "cuda", "backend", "Function", "no_grad",
     "enable_grad", "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "grad",
     "gradcheck", "gradgradcheck", "check_vjp", "GradcheckError", "concatenate", "stack",
     "where", "maximum", "minimum", "pad", "logsumexp", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "clip", "matmul", "functional", "F", "nn", "optim", "losses",
-    "callbacks", "data", "datasets", "viz", "keras", "kernels", "tuning", "float32", "float64", "int64",
+    "callbacks", "data", "datasets", "viz", "keras", "kernels", "tuning", "explain",
+    "compress", "float32", "float64", "int64",
 ]
 
 float32 = "float32"
 float64 = "float64"
 int64 = "int64"
 
-from . import callbacks, data, datasets, explain, losses, nn, optim, viz  # noqa: E402
+from . import callbacks, compress, data, datasets, explain, losses, nn, optim, viz  # noqa: E402,E501
 from . import keras  # noqa: E402  (minigrad.keras, the Keras-compatible names)
 from . import functional as F  # noqa: E402,F401
 

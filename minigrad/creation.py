@@ -8,7 +8,7 @@ from .checks import number
 from .tensor import Tensor, get_default_dtype
 
 __all__ = ["tensor", "from_numpy", "zeros", "ones", "full", "arange", "rand", "randn",
-           "zeros_like", "ones_like", "full_like", "empty"]
+           "zeros_like", "ones_like", "full_like", "empty", "from_dlpack"]
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -125,3 +125,39 @@ def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
 def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:
     """``fill_value`` with ``t``'s shape, dtype and device."""
     return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device)
+
+
+#: DLPack's device types: 1 the CPU, 2 CUDA, 3 CUDA host (pinned) memory
+_DLPACK_CPU, _DLPACK_CUDA = (1, 3), 2
+
+
+def from_dlpack(obj, requires_grad: bool = False) -> Tensor:
+    """A Tensor sharing the memory of ``obj``, any object with ``__dlpack__`` (a PyTorch,
+    JAX or CuPy tensor, a NumPy array): a write on one side is seen on the other. CPU
+    memory becomes a NumPy array, CUDA memory a CuPy array (CuPy needed). The Tensor can
+    require grad and take part in a graph like any other.
+
+    Raises:
+        TypeError: ``obj`` has no ``__dlpack__``.
+        ValueError: memory on a device minigrad has no backend for.
+    """
+    if not hasattr(obj, "__dlpack__") or not hasattr(obj, "__dlpack_device__"):
+        raise TypeError(f"from_dlpack expects an object with __dlpack__ (a PyTorch, JAX "
+                        f"or CuPy tensor, a NumPy array), got {type(obj).__name__}")
+    kind, _ = obj.__dlpack_device__()
+    if kind in _DLPACK_CPU:
+        arr = np.from_dlpack(obj)
+    elif kind == _DLPACK_CUDA:
+        try:
+            import cupy
+        except ImportError:
+            raise ValueError("from_dlpack: the array is in CUDA memory; install CuPy to "
+                             "use it from minigrad") from None
+        arr = cupy.from_dlpack(obj)
+    else:
+        raise ValueError(f"from_dlpack: DLPack device type {kind} is not supported (CPU "
+                         "and CUDA are)")
+    t = Tensor._wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t

@@ -281,6 +281,15 @@ class Tensor:
         if self.creator is not None:
             self.creator._watch = True      # the engine then looks at its outputs
 
+    # --- DLPack: arrays shared with PyTorch, JAX, CuPy, NumPy without a copy -------------
+    def __dlpack__(self, *args, **kwargs):
+        """The DLPack capsule of this tensor's array (``torch.from_dlpack(t)``,
+        ``np.from_dlpack(t)``): the memory is shared, not copied."""
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
     def register_hook(self, fn):
         """Call ``fn(grad)`` when this tensor's gradient has been computed in a backward
         pass (``grad`` a Tensor; for a leaf, the sum of the pass's contributions, before

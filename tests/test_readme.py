@@ -17,7 +17,8 @@ def test_readme_has_the_three_quickstart_blocks():
 
 
 @pytest.mark.parametrize("i", range(len(blocks())))
-def test_readme_block_runs_on_its_own(i, capsys):
+def test_readme_block_runs_on_its_own(i, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                # files a block writes land in a temporary folder
     ns = {}
     exec(compile(blocks()[i], f"README.md block {i + 1}", "exec"), ns)
     if "loss" in ns and hasattr(ns["loss"], "item"):

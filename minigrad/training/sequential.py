@@ -33,3 +33,11 @@ class Sequential(_LayerStack, Model):
             cfg["compile"] = {"loss": self.loss.name, "optimizer": self.optimizer.get_config(),
                               "metrics": list(self.metrics_names)}
         return wio.save_arrays(path, self.state_dict(), config=cfg)
+
+    def export(self, path, format: str = "onnx", opset=None) -> str:
+        """Write the model for other runtimes (Keras 3's ``export``); ``format='onnx'``
+        (the only one): see :func:`minigrad.export.export_onnx`. Returns the path."""
+        if format != "onnx":
+            raise ValueError(f"export: format must be 'onnx', got {format!r}")
+        from ..export import OPSET, export_onnx
+        return export_onnx(self, path, opset or OPSET)
