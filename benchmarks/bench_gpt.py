@@ -25,17 +25,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, save, table  # noqa: E402
+from common import machine, median_step, save, table, vm_hwm_mb  # noqa: E402
 
 CONFIG = dict(vocab=65, block=64, layers=4, heads=4, width=128, batch=32)
-
-
-def _vm_hwm_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def make_minigrad(path=None):
@@ -168,19 +160,11 @@ def generation(path, use_cache, new=64):
 def worker(kind, path, steps):
     if kind.startswith("generate"):
         print(json.dumps({"tokens_per_s": generation(path, kind == "generate_cache"),
-                          "rss_mb": _vm_hwm_mb()}))
+                          "rss_mb": vm_hwm_mb()}))
         return
-    fn = {"minigrad": minigrad_step, "torch": torch_step}[kind](path)
-    first = fn()
-    for _ in range(2):
-        fn()
-    ts = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    print(json.dumps({"median_s": float(np.median(ts)), "first_loss": first,
-                      "rss_mb": _vm_hwm_mb()}))
+    median, first = median_step({"minigrad": minigrad_step, "torch": torch_step}[kind](path),
+                                steps)
+    print(json.dumps({"median_s": median, "first_loss": first, "rss_mb": vm_hwm_mb()}))
 
 
 def run_worker(kind, path, steps):

@@ -21,7 +21,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, save, table  # noqa: E402
+from common import machine, median_step, save, table, vm_hwm_mb  # noqa: E402
 
 
 def load_batch(path, kind, batch):
@@ -110,29 +110,12 @@ def torch_step(kind, batch, device="cpu", data=None):
     return step
 
 
-def _vm_hwm_mb() -> float:
-    """Peak resident set of this process (VmHWM; unlike ru_maxrss it resets at exec)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def worker(framework, kind, batch, steps, data, device="cpu"):
     """Run in a fresh process: time ``steps`` steps after a warm-up; print JSON."""
-    import time
     make = {"minigrad": minigrad_step, "torch": torch_step,
             "unfused": lambda *a: minigrad_step(*a, fuse=False)}[framework]
-    fn = make(kind, batch, device, data)
-    for _ in range(3):
-        fn()
-    ts = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    print(json.dumps({"median_s": float(np.median(ts)), "rss_mb": _vm_hwm_mb()}))
+    median, _ = median_step(make(kind, batch, device, data), steps)
+    print(json.dumps({"median_s": median, "rss_mb": vm_hwm_mb()}))
 
 
 def run_worker(framework, kind, batch, steps, data):

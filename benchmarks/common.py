@@ -111,6 +111,30 @@ def in_blocks(contenders: dict, rounds: int = 3, repeats: int = 5, warmup: int =
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def vm_hwm_mb() -> float:
+    """Peak resident set of this process in MB (VmHWM; unlike ru_maxrss it resets at
+    exec, so a fresh worker process reports its own peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def median_step(fn, steps: int, warmup: int = 3):
+    """(median seconds per call of ``fn`` over ``steps`` calls after ``warmup`` untimed
+    ones, the first warm-up call's result)."""
+    first = fn()
+    for _ in range(warmup - 1):
+        fn()
+    ts = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts)), first
+
+
 def save(name: str, payload: dict) -> str:
     os.makedirs(RESULTS, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d")
