@@ -3,6 +3,9 @@
 The graph is built with the ``onnx`` package (an optional extra) and checked by
 ``onnx.checker`` (full check, shape inference included) before the file is written.
 
+Token models (Embedding first) take int64 tokens (N, T) for the T they were built with;
+TransformerBlock is exported with its causal mask for that length.
+
 Layouts: the model's input is kept as the model takes it (channels-last (N, H, W, C) for
 the Keras-style CNN), with a dynamic batch dimension. ONNX's Conv and pooling work on
 (N, C, H, W), so the exporter transposes into that layout before the first of them and
@@ -24,6 +27,7 @@ from .io import _write_atomically
 from .nn.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten,
                         InputLayer, LeakyReLU, MaxPooling2D, _activation_name)
 from .nn.normalization import BatchNormalization
+from .nn.transformer import Embedding, LayerNormalization, TransformerBlock
 
 __all__ = ["export_onnx", "OPSET"]
 
@@ -174,6 +178,69 @@ def _batch_norm(g: _Graph, layer: BatchNormalization):
     g.op("Add", [g.value, g.const("bn_shift", shift.astype(np.float32).reshape(shape))], "bn")
 
 
+def _gelu_tanh(g: _Graph, x):
+    """x (1 + tanh(k (x + 0.044715 x^3))) / 2 (the TransformerBlock's GELU)."""
+    c = g.const
+    cube = g.op("Mul", [g.op("Mul", [x, x], "gelu"), x], "gelu")
+    inner = g.op("Add", [x, g.op("Mul", [cube, c("c", np.float32(0.044715))], "gelu")], "gelu")
+    t = g.op("Tanh", [g.op("Mul", [inner, c("k", np.float32(math.sqrt(2 / math.pi)))],
+                           "gelu")], "gelu")
+    half = g.op("Mul", [x, c("half", np.float32(0.5))], "gelu")
+    return g.op("Mul", [half, g.op("Add", [t, c("one", np.float32(1.0))], "gelu")], "gelu")
+
+
+def _linear(g: _Graph, dense: Dense, x):
+    """x @ kernel + bias on (N, ..., features)."""
+    host = backend.to_host
+    y = g.op("MatMul", [x, g.const("kernel", host(dense.compute_kernel().data)
+                                   .astype(np.float32))], "dense")
+    if dense.use_bias:
+        y = g.op("Add", [y, g.const("bias", host(dense.bias.data).astype(np.float32))],
+                 "dense")
+    return y
+
+
+def _layer_norm(g: _Graph, ln: LayerNormalization, x):
+    host = backend.to_host
+    c = ln.features
+    gamma = host(ln.gamma.data) if ln.scale else np.ones(c)
+    beta = host(ln.beta.data) if ln.center else np.zeros(c)
+    return g.op("LayerNormalization", [x, g.const("ln_gamma", gamma.astype(np.float32)),
+                                       g.const("ln_beta", beta.astype(np.float32))],
+                "layer_norm", axis=-1, epsilon=float(ln.epsilon))
+
+
+def _transformer_block(g: _Graph, block: TransformerBlock):
+    """The pre-LayerNorm block (see nn.transformer.TransformerBlock) with its causal mask
+    for the model's sequence length; dropout is the identity."""
+    T, dim = g.shape
+    attn = block.attn
+    H, d = attn.num_heads, attn.key_dim
+    x = g.value
+    h = _layer_norm(g, block.ln1, x)
+
+    def heads(t, perm):              # (N, T, H*d) -> (N, H, T, d), or (N, H, d, T) for keys
+        r = g.op("Reshape", [t, g.const("shape", np.array([0, 0, H, d], np.int64))], "heads")
+        return g.op("Transpose", [r], "heads", perm=perm)
+    q = heads(_linear(g, attn.query_dense, h), [0, 2, 1, 3])
+    k = heads(_linear(g, attn.key_dense, h), [0, 2, 3, 1])
+    v = heads(_linear(g, attn.value_dense, h), [0, 2, 1, 3])
+    scores = g.op("Mul", [g.op("MatMul", [q, k], "attention"),
+                          g.const("scale", np.float32(1 / math.sqrt(d)))], "attention")
+    if block.causal:
+        mask = np.where(np.tril(np.ones((T, T), bool)), 0, -np.inf).astype(np.float32)
+        scores = g.op("Add", [scores, g.const("causal_mask", mask)], "attention")
+    w = g.op("Softmax", [scores], "attention", axis=-1)
+    a = g.op("Transpose", [g.op("MatMul", [w, v], "attention")], "attention",
+             perm=[0, 2, 1, 3])
+    a = g.op("Reshape", [a, g.const("shape", np.array([0, 0, H * d], np.int64))],
+             "attention")
+    x = g.op("Add", [x, _linear(g, attn.output_dense, a)], "residual")
+    f = _linear(g, block.ff2, _gelu_tanh(g, _linear(g, block.ff1,
+                                                     _layer_norm(g, block.ln2, x))))
+    g.op("Add", [x, f], "residual")
+
+
 def _layer(g: _Graph, layer):
     where = f"layer '{getattr(layer, 'name', type(layer).__name__)}' " \
             f"({type(layer).__name__})"
@@ -191,6 +258,16 @@ def _layer(g: _Graph, layer):
         g.shape = (math.prod(g.shape),)
     elif type(layer) is BatchNormalization:
         _batch_norm(g, layer)
+    elif type(layer) is Embedding:
+        table = backend.to_host(layer.embeddings.data).astype(np.float32)
+        g.op("Gather", [g.const("embeddings", table), g.value], "embedding", axis=0)
+        g.shape = g.shape + (layer.output_dim,)
+    elif type(layer) is LayerNormalization:
+        _layer_norm(g, layer, g.value)
+    elif type(layer) is TransformerBlock:
+        if len(g.shape) != 2:
+            raise ValueError(f"{where}: needs inputs (N, length, dim), got {g.shape}")
+        _transformer_block(g, layer)
     elif isinstance(layer, Activation):
         _activation(g, layer.activation, where)
     elif type(layer) is LeakyReLU:
@@ -198,7 +275,8 @@ def _layer(g: _Graph, layer):
     else:
         raise ValueError(f"{where} cannot be exported to ONNX (supported: Dense, Conv2D, "
                          "MaxPooling2D, AveragePooling2D, Flatten, Dropout, "
-                         "BatchNormalization and the activations)")
+                         "BatchNormalization, the activations, Embedding, "
+                         "LayerNormalization and TransformerBlock)")
 
 
 def export_onnx(model, path, opset: int = OPSET, name: Optional[str] = None) -> str:
@@ -222,9 +300,11 @@ def export_onnx(model, path, opset: int = OPSET, name: Optional[str] = None) -> 
     g.to_hwc()
     g.op("Identity", [g.value], "output")
     g.nodes[-1].output[0] = "output"
+    tokens = bool(model._layers) and type(model._layers[0]) is Embedding
     graph = helper.make_graph(
         g.nodes, name or getattr(model, "name", None) or "minigrad",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *shape])],
+        [helper.make_tensor_value_info("input", TensorProto.INT64 if tokens else
+                                       TensorProto.FLOAT, ["N", *shape])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", *g.shape])],
         initializer=g.inits)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
