@@ -1,5 +1,5 @@
 """Training callbacks (Keras names): EarlyStopping, ModelCheckpoint, TerminateOnNaN,
-LearningRateScheduler, CSVLogger, and History (returned by fit)."""
+LearningRateScheduler, CSVLogger, TensorBoard, and History (returned by fit)."""
 from __future__ import annotations
 
 import csv
@@ -11,7 +11,7 @@ import numpy as np
 from .checks import number, positive_int
 
 __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "TerminateOnNaN",
-           "LearningRateScheduler", "CSVLogger"]
+           "LearningRateScheduler", "CSVLogger", "TensorBoard"]
 
 
 class Callback:
@@ -199,3 +199,67 @@ class CSVLogger(Callback):
             if new:
                 w.writerow(["epoch"] + self.keys)
             w.writerow([epoch] + [logs.get(k, "") for k in self.keys])
+
+
+class TensorBoard(Callback):
+    """Logs for TensorBoard (Keras' callback): per epoch the loss, the metrics and the
+    learning rate under ``log_dir/train`` (``epoch_loss``, ``epoch_accuracy``,
+    ``epoch_learning_rate``) and the validation numbers under ``log_dir/validation``;
+    with ``update_freq=N`` (an int) also ``batch_loss`` every N batches; with
+    ``histogram_freq=N`` histograms of every weight every N epochs.
+
+    The event files are written by ``tensorboardX`` (pip install tensorboardX, or
+    minigrad[interop]); view them with ``tensorboard --logdir LOG_DIR``.
+    """
+
+    def __init__(self, log_dir="logs", histogram_freq: int = 0, update_freq="epoch"):
+        self.log_dir = os.fspath(log_dir)
+        self.histogram_freq = positive_int(histogram_freq, "TensorBoard", "histogram_freq",
+                                           minimum=0)
+        if update_freq not in ("epoch", "batch"):
+            update_freq = positive_int(update_freq, "TensorBoard", "update_freq")
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self._writers = None
+        self._step = 0
+
+    def _open(self):
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:
+            raise ImportError("TensorBoard needs tensorboardX: pip install tensorboardX (or "
+                              "minigrad[interop])") from None
+        self._writers = {k: SummaryWriter(os.path.join(self.log_dir, k))
+                         for k in ("train", "validation")}
+
+    def on_train_begin(self, logs=None):
+        self._open()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self.update_freq != "epoch" and self._step % self.update_freq == 0 and logs:
+            self._writers["train"].add_scalar("batch_loss", logs["loss"], self._step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._writers is None:
+            self._open()
+        train, val = self._writers["train"], self._writers["validation"]
+        for k, v in (logs or {}).items():
+            if k.startswith("val_"):
+                val.add_scalar(f"epoch_{k[4:]}", v, epoch)
+            else:
+                train.add_scalar(f"epoch_{k}", v, epoch)
+        opt = getattr(self.model, "optimizer", None)
+        if opt is not None:
+            train.add_scalar("epoch_learning_rate", opt.lr, epoch)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            from . import backend
+            for name, p in self.model.named_parameters():
+                train.add_histogram(name, backend.to_host(p.data), epoch)
+        for w in self._writers.values():
+            w.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writers is not None:
+            for w in self._writers.values():
+                w.close()
+            self._writers = None

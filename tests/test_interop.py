@@ -218,3 +218,41 @@ def test_layers_that_cannot_be_exported_are_named(tmp_path):
         m.export(str(tmp_path / "x.tflite"), format="tflite")
     with pytest.raises(ValueError, match="build the model first"):
         models.Sequential([layers.Dense(2)]).export(str(tmp_path / "y.onnx"))
+
+
+# --- TensorBoard ---------------------------------------------------------------------------------
+def read_scalars(folder):
+    ea_mod = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    acc = ea_mod.EventAccumulator(str(folder), size_guidance={"scalars": 0, "histograms": 0})
+    acc.Reload()
+    return acc
+
+
+def test_tensorboard_callback_logs_read_back_by_tensorboard(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from minigrad.keras import callbacks
+    mg.manual_seed(0)
+    m = models.Sequential([layers.Dense(4, activation="relu", input_shape=(3,)),
+                           layers.Dense(2, activation="softmax")])
+    m.compile(optimizer=mg.optim.SGD(learning_rate=0.05), loss="sparse_categorical_crossentropy",
+              metrics=["accuracy"])
+    x = rng.standard_normal((40, 3)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(int)
+    tb = callbacks.TensorBoard(str(tmp_path), histogram_freq=1, update_freq=2)
+    h = m.fit(x[:30], y[:30], validation_data=(x[30:], y[30:]), epochs=3, batch_size=10,
+              verbose=0, callbacks=[tb]).history
+    train = read_scalars(tmp_path / "train")
+    val = read_scalars(tmp_path / "validation")
+    got = [e.value for e in train.Scalars("epoch_loss")]
+    np.testing.assert_allclose(got, h["loss"], rtol=1e-6)
+    np.testing.assert_allclose([e.value for e in train.Scalars("epoch_accuracy")],
+                               h["accuracy"], rtol=1e-6)
+    np.testing.assert_allclose([e.value for e in val.Scalars("epoch_loss")], h["val_loss"],
+                               rtol=1e-6)
+    assert [e.step for e in train.Scalars("epoch_loss")] == [0, 1, 2]
+    np.testing.assert_allclose([e.value for e in train.Scalars("epoch_learning_rate")],
+                               [0.05] * 3, rtol=1e-6)
+    assert [e.step for e in train.Scalars("batch_loss")] == [2, 4, 6, 8]  # 9 batches, every 2
+    assert len(train.Tags()["histograms"]) == len(m.parameters())
+    with pytest.raises(ValueError, match="update_freq"):
+        callbacks.TensorBoard(str(tmp_path), update_freq=0)

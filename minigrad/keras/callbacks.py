@@ -1,3 +1,4 @@
 """Keras callback names: the classes of :mod:`minigrad.callbacks`."""
 from ..callbacks import (CSVLogger, Callback, EarlyStopping, History,  # noqa: F401
-                         LearningRateScheduler, ModelCheckpoint, TerminateOnNaN)
+                         LearningRateScheduler, ModelCheckpoint, TensorBoard,
+                         TerminateOnNaN)
