@@ -15,9 +15,13 @@ __all__ = ["Callback", "History", "EarlyStopping", "ModelCheckpoint", "Terminate
 
 
 class Callback:
-    """Hooks called by ``fit``; ``self.model`` is set before training starts."""
+    """Hooks called by ``fit``; ``self.model`` is set before training starts.
+
+    ``rank_zero_only``: in data-parallel training only rank 0 runs it (the callbacks that
+    write files)."""
 
     model = None
+    rank_zero_only = False
 
     def set_model(self, model):
         """Called by fit before training: the model this callback watches."""
@@ -123,6 +127,8 @@ class ModelCheckpoint(Callback):
     Files are written atomically.
     """
 
+    rank_zero_only = True
+
     def __init__(self, filepath, monitor="val_loss", save_best_only=False,
                  save_weights_only=False, mode="auto", verbose=0):
         self.filepath, self.monitor = str(filepath), monitor
@@ -180,6 +186,8 @@ class LearningRateScheduler(Callback):
 class CSVLogger(Callback):
     """Append one CSV row of logs per epoch to ``filename``."""
 
+    rank_zero_only = True
+
     def __init__(self, filename, separator=",", append=False):
         self.filename, self.sep, self.append = str(filename), separator, append
         self.keys = None
@@ -211,6 +219,8 @@ class TensorBoard(Callback):
     The event files are written by ``tensorboardX`` (pip install tensorboardX, or
     minigrad[interop]); view them with ``tensorboard --logdir LOG_DIR``.
     """
+
+    rank_zero_only = True
 
     def __init__(self, log_dir="logs", histogram_freq: int = 0, update_freq="epoch"):
         self.log_dir = os.fspath(log_dir)

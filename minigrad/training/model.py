@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import backend, tuning
 from .. import callbacks as cbks
+from .. import distributed as dist
 from .. import losses as losses_mod
 from ..autograd import no_grad
 from ..backend import get_array_module
@@ -211,18 +212,35 @@ class Model(Module, WeightsAPI):
             return [slice(0, n)]
         return tuning.micro_batches(xb.data, n, int(size))
 
-    def _train_step(self, xb, yb):
+    def _train_step(self, xb, yb, n_global=None):
         """Forward, backward and, when the loss is finite, the optimizer's update.
 
         Returns [loss, *metric sums] as host floats (one device-to-host read); a
         non-finite loss leaves the weights as they were (no update is applied).
+        Data-parallel (``n_global``: the size of the global batch of which ``xb`` is this
+        rank's share), the gradients and numbers are first combined over the ranks.
         """
         self.optimizer.zero_grad()
-        loss, mets = self._gradients(xb, yb)
+        if xb.shape[0]:
+            loss, mets = self._gradients(xb, yb)
+        else:                                 # a rank with no rows of a tiny last batch
+            loss, mets = np.zeros(()), [np.zeros(())] * len(self._metric_fns)
         vals = read_scalars([loss] + mets)
+        if n_global is not None and dist.world_size() > 1:
+            vals = self._combine_ranks(vals, xb.shape[0], n_global)
         if math.isfinite(vals[0]):
             self.optimizer.step()
         return vals
+
+    def _combine_ranks(self, vals, n, n_global):
+        """The global batch's gradient and numbers from every rank's share: the mean loss
+        of ``n`` of the ``n_global`` rows weighs n / n_global (a summed loss, 1), and the
+        weighted gradients, losses and metric sums are summed over the ranks."""
+        w = n / n_global if self.loss.reduction == "mean" else 1.0
+        dist.all_reduce_gradients(self.parameters(), scale=w)
+        totals = np.array([vals[0] * w] + vals[1:], dtype=np.float64)
+        dist.all_reduce(totals)
+        return [float(v) for v in totals]
 
     def _gradients(self, xb, yb):
         """The batch loss and metric sums (device scalars), gradients left in ``.grad``;
@@ -289,12 +307,15 @@ class Model(Module, WeightsAPI):
         self._require_compiled("fit")
         batch_size = positive_int(32 if batch_size is None else batch_size, "fit",
                                   "batch_size")
+        if dist.world_size() > 1:              # data-parallel: batch_size is the global one
+            verbose, callbacks = self._rank_view(verbose, callbacks)
         epochs = positive_int(epochs, "fit", "epochs", minimum=0)
         initial_epoch = positive_int(initial_epoch, "fit", "initial_epoch", minimum=0)
         if validation_batch_size is not None:
             validation_batch_size = positive_int(validation_batch_size, "fit",
                                                  "validation_batch_size")
         x, y = self._prepare(x, y, "fit")
+        dist.broadcast_parameters(self)        # every rank starts from rank 0's weights
         if check_finite:
             check_finite_data(x, "x")
         if validation_data is not None:
@@ -320,6 +341,22 @@ class Model(Module, WeightsAPI):
             cb.on_train_end()
         return history
 
+    @staticmethod
+    def _rank_view(verbose, callbacks):
+        """What this rank prints and runs: only rank 0 prints and runs the callbacks that
+        write files (``rank_zero_only``); every rank runs the others (they see the same
+        numbers, so EarlyStopping stops all ranks together)."""
+        if dist.rank() == 0:
+            return verbose, callbacks
+        return 0, [c for c in callbacks or [] if not getattr(c, "rank_zero_only", False)]
+
+    def _epoch_order(self, run):
+        """This epoch's order of the samples (rank 0's, sent to all ranks), or None."""
+        if not run.shuffle:
+            return None
+        order = run.rng.permutation(run.x.shape[0])
+        return dist.broadcast(order) if dist.world_size() > 1 else order
+
     def _fit_epoch(self, run, epoch):
         """One pass over the (shuffled) data, then validation, the progress line and the
         epoch's callbacks."""
@@ -342,12 +379,14 @@ class Model(Module, WeightsAPI):
 
     def _fit_batches(self, run, epoch, bar):
         """The training steps of one epoch: (loss and metric sums, samples seen)."""
-        order = run.rng.permutation(run.x.shape[0]) if run.shuffle else None
+        order = self._epoch_order(run)
         tot = np.zeros(1 + len(self._metric_fns))
         seen = 0
         for b in range(run.steps):
             xb, yb = batch(run.x, run.y, b, run.batch_size, order)
-            vals = self._train_step(self._to_input(xb), self._to_target(yb))
+            rows = dist.shard_rows(xb.shape[0])          # all of them in a world of one
+            vals = self._train_step(self._to_input(xb[rows]), self._to_target(yb[rows]),
+                                    xb.shape[0])
             if not math.isfinite(vals[0]):
                 self._non_finite_loss(run, epoch, b, vals[0])
                 break
@@ -414,10 +453,15 @@ class Model(Module, WeightsAPI):
         was = self.training
         self.eval()
         tot = np.zeros(1 + len(self._metric_fns))
+        ranks, me = dist.world_size(), dist.rank()
+        if ranks > 1 and me != 0:
+            verbose = 0
         bar = ProgressBar(steps, verbose)
         try:
             with no_grad():
                 for b in range(steps):
+                    if b % ranks != me:          # data-parallel: batches dealt round-robin
+                        continue
                     sl = slice(b * batch_size, min((b + 1) * batch_size, n))
                     xb, yb = self._to_input(x[sl]), self._to_target(y[sl])
                     loss, out, logits = self._loss_and_output(xb, yb)
@@ -427,6 +471,8 @@ class Model(Module, WeightsAPI):
                     bar.update(b + 1, self._logs(tot, sl.stop))
         finally:
             self.train(was)
+        if ranks > 1:
+            dist.all_reduce(tot)                 # every rank reports the same numbers
         logs = self._logs(tot, n)
         bar.update(steps, logs, finalize=True)
         if return_dict:
