@@ -6,7 +6,7 @@ The plain backward, written out (:func:`run_backward`)::
     while the queue is not empty:
         f = the queued Function of highest generation (its consumers are all done)
         gxs = f.backward(gradient pending on f's output)
-        for each input x of f with its gradient gx:
+        for each input x of f with its gradient gx:                  (_send_inputs)
             gx = unbroadcast(gx, x.shape)            # undo NumPy broadcasting
             if x is a leaf: x.grad += gx
             else: add gx to the gradient pending on x; queue x.creator
@@ -76,15 +76,7 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
             f._gy = None
             if mode.watches or f._watch:
                 gys = mode.outputs_done(f, gys)
-            gxs = mode.backward(f, gys)
-            for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
-                if gx is None or not need:
-                    continue
-                if gx.shape != x.data.shape:
-                    _send(x, mode.unbroadcast(gx, x.data.shape, f), False, queue, mode)
-                else:                         # gx may be one of gys: then borrowed
-                    _send(x, gx, gx is gys[0] or (f._multi and any(gx is g for g in gys)),
-                          queue, mode)
+            _send_inputs(f, mode.backward(f, gys), gys, queue, mode)
             if not retain_graph:
                 f._release()
         mode.release_held()
@@ -94,6 +86,19 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
         if token is not None:
             autograd._grad_enabled.reset(token)
     return mode.result(capture)
+
+
+def _send_inputs(f, gxs, gys, queue, mode):
+    """Hand each input of ``f`` that needs one its gradient, summed down to the input's
+    shape where NumPy broadcasting made it larger."""
+    for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
+        if gx is None or not need:
+            continue
+        if gx.shape != x.data.shape:
+            _send(x, mode.unbroadcast(gx, x.data.shape, f), False, queue, mode)
+        else:                                 # gx may be one of gys: then borrowed
+            _send(x, gx, gx is gys[0] or (f._multi and any(gx is g for g in gys)), queue,
+                  mode)
 
 
 def _send(x, gx, borrowed, queue, mode):

@@ -24,8 +24,9 @@ import numpy as np
 from . import backend
 from .functional.conv import same_padding
 from .io import _write_atomically
-from .nn.layers import (Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten,
-                        InputLayer, LeakyReLU, MaxPooling2D, _activation_name)
+from .nn.activations import Activation, LeakyReLU
+from .nn.layers import (AveragePooling2D, Conv2D, Dense, Dropout, Flatten, InputLayer,
+                        MaxPooling2D, _activation_name)
 from .nn.normalization import BatchNormalization
 from .nn.transformer import Embedding, LayerNormalization, TransformerBlock
 

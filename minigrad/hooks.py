@@ -1,10 +1,12 @@
-"""Handles for hooks: what ``Tensor.register_hook`` and ``Module.register_forward_hook``
-return, so that a hook can be taken out again (``handle.remove()``)."""
+"""Hooks: the handles ``Tensor.register_hook`` and ``Module.register_forward_hook`` return,
+so that a hook can be taken out again (``handle.remove()``), and the registration of
+tensor hooks (which the backward engine runs, see ``engine._run_hooks``)."""
 from __future__ import annotations
 
 import itertools
+import weakref
 
-__all__ = ["RemovableHandle"]
+__all__ = ["RemovableHandle", "register_tensor_hook"]
 
 _ids = itertools.count()
 
@@ -28,3 +30,34 @@ class RemovableHandle:
     def __exit__(self, *exc):
         self.remove()
         return False
+
+
+def register_tensor_hook(t, fn) -> RemovableHandle:
+    """``Tensor.register_hook``: add ``fn`` to the hooks of tensor ``t``. While any tensor
+    hook is registered (``autograd._hooks_active``), backward runs the mode that looks for
+    them; a tensor's hooks stop counting when it is removed or freed."""
+    from .autograd import _hooks_active
+    if not t.requires_grad:
+        raise RuntimeError("register_hook on a tensor that does not require grad")
+    if not callable(fn):
+        raise TypeError(f"register_hook expects a callable, got {type(fn).__name__}")
+    hooks = getattr(t, "_hooks", None)
+    if hooks is None:
+        hooks = t._hooks = {}
+        weakref.finalize(t, _drop_hooks, hooks)          # hooks end with their tensor
+
+    def forget():
+        _hooks_active[0] -= 1
+    handle = RemovableHandle(hooks, forget)
+    hooks[handle.id] = fn
+    _hooks_active[0] += 1
+    if t.creator is not None:
+        t.creator._watch = True               # the engine then looks at its outputs
+    return handle
+
+
+def _drop_hooks(hooks: dict) -> None:
+    """A tensor with hooks was freed: they no longer count as registered."""
+    from .autograd import _hooks_active
+    _hooks_active[0] -= len(hooks)
+    hooks.clear()

@@ -5,44 +5,15 @@ Operators are written out in the class body; each one calls an op from
 """
 from __future__ import annotations
 
-import weakref
-
 from typing import Optional
 
 import numpy as np
 
 from . import autograd, backend, engine
+from .dtypes import check_grad_dtype, get_default_dtype, set_default_dtype  # noqa: F401
+from .hooks import register_tensor_hook
 
-_default_dtype = [np.dtype(np.float32)]
 _object_new = object.__new__
-
-
-def set_default_dtype(dtype) -> None:
-    """Set the floating dtype of tensors built from Python floats and of new weights:
-    float32 (the default) or float64. float16 is refused until mixed precision exists
-    (half-precision weights and reductions without loss scaling train badly)."""
-    dt = np.dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"default dtype must be a floating dtype, got {dt}")
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"default dtype {dt} is not supported: use float32 or float64 "
-                         "(float16 training needs mixed precision, not available yet)")
-    _default_dtype[0] = dt
-
-
-def get_default_dtype() -> np.dtype:
-    """The floating dtype used for Python floats and random constructors."""
-    return _default_dtype[0]
-
-
-def check_grad_dtype(dtype) -> None:
-    """Raise TypeError unless tensors of ``dtype`` may require gradients (floating or
-    complex)."""
-    if np.dtype(dtype).kind not in "fc":
-        raise TypeError(
-            f"only floating point tensors can require gradients; this tensor has dtype "
-            f"{np.dtype(dtype)} (integer and bool tensors hold labels and masks). "
-            "Convert with .astype('float32') first.")
 
 
 def as_array(data, dtype=None, device=None, copy=True):
@@ -70,19 +41,12 @@ def as_array(data, dtype=None, device=None, copy=True):
                         "complex)")
     if not isinstance(data, np.generic):
         if dtype is None and arr.dtype.kind == "f" and not isinstance(data, np.ndarray):
-            arr = arr.astype(_default_dtype[0])
+            arr = arr.astype(get_default_dtype())
     if dtype is not None:
         arr = arr.astype(dtype, copy=False)
     if copy and arr is data:
         arr = arr.copy()
     return backend.move(arr, dev)
-
-
-def _drop_hooks(hooks: dict) -> None:
-    """A tensor with hooks was freed: they no longer count as registered."""
-    from .autograd import _hooks_active
-    _hooks_active[0] -= len(hooks)
-    hooks.clear()
 
 
 class Tensor:
@@ -302,25 +266,7 @@ class Tensor:
             >>> h = x.register_hook(lambda g: g * 2)      # doubles x's gradient
             >>> h.remove()
         """
-        from .autograd import _hooks_active
-        from .hooks import RemovableHandle
-        if not self.requires_grad:
-            raise RuntimeError("register_hook on a tensor that does not require grad")
-        if not callable(fn):
-            raise TypeError(f"register_hook expects a callable, got {type(fn).__name__}")
-        hooks = getattr(self, "_hooks", None)
-        if hooks is None:
-            hooks = self._hooks = {}
-            weakref.finalize(self, _drop_hooks, hooks)   # hooks end with their tensor
-
-        def forget():
-            _hooks_active[0] -= 1
-        handle = RemovableHandle(hooks, forget)
-        hooks[handle.id] = fn
-        _hooks_active[0] += 1
-        if self.creator is not None:
-            self.creator._watch = True          # the engine then looks at its outputs
-        return handle
+        return register_tensor_hook(self, fn)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``grad = None``)."""

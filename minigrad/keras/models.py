@@ -13,7 +13,8 @@ LAYER_REGISTRY = {cls.__name__: cls for cls in (
     _layers.Dense, _layers.Conv2D, _layers.MaxPooling2D, _layers.AveragePooling2D,
     _layers.Flatten, _layers.Dropout, _layers.BatchNormalization, _layers.Activation,
     _layers.ReLU, _layers.Sigmoid, _layers.Tanh, _layers.Softmax, _layers.GELU,
-    _layers.LeakyReLU, _layers.InputLayer)}
+    _layers.LeakyReLU, _layers.InputLayer, _layers.Embedding, _layers.LayerNormalization,
+    _layers.TransformerBlock)}
 
 
 def _layer_from_config(entry):

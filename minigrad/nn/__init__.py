@@ -1,8 +1,8 @@
 """Layers and containers: Module, Parameter, the Keras-style layers, Sequential."""
 from . import init
-from .layers import (GELU, Activation, AveragePooling2D, Conv2D, Dense, Dropout, Flatten,
-                     InputLayer, Layer, LeakyReLU, Linear, MaxPooling2D, ReLU, Sigmoid,
-                     Softmax, Tanh)
+from .activations import GELU, Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .layers import (AveragePooling2D, Conv2D, Dense, Dropout, Flatten, InputLayer, Layer,
+                     Linear, MaxPooling2D)
 from .normalization import BatchNormalization
 from .module import Module, Parameter
 from .sequential import Sequential

@@ -1,6 +1,6 @@
 """Keras-style layers: Dense, Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
-Activation and activation layers, plus PyTorch's Linear (BatchNormalization is in
-:mod:`minigrad.nn.normalization`).
+plus PyTorch's Linear (the activation layers are in :mod:`minigrad.nn.activations`,
+BatchNormalization in :mod:`minigrad.nn.normalization`).
 
 A layer builds its weights on first call (or at construction when ``input_shape`` is
 given), so ``Dense(64)`` needs no input size. Shapes exclude the batch axis, as in Keras.
@@ -20,9 +20,7 @@ from . import init as _init
 from .module import Module, Parameter
 
 __all__ = ["Layer", "Dense", "Linear", "Conv2D", "MaxPooling2D", "AveragePooling2D",
-           "Flatten", "Dropout", "Activation", "ReLU", "Sigmoid",
-           "Tanh", "Softmax", "GELU", "LeakyReLU", "InputLayer", "ACTIVATIONS",
-           "get_activation"]
+           "Flatten", "Dropout", "InputLayer", "ACTIVATIONS", "get_activation"]
 
 ACTIVATIONS = {
     None: None, "linear": None,
@@ -448,67 +446,3 @@ class Dropout(Layer):
 
     def get_config(self):
         return {"name": self.name, "rate": self.rate}
-
-
-class Activation(Layer):
-    """Applies an activation by name: ``Activation('relu')``."""
-
-    def __init__(self, activation, name=None, input_shape=None):
-        super().__init__(input_shape=input_shape, name=name, activation=activation)
-
-    def call(self, x):
-        return x
-
-    def get_config(self):
-        return {"name": self.name, "activation": _activation_name(self.activation)}
-
-
-class _NamedActivation(Activation):
-    """An Activation layer whose activation is fixed by the class."""
-
-    act = None
-
-    def __init__(self, name=None, input_shape=None):
-        super().__init__(self.act, name=name, input_shape=input_shape)
-
-    def get_config(self):
-        return {"name": self.name}
-
-
-class ReLU(_NamedActivation):
-    """max(0, x) as a layer."""
-    act = "relu"
-
-
-class Sigmoid(_NamedActivation):
-    """1 / (1 + e^-x) as a layer."""
-    act = "sigmoid"
-
-
-class Tanh(_NamedActivation):
-    """tanh(x) as a layer."""
-    act = "tanh"
-
-
-class GELU(_NamedActivation):
-    """x Phi(x) as a layer."""
-    act = "gelu"
-
-
-class Softmax(_NamedActivation):
-    """Softmax over the last axis as a layer."""
-    act = "softmax"
-
-
-class LeakyReLU(Layer):
-    """``x`` if positive else ``negative_slope * x``."""
-
-    def __init__(self, negative_slope: float = 0.3, name=None, input_shape=None):
-        super().__init__(input_shape=input_shape, name=name)
-        self.negative_slope = number(negative_slope, "LeakyReLU", "negative_slope")
-
-    def call(self, x):
-        return F.leaky_relu(x, self.negative_slope)
-
-    def get_config(self):
-        return {"name": self.name, "negative_slope": self.negative_slope}

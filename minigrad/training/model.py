@@ -27,6 +27,7 @@ from ..tensor import Tensor, get_default_dtype
 from . import metrics as metrics_mod
 from .data import (Run, as_batch_array, batch, check_finite_data, read_scalars,
                    split_off_validation)
+from . import parallel
 from .progress import ProgressBar
 from .weights import WeightsAPI
 
@@ -227,20 +228,10 @@ class Model(Module, WeightsAPI):
             loss, mets = np.zeros(()), [np.zeros(())] * len(self._metric_fns)
         vals = read_scalars([loss] + mets)
         if n_global is not None and dist.world_size() > 1:
-            vals = self._combine_ranks(vals, xb.shape[0], n_global)
+            vals = parallel.combine_ranks(self, vals, xb.shape[0], n_global)
         if math.isfinite(vals[0]):
             self.optimizer.step()
         return vals
-
-    def _combine_ranks(self, vals, n, n_global):
-        """The global batch's gradient and numbers from every rank's share: the mean loss
-        of ``n`` of the ``n_global`` rows weighs n / n_global (a summed loss, 1), and the
-        weighted gradients, losses and metric sums are summed over the ranks."""
-        w = n / n_global if self.loss.reduction == "mean" else 1.0
-        dist.all_reduce_gradients(self.parameters(), scale=w)
-        totals = np.array([vals[0] * w] + vals[1:], dtype=np.float64)
-        dist.all_reduce(totals)
-        return [float(v) for v in totals]
 
     def _gradients(self, xb, yb):
         """The batch loss and metric sums (device scalars), gradients left in ``.grad``;
@@ -308,7 +299,7 @@ class Model(Module, WeightsAPI):
         batch_size = positive_int(32 if batch_size is None else batch_size, "fit",
                                   "batch_size")
         if dist.world_size() > 1:              # data-parallel: batch_size is the global one
-            verbose, callbacks = self._rank_view(verbose, callbacks)
+            verbose, callbacks = parallel.rank_view(verbose, callbacks)
         epochs = positive_int(epochs, "fit", "epochs", minimum=0)
         initial_epoch = positive_int(initial_epoch, "fit", "initial_epoch", minimum=0)
         if validation_batch_size is not None:
@@ -341,22 +332,6 @@ class Model(Module, WeightsAPI):
             cb.on_train_end()
         return history
 
-    @staticmethod
-    def _rank_view(verbose, callbacks):
-        """What this rank prints and runs: only rank 0 prints and runs the callbacks that
-        write files (``rank_zero_only``); every rank runs the others (they see the same
-        numbers, so EarlyStopping stops all ranks together)."""
-        if dist.rank() == 0:
-            return verbose, callbacks
-        return 0, [c for c in callbacks or [] if not getattr(c, "rank_zero_only", False)]
-
-    def _epoch_order(self, run):
-        """This epoch's order of the samples (rank 0's, sent to all ranks), or None."""
-        if not run.shuffle:
-            return None
-        order = run.rng.permutation(run.x.shape[0])
-        return dist.broadcast(order) if dist.world_size() > 1 else order
-
     def _fit_epoch(self, run, epoch):
         """One pass over the (shuffled) data, then validation, the progress line and the
         epoch's callbacks."""
@@ -379,7 +354,7 @@ class Model(Module, WeightsAPI):
 
     def _fit_batches(self, run, epoch, bar):
         """The training steps of one epoch: (loss and metric sums, samples seen)."""
-        order = self._epoch_order(run)
+        order = parallel.epoch_order(run)
         tot = np.zeros(1 + len(self._metric_fns))
         seen = 0
         for b in range(run.steps):
