@@ -66,6 +66,8 @@ class History(Callback):
             if "val_" + k in self.history:
                 a.plot(epochs, self.history["val_" + k], "s--", label="val_" + k)
             a.set_xlabel("epoch")
+            a.set_xticks(epochs)                 # whole epochs, not 1.0, 1.2, ...
+            a.set_ylabel(k)
             a.set_title(k)
             a.legend()
         return axes

@@ -160,7 +160,7 @@ class Tensor:
         if self.dtype != np.float32:
             extra += f", dtype={self.dtype}"
         if self.creator is not None:
-            extra += f", grad_fn=<{type(self.creator).__name__}>"
+            extra += f", creator=<{type(self.creator).__name__}>"
         elif self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"

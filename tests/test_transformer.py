@@ -371,3 +371,16 @@ def test_gpt_learns_a_sequence_with_adamw_groups_and_clipping():
     out = m.generate(seq[0, :1], 8, temperature=0)
     np.testing.assert_array_equal(out, seq[0])
 
+
+
+def test_a_transformer_sequential_saves_and_loads_with_its_architecture(tmp_path):
+    mg.manual_seed(0)
+    m = models.Sequential([layers.Embedding(9, 8, input_shape=(5,)), layers.TransformerBlock(2),
+                           layers.LayerNormalization(epsilon=1e-4), layers.Dense(9)])
+    x = np.random.default_rng(0).integers(0, 9, (3, 5))
+    path = m.save(str(tmp_path / "t.npz"))
+    again = models.load_model(path)
+    assert [type(layer).__name__ for layer in again.layers] == [
+        "Embedding", "TransformerBlock", "LayerNormalization", "Dense"]
+    assert again.layers[2].epsilon == 1e-4
+    np.testing.assert_allclose(again.predict(x), m.predict(x), rtol=1e-6)
