@@ -15,7 +15,7 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(EXAMPLES, "*.ipynb")))
 
 
 def test_there_are_notebooks():
-    assert len(NOTEBOOKS) >= 8
+    assert len(NOTEBOOKS) >= 10
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
