@@ -1,4 +1,5 @@
-"""Drawing the computation graph behind a tensor: Mermaid flowcharts and Graphviz DOT.
+"""Drawing the computation graph behind a tensor: Mermaid flowcharts, Graphviz DOT, and a
+matplotlib picture with the values and gradients (``plot_graph``).
 
     >>> y = (a * b + a).sum()
     >>> mg.viz.to_mermaid(y)          # displays inline in Jupyter; str() is the source
@@ -12,7 +13,7 @@ from typing import Dict, List, Tuple
 
 from .tensor import Tensor
 
-__all__ = ["to_mermaid", "to_dot", "graph", "MermaidGraph", "DotGraph"]
+__all__ = ["to_mermaid", "to_dot", "graph", "plot_graph", "MermaidGraph", "DotGraph"]
 
 
 class MermaidGraph(str):
@@ -46,28 +47,19 @@ def _tensor_label(t: Tensor, names: Dict[int, str]) -> Tuple[str, str]:
     return (f"{head} ({shape})" if head else f"({shape})"), kind
 
 
-def graph(root: Tensor, names: Dict[str, Tensor] = None):
-    """The graph behind ``root`` as (nodes, edges).
-
-    Returns:
-        nodes: list of (node id, label, kind) with kind in 'op', 'param', 'input',
-            'tensor', 'const', 'output'.
-        edges: list of (from id, to id).
-    """
+def _walk(root: Tensor):
+    """The graph behind ``root``: ({node id: Tensor or Function}, [(from id, to id)]),
+    tensors 't0', 't1', ... (root first) and ops 'f0', 'f1', ..."""
     if not isinstance(root, Tensor):
         raise TypeError(f"graph: expected a Tensor, got {type(root).__name__}")
-    names = {id(t): n for n, t in (names or {}).items()}
-    nodes: List[tuple] = []
-    edges: List[tuple] = []
+    objs, edges = {}, []
     seen_t, seen_f = {}, {}
 
     def tnode(t):
-        key = id(t)
-        if key not in seen_t:
-            seen_t[key] = f"t{len(seen_t)}"
-            label, kind = _tensor_label(t, names)
-            nodes.append((seen_t[key], label, "output" if t is root else kind))
-        return seen_t[key]
+        if id(t) not in seen_t:
+            seen_t[id(t)] = f"t{len(seen_t)}"
+            objs[seen_t[id(t)]] = t
+        return seen_t[id(t)]
 
     stack = [root]
     tnode(root)
@@ -79,8 +71,7 @@ def graph(root: Tensor, names: Dict[str, Tensor] = None):
         fresh = id(f) not in seen_f
         if fresh:
             seen_f[id(f)] = f"f{len(seen_f)}"
-            label = type(f).__name__ + (" (freed)" if f.inputs is None else "")
-            nodes.append((seen_f[id(f)], label, "op"))
+            objs[seen_f[id(f)]] = f
         edges.append((seen_f[id(f)], tnode(t)))
         if fresh and f.inputs is not None:
             for x in f.inputs:
@@ -88,7 +79,84 @@ def graph(root: Tensor, names: Dict[str, Tensor] = None):
                 edges.append((tnode(x), seen_f[id(f)]))
                 if new:
                     stack.append(x)
+    return objs, edges
+
+
+def graph(root: Tensor, names: Dict[str, Tensor] = None):
+    """The graph behind ``root`` as (nodes, edges).
+
+    Returns:
+        nodes: list of (node id, label, kind) with kind in 'op', 'param', 'input',
+            'tensor', 'const', 'output'.
+        edges: list of (from id, to id).
+    """
+    objs, edges = _walk(root)
+    names = {id(t): n for n, t in (names or {}).items()}
+    nodes: List[tuple] = []
+    for nid, o in objs.items():
+        if isinstance(o, Tensor):
+            label, kind = _tensor_label(o, names)
+            nodes.append((nid, label, "output" if o is root else kind))
+        else:
+            nodes.append((nid, type(o).__name__ + (" (freed)" if o.inputs is None else ""),
+                          "op"))
     return nodes, edges
+
+
+def _short(a, limit=4) -> str:
+    import numpy as np
+    a = np.asarray(a)
+    if a.size > limit:
+        return f"{a.shape} array"
+    return np.array2string(a, precision=3, separator=", ", suppress_small=True)
+
+
+def plot_graph(root: Tensor, names: Dict[str, Tensor] = None, ax=None):
+    """Draw the graph behind ``root`` with matplotlib (imported here): inputs on the left,
+    ``root`` on the right; each tensor box shows its name, its value and, once computed,
+    its gradient (``.grad``: leaves after ``backward()``, other tensors with
+    ``retain_grad()``); ops are the yellow boxes between. Returns the axes."""
+    import matplotlib.pyplot as plt
+    objs, edges = _walk(root)
+    labels = dict((nid, label) for nid, label, _ in graph(root, names)[0])
+    depth = {nid: 0 for nid in objs}
+    for _ in range(len(objs)):                    # longest path from the inputs
+        changed = False
+        for a, b in edges:
+            if depth[b] < depth[a] + 1:
+                depth[b], changed = depth[a] + 1, True
+        if not changed:
+            break
+    columns: Dict[int, List[str]] = {}
+    for nid in objs:
+        columns.setdefault(depth[nid], []).append(nid)
+    pos = {nid: (d, i - (len(col) - 1) / 2) for d, col in columns.items()
+           for i, nid in enumerate(sorted(col))}
+    if ax is None:
+        width = 2.6 * (max(columns) + 1)
+        height = 1.3 * max(len(c) for c in columns.values()) + 1
+        _, ax = plt.subplots(figsize=(min(width, 16), min(height, 10)))
+    for a, b in edges:
+        (xa, ya), (xb, yb) = pos[a], pos[b]
+        ax.annotate("", xy=(xb - 0.32, yb), xytext=(xa + 0.32, ya),
+                    arrowprops=dict(arrowstyle="->", color="grey"))
+    for nid, o in objs.items():
+        x, y = pos[nid]
+        if isinstance(o, Tensor):
+            text = labels[nid]
+            if hasattr(o.data, "shape"):
+                text += f"\nvalue {_short(o.numpy())}"
+            if o.grad is not None:
+                text += f"\ngrad {_short(o.grad.numpy())}"
+            color = "#dbe9ff" if o is root else "#eeeeee"
+        else:
+            text, color = labels[nid], "#ffe9b3"
+        ax.text(x, y, text, ha="center", va="center", fontsize=8,
+                bbox=dict(boxstyle="round", fc=color, ec="grey"))
+    ax.set_xlim(-0.6, max(columns) + 0.6)
+    ax.set_ylim(min(p[1] for p in pos.values()) - 0.7, max(p[1] for p in pos.values()) + 0.7)
+    ax.axis("off")
+    return ax
 
 
 def _escape(s: str) -> str:

@@ -1,4 +1,6 @@
 """Graph drawings: structure (node and edge counts, labels) for known expressions."""
+import numpy as np
+
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import nn
@@ -40,3 +42,21 @@ def test_constants_and_freed_graph():
     y.backward()
     nodes, _ = mg.viz.graph(y)
     assert any("(freed)" in label for _, label, _ in nodes)
+
+
+def test_plot_graph_shows_values_and_gradients():
+    pytest = __import__("pytest")
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    a = mg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    b = mg.tensor([4.0, 5.0, 6.0], requires_grad=True)
+    y = (a * b + a).sum()
+    y.backward(retain_graph=True)
+    ax = mg.viz.plot_graph(y, names={"a": a, "b": b})
+    texts = [t.get_text() for t in ax.texts]
+    assert any(t.startswith("a (3)") and "grad [5., 6., 7.]" in t for t in texts)
+    assert any(t.startswith("b (3)") and "grad [1., 2., 3.]" in t for t in texts)
+    assert sorted(t for t in texts if t and "\n" not in t) == ["Add", "Mul", "Sum"]
+    big = mg.tensor(np.ones(10), requires_grad=True)
+    ax = mg.viz.plot_graph((big * 2).sum())
+    assert any("(10,) array" in t.get_text() for t in ax.texts)
