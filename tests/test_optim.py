@@ -566,3 +566,22 @@ def test_cosine_decay_with_linear_warmup_as_keras():
         optim.CosineDecay(0.1, 10, warmup_steps=5)
     with pytest.raises(ValueError, match="warmup_steps must be an integer"):
         optim.CosineDecay(0.1, 10, warmup_target=1.0, warmup_steps=-1)
+
+
+def test_clip_grad_norm_edges_from_mutation_testing():
+    """A single tensor; a max_norm below 1; no change when the norm is under max_norm by
+    less than a factor 2; the norm returned in the gradients' dtype; its message."""
+    p = mg.tensor(np.array([3.0, 4.0], np.float32), requires_grad=True)
+    p.grad = mg.tensor(np.array([3.0, 4.0], np.float32))
+    norm = optim.clip_grad_norm(p, 0.5)
+    assert norm.item() == pytest.approx(5.0) and norm.dtype == np.float32
+    np.testing.assert_allclose(p.grad.numpy(), [0.3, 0.4], rtol=1e-5)
+    p.grad = mg.tensor(np.array([0.6, 0.8], np.float32))       # norm 1 under max_norm 1.5
+    optim.clip_grad_norm([p], 1.5)
+    np.testing.assert_array_equal(p.grad.numpy(), np.array([0.6, 0.8], np.float32))
+    with pytest.raises(ValueError, match=r"^clip_grad_norm: max_norm must be"):
+        optim.clip_grad_norm([p], -1)
+    decay, rest = optim.weight_decay_groups([mg.nn.Parameter(np.ones((2, 2))),
+                                             mg.nn.Parameter(np.ones(2))], 0.1)
+    assert [q.shape for q in decay["params"]] == [(2, 2)]
+    assert [q.shape for q in rest["params"]] == [(2,)]

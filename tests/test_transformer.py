@@ -384,3 +384,71 @@ def test_a_transformer_sequential_saves_and_loads_with_its_architecture(tmp_path
         "Embedding", "TransformerBlock", "LayerNormalization", "Dense"]
     assert again.layers[2].epsilon == 1e-4
     np.testing.assert_allclose(again.predict(x), m.predict(x), rtol=1e-6)
+
+
+# --- from mutation testing: options, inputs and messages no test observed ---------------------
+def test_embedding_takes_lists_refuses_grad_indices_and_names_the_dtype():
+    W = t64(rng.standard_normal((5, 3)))
+    np.testing.assert_array_equal(F.embedding([1, 4], W).numpy(), W.numpy()[[1, 4]])
+    assert F.embedding(np.zeros((0,), np.int64), W).shape == (0, 3)
+    with pytest.raises(TypeError, match=r"^embedding: indices must not require grad"):
+        F.embedding(t64([1.0], grad=True), W)
+    with pytest.raises(TypeError, match=r"^embedding: indices must be integers, got dtype "
+                                        r"float64$"):
+        F.embedding(np.array([1.0]), W)
+    with pytest.raises(IndexError, match=r"^embedding: index 5 is out of range for 5 rows "
+                                         r"\(indices must be in \[0, 4\]\)$"):
+        F.embedding([5], W)
+
+
+def test_layer_norm_weight_gradient_without_a_bias_gradient_and_double_backprop_on_rows():
+    x = t64(rng.standard_normal((3, 4)), grad=True)
+    w = t64(rng.standard_normal(4), grad=True)
+    b = t64(rng.standard_normal(4))                   # a constant bias
+    y = F.layer_norm(x, 4, w, b)
+    g = rng.standard_normal((3, 4))
+    y.backward(mg.tensor(g))
+    xhat = (x.numpy() - x.numpy().mean(1, keepdims=True)) / np.sqrt(
+        x.numpy().var(1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(w.grad.numpy(), (g * xhat).sum(0), rtol=1e-10)
+    assert b.grad is None
+    assert mg.gradgradcheck(lambda x, w: F.layer_norm(x, 4, w), [x, w])   # several rows
+
+
+def test_layer_norm_refuses_empty_shapes_boolean_eps_and_names_the_bias():
+    x = t64(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"normalized_shape \(\) must be the last axes"):
+        F.layer_norm(x, ())
+    with pytest.raises(ValueError, match="eps must be a positive number, got True"):
+        F.layer_norm(x, 3, eps=True)
+    with pytest.raises(ValueError, match=r"^layer_norm: bias has shape \(2,\), expected \(3,\)$"):
+        F.layer_norm(x, 3, bias=t64(np.zeros(2)))
+
+
+def test_attention_dropout_is_on_by_default_and_masks_may_be_lists():
+    q, k, v = (t64(rng.standard_normal((4, 8))) for _ in range(3))
+    plain = F.scaled_dot_product_attention(q, k, v).numpy()
+    mg.manual_seed(1)
+    dropped = F.scaled_dot_product_attention(q, k, v, dropout_p=0.5).numpy()
+    assert not np.allclose(dropped, plain)                      # training=True by default
+    _, w = F.attention(q, k, v, dropout_p=0.5)
+    assert (w.numpy() == 0).any()                               # F.attention's default too
+    np.testing.assert_array_equal(
+        F.scaled_dot_product_attention(q, k, v, dropout_p=0.5, training=False).numpy(), plain)
+    mask = [[True, False, True, True]] * 4
+    np.testing.assert_array_equal(
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask).numpy(),
+        F.scaled_dot_product_attention(q, k, v, attn_mask=np.array(mask)).numpy())
+    q32 = mg.tensor(rng.standard_normal((2, 3)).astype(np.float32))
+    out = F.scaled_dot_product_attention(q32, q32, q32, attn_mask=np.zeros((2, 2)))
+    assert out.dtype == np.float32                              # a float64 mask does not upcast
+
+
+def test_attention_messages():
+    q = t64(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"^attention: query, key and value need at least 2 "
+                                         r"axes \(\.\.\., L, E\), got shapes \(2, 3\), \(3,\), "):
+        F.attention(q, t64(np.zeros(3)), q)
+    with pytest.raises(ValueError, match=r"^attention: pass either attn_mask or is_causal=True, "
+                                         r"not both$"):
+        F.attention(q, q, q, attn_mask=np.ones((2, 2), bool), is_causal=True)
