@@ -579,6 +579,9 @@ def test_clip_grad_norm_edges_from_mutation_testing():
     p.grad = mg.tensor(np.array([0.6, 0.8], np.float32))       # norm 1 under max_norm 1.5
     optim.clip_grad_norm([p], 1.5)
     np.testing.assert_array_equal(p.grad.numpy(), np.array([0.6, 0.8], np.float32))
+    q = mg.tensor(np.ones(2), requires_grad=True)                # float64 gradients:
+    q.grad = mg.tensor(np.ones(2))
+    assert optim.clip_grad_norm([q], 1.0).dtype == np.float64   # the norm in their dtype
     with pytest.raises(ValueError, match=r"^clip_grad_norm: max_norm must be"):
         optim.clip_grad_norm([p], -1)
     decay, rest = optim.weight_decay_groups([mg.nn.Parameter(np.ones((2, 2))),

@@ -396,6 +396,9 @@ def test_embedding_takes_lists_refuses_grad_indices_and_names_the_dtype():
     with pytest.raises(TypeError, match=r"^embedding: indices must be integers, got dtype "
                                         r"float64$"):
         F.embedding(np.array([1.0]), W)
+    with pytest.raises(TypeError, match=r"^embedding: indices must be integers, got dtype "
+                                        r"float$"):
+        F.embedding(1.5, W)                                     # no dtype: its type named
     with pytest.raises(IndexError, match=r"^embedding: index 5 is out of range for 5 rows "
                                          r"\(indices must be in \[0, 4\]\)$"):
         F.embedding([5], W)
@@ -452,3 +455,9 @@ def test_attention_messages():
     with pytest.raises(ValueError, match=r"^attention: pass either attn_mask or is_causal=True, "
                                          r"not both$"):
         F.attention(q, q, q, attn_mask=np.ones((2, 2), bool), is_causal=True)
+
+
+def test_causal_mask_on_its_own():
+    m = F.causal_mask(3, 4)
+    assert m.device == "cpu" and m.dtype == bool
+    np.testing.assert_array_equal(m.numpy(), np.tril(np.ones((3, 4), bool)))
