@@ -79,7 +79,8 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
             _send_inputs(f, mode.backward(f, gys), gys, queue, mode)
             if not retain_graph:
                 f._release()
-        mode.release_held()
+        if mode.held:                         # leaves with hooks wait for the sum
+            mode.release_held()
     finally:
         for entry in queue:                   # after an error: no gradient left behind
             entry[2]._gy = None
