@@ -34,13 +34,14 @@ __all__ = ["quantize", "QuantizedDense", "QuantizedConv2D", "quantization_aware"
 # Quantization
 # =====================================================================================
 
-def quantize_per_channel(w: np.ndarray):
-    """(int8 values, float32 scales) of kernel ``w`` whose last axis is the output
-    channel: s_c = max|w[..., c]| / 127 (1 for an all-zero channel)."""
+def quantize_per_channel(w):
+    """(int8 values, float32 scales) of kernel ``w`` (an array on any backend) whose last
+    axis is the output channel: s_c = max|w[..., c]| / 127 (1 for an all-zero channel)."""
+    xp = backend.get_array_module(w)
     axes = tuple(range(w.ndim - 1))
-    top = np.abs(w).max(axis=axes)
-    scale = np.where(top > 0, top / 127.0, 1.0).astype(np.float32)
-    q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+    top = xp.abs(w).max(axis=axes)
+    scale = xp.where(top > 0, top / 127.0, 1.0).astype(np.float32)
+    q = xp.clip(xp.rint(w / scale), -127, 127).astype(np.int8)
     return q, scale
 
 
@@ -49,9 +50,7 @@ class _Quantized:
     they are saved as they are: 1 byte per weight)."""
 
     def _quantize_from(self, layer):
-        q, s = quantize_per_channel(backend.to_host(layer.kernel.data))
-        self.kernel_int8 = backend.move(q, layer._device)
-        self.kernel_scale = backend.move(s, layer._device)
+        self.kernel_int8, self.kernel_scale = quantize_per_channel(layer.kernel.data)
         del self.kernel                     # the float kernel is gone
 
     def _buffer_names(self):
@@ -88,11 +87,8 @@ class FakeQuantize(Function):
     (its true derivative is 0 almost everywhere, which would stop training)."""
 
     def forward(self, w):
-        xp = backend.get_array_module(w)
-        axes = tuple(range(w.ndim - 1))
-        top = xp.abs(w).max(axis=axes)
-        s = xp.where(top > 0, top / 127.0, 1.0).astype(w.dtype)
-        return xp.clip(xp.rint(w / s), -127, 127) * s
+        q, s = quantize_per_channel(w)
+        return (q * s).astype(w.dtype, copy=False)
 
     def backward(self, gy):
         return gy
