@@ -159,11 +159,13 @@ def broadcast_parameters(model: Module, root: int = 0) -> None:
             broadcast(getattr(m, name), root)
 
 
-def all_reduce_gradients(parameters, scale: float = 1.0, op: str = "sum") -> None:
+def all_reduce_gradients(parameters, scale: float = 1.0, op: str = "sum",
+                         bucket_bytes: Optional[int] = None) -> None:
     """Sum (``op='sum'``) or average (``'mean'``) the gradients of ``parameters`` over all
     ranks, after multiplying them by ``scale``, in place. The gradients travel packed
-    into buckets of about ``BUCKET_BYTES`` per dtype (a few large messages, not one per
-    tensor). A parameter without a gradient counts as zeros (and gets one)."""
+    into buckets of about ``bucket_bytes`` (default ``BUCKET_BYTES``) per dtype: a few
+    large messages, not one per tensor. A parameter without a gradient counts as zeros
+    (and gets one)."""
     if op not in ("sum", "mean"):
         raise ValueError(f"all_reduce_gradients: op must be 'sum' or 'mean', got {op!r}")
     params = list(parameters.parameters() if isinstance(parameters, Module) else parameters)
@@ -175,7 +177,7 @@ def all_reduce_gradients(parameters, scale: float = 1.0, op: str = "sum") -> Non
         return
     if op == "mean":
         scale = scale / _world["size"]
-    for bucket in _buckets(params):
+    for bucket in _buckets(params, bucket_bytes):
         xp = backend.get_array_module(bucket[0].data)
         flat = xp.concatenate([_grad_or_zeros(p).reshape(-1) for p in bucket])
         if scale != 1.0:
@@ -193,12 +195,14 @@ def _grad_or_zeros(p):
     return p.grad.data
 
 
-def _buckets(params):
-    """Parameters in order, grouped by dtype and device into runs of <= BUCKET_BYTES."""
+def _buckets(params, bucket_bytes: Optional[int] = None):
+    """Parameters in order, grouped by dtype and device into runs of <= bucket_bytes
+    (``BUCKET_BYTES`` by default)."""
+    limit = bucket_bytes or BUCKET_BYTES
     out, cur, size, key = [], [], 0, None
     for p in params:
         k = (p.dtype, p.device)
-        if cur and (k != key or size + p.data.nbytes > BUCKET_BYTES):
+        if cur and (k != key or size + p.data.nbytes > limit):
             out.append(cur)
             cur, size = [], 0
         cur.append(p)
@@ -259,12 +263,5 @@ class DataParallel(Module):
 
     def sync_gradients(self) -> None:
         """Average the gradients over all ranks (in place, bucketed)."""
-        global BUCKET_BYTES
-        saved = BUCKET_BYTES
-        if self.bucket_bytes:
-            BUCKET_BYTES = self.bucket_bytes
-        try:
-            all_reduce_gradients(self.module, op="mean")
-        finally:
-            BUCKET_BYTES = saved
+        all_reduce_gradients(self.module, op="mean", bucket_bytes=self.bucket_bytes)
 

@@ -158,3 +158,4 @@ def test_buckets_group_by_dtype_and_size(monkeypatch):
           mg.zeros(3, dtype="float64"), mg.zeros(30, dtype="float32")]
     sizes = [[p.size for p in b] for b in dist._buckets(ps)]
     assert sizes == [[10, 10], [3], [30]]
+    assert [[p.size for p in b] for b in dist._buckets(ps, 40)] == [[10], [10], [3], [30]]
