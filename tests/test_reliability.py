@@ -254,14 +254,26 @@ CONSTRUCTORS = {
     "F.max_pool2d.kernel_size": lambda v: F.max_pool2d(mg.zeros(1, 1, 4, 4), v),
     "F.conv2d.stride": lambda v: F.conv2d(mg.zeros(1, 1, 4, 4), mg.zeros(1, 1, 2, 2),
                                           stride=v),
+    "Embedding.input_dim": lambda v: layers.Embedding(v, 4),
+    "Embedding.output_dim": lambda v: layers.Embedding(4, v),
+    "PositionEmbedding.sequence_length": lambda v: layers.PositionEmbedding(v),
+    "MultiHeadAttention.num_heads": lambda v: layers.MultiHeadAttention(v, 4),
+    "MultiHeadAttention.key_dim": lambda v: layers.MultiHeadAttention(2, v),
+    "MultiHeadAttention.value_dim": lambda v: layers.MultiHeadAttention(2, 4, value_dim=v),
+    "TransformerBlock.num_heads": lambda v: layers.TransformerBlock(v),
+    "GPT.vocab_size": lambda v: mg.nn.GPT(v, 4, 1, 1, 4),
+    "GPT.block_size": lambda v: mg.nn.GPT(5, v, 1, 1, 4),
+    "GPT.n_layer": lambda v: mg.nn.GPT(5, 4, v, 1, 4),
+    "sinusoidal_positions.length": lambda v: mg.nn.sinusoidal_positions(v, 4),
+    "sinusoidal_positions.dim": lambda v: mg.nn.sinusoidal_positions(4, v),
 }
 
 
 @pytest.mark.parametrize("what", list(CONSTRUCTORS))
 @pytest.mark.parametrize("value", BAD_INTS, ids=[repr(v) for v in BAD_INTS])
 def test_sizes_must_be_positive_integers(what, value):
-    if value is None and what.endswith("strides"):
-        pytest.skip("strides=None means 'the pool size'")
+    if value is None and what.endswith(("strides", "value_dim")):
+        pytest.skip("None means the default: the pool size, the key_dim")
     with pytest.raises((TypeError, ValueError)) as info:
         CONSTRUCTORS[what](value)
     name = what.split(".")[-1]
@@ -287,6 +299,20 @@ def test_bad_arguments_raise_clear_errors(make):
     with pytest.raises((TypeError, ValueError)) as info:
         make()
     assert ":" in str(info.value)            # names the caller and the argument
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: layers.MultiHeadAttention(2, 4, dropout=1.0),
+     r"^MultiHeadAttention: dropout must be"),
+    (lambda: layers.MultiHeadAttention(2, 4, dropout=-0.5),
+     r"^MultiHeadAttention: dropout must be"),
+    (lambda: layers.TransformerBlock(2, dropout=1.0), r"^TransformerBlock: dropout must be"),
+    (lambda: layers.LayerNormalization(epsilon=0), r"^LayerNormalization: epsilon must be"),
+    (lambda: layers.LayerNormalization(axis=1), r"^LayerNormalization: only axis=-1"),
+], ids=lambda v: "" if callable(v) else v.split(":")[0].strip("^"))
+def test_transformer_layer_arguments_name_the_layer_and_the_argument(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
 
 
 def test_good_arguments_in_every_accepted_form():

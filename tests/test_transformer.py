@@ -461,3 +461,86 @@ def test_causal_mask_on_its_own():
     m = F.causal_mask(3, 4)
     assert m.device == "cpu" and m.dtype == bool
     np.testing.assert_array_equal(m.numpy(), np.tril(np.ones((3, 4), bool)))
+
+
+# --- from mutation testing of nn.transformer and nn.gpt ----------------------------------------
+def test_gpt_forward_is_its_layers_composed():
+    """logits = head(ln_f(blocks(tok(x) + pos(x)))), written out with the model's layers."""
+    m = small_gpt()
+    x = np.random.default_rng(2).integers(0, 11, (2, 6))
+    h = m.tok(x)
+    h = h + m.pos(h)
+    for block in m.blocks:
+        h = block(h)
+    np.testing.assert_allclose(m(x).numpy(), m.head(m.ln_f(h)).numpy(), rtol=1e-6)
+
+
+def test_gpt_loss_passes_ignore_index():
+    m = small_gpt()
+    x = np.random.default_rng(3).integers(0, 11, (2, 6))
+    y = np.roll(x, -1, 1)
+    y_ignored = y.copy()
+    y_ignored[:, :3] = 7                                  # ignored with ignore_index=7
+    logits = m(x).numpy().reshape(-1, 11)
+    z = logits - logits.max(1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(1, keepdims=True))
+    keep = (y_ignored.reshape(-1) != 7)
+    want = -logp[np.arange(12), y.reshape(-1)][keep].mean()
+    np.testing.assert_allclose(m.loss(x, y_ignored, ignore_index=7).item(), want, rtol=1e-5)
+
+
+def test_sampling_follows_softmax_of_logits_over_temperature():
+    from minigrad.nn.gpt import _sample
+    logits = np.tile([[0.0, 1.0, 2.0]], (20000, 1))
+    rng = np.random.default_rng(0)
+    freq = np.bincount(_sample(logits, 0.5, None, rng), minlength=3) / 20000
+    p = np.exp(np.array([0.0, 2.0, 4.0]))
+    np.testing.assert_allclose(freq, p / p.sum(), atol=0.01)
+    freq = np.bincount(_sample(logits, 1.0, 2, rng), minlength=3) / 20000
+    assert freq[0] == 0                                   # top_k=2 keeps classes 1 and 2
+    np.testing.assert_allclose(freq[1:], np.exp([1, 2]) / np.exp([1, 2]).sum(), atol=0.01)
+    big = np.array([[1000.0, 990.0, 0.0]])                # no overflow for large logits
+    assert _sample(big, 1.0, None, rng)[0] == 0
+    np.testing.assert_array_equal(_sample(np.array([[0.0, 3.0, 1.0]]), 0, None, rng), [1])
+
+
+def test_gpt_and_block_arguments_and_defaults():
+    m = nn.GPT(vocab_size=5, block_size=4, n_layer=1, n_head=2, dropout=0.1)
+    block = m.block0
+    assert m.tok.output_dim == 128 and block.ff1.units == 4 * 128       # n_embd default
+    assert block.rate == 0.1 and block.attn.dropout == 0.1             # dropout reaches the blocks
+    assert block.ln1.epsilon == 1e-5 and m.ln_f.epsilon == 1e-5
+    tb = layers.TransformerBlock(2, ff_dim=8)
+    tb(np.zeros((1, 3, 4), np.float32))
+    assert tb.ff1.units == 8
+    for kwargs, msg in [(dict(block_size=0), r"^GPT: block_size must be an integer >= 1"),
+                        (dict(n_embd=0), r"^GPT: n_embd must be an integer >= 1"),
+                        (dict(dropout=1.0), r"^GPT: dropout must be"),
+                        (dict(dropout=-0.1), r"^GPT: dropout must be")]:
+        args = dict(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4)
+        args.update(kwargs)
+        with pytest.raises(ValueError, match=msg):
+            nn.GPT(**args)
+    with pytest.raises(ValueError, match=r"^TransformerBlock: ff_dim must be an integer >= 1"):
+        layers.TransformerBlock(2, ff_dim=0)
+    with pytest.raises(ValueError, match=r"'tb' \(TransformerBlock\) expects inputs of shape "
+                                         r"\(batch, length, dim\), got feature shape \(4,\)"):
+        layers.TransformerBlock(2, name="tb")(np.zeros((2, 4), np.float32))
+
+
+def test_generate_messages():
+    m = small_gpt()
+    with pytest.raises(ValueError, match=r"^generate: max_new_tokens must be an integer >= 1"):
+        m.generate(np.array([1]), 0)
+    with pytest.raises(ValueError, match=r"^generate: temperature must be"):
+        m.generate(np.array([1]), 2, temperature=-1.0)
+    with pytest.raises(ValueError, match=r"^generate: top_k must be an integer >= 1"):
+        m.generate(np.array([1]), 2, top_k=0)
+    with pytest.raises(ValueError, match=r"prompt must be integer tokens of shape \(T,\) or "
+                                         r"\(B, T\) with T >= 1, got float64 \(2,\)"):
+        m.generate(np.array([1.0, 2.0]), 2)
+    with pytest.raises(ValueError, match=r"^GPT: tokens must have shape \(batch, length\), "
+                                         r"got \(3,\)"):
+        m(np.array([1, 2, 3]))
+    with pytest.raises(ValueError, match=r"^GPT: 9 positions do not fit in the context of 8"):
+        m(np.zeros((1, 9), np.int64))
