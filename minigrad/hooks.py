@@ -6,9 +6,13 @@ from __future__ import annotations
 import itertools
 import weakref
 
-__all__ = ["RemovableHandle", "register_tensor_hook"]
+__all__ = ["RemovableHandle", "register_tensor_hook", "forward_hooks_active"]
 
 _ids = itertools.count()
+
+#: How many module forward (pre-)hooks are registered: while none is, a Sequential model
+#: asks no layer whether it has one (a walk of the module tree at every step).
+forward_hooks_active = [0]
 
 
 class RemovableHandle:

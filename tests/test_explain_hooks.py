@@ -119,6 +119,11 @@ def test_forward_hooks_see_real_outputs_through_the_fusion_plan():
     np.testing.assert_allclose(got["last"].sum(axis=1), 1, rtol=1e-5)   # in fit too
     hc.remove(), hl.remove()
     assert not m._hooked_layers()
+    from minigrad.hooks import forward_hooks_active
+    base = forward_hooks_active[0]
+    with conv.register_forward_pre_hook(lambda mod, inp: None):
+        assert forward_hooks_active[0] == base + 1 and m._hooked_layers()
+    assert forward_hooks_active[0] == base and not m._hooked_layers()
 
 
 # --- explain -------------------------------------------------------------------------------------

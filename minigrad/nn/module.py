@@ -7,6 +7,7 @@ from typing import Iterator, Tuple
 import numpy as np
 
 from .. import backend
+from ..hooks import RemovableHandle, forward_hooks_active
 from ..tensor import Tensor, check_grad_dtype
 
 __all__ = ["Parameter", "Module"]
@@ -103,16 +104,22 @@ class Module:
         return self._add_hook(self._forward_pre_hooks, fn)
 
     def _add_hook(self, hooks, fn):
-        from ..hooks import RemovableHandle
         if not callable(fn):
             raise TypeError(f"{type(self).__name__}: a hook must be callable, got "
                             f"{type(fn).__name__}")
-        handle = RemovableHandle(hooks)
+
+        def forget():
+            forward_hooks_active[0] -= 1
+        handle = RemovableHandle(hooks, forget)
         hooks[handle.id] = fn
+        forward_hooks_active[0] += 1
         return handle
 
     def has_forward_hooks(self) -> bool:
-        """True when this module or one below it has a forward (pre-)hook."""
+        """True when this module or one below it has a forward (pre-)hook (no walk of the
+        tree while no forward hook is registered anywhere)."""
+        if not forward_hooks_active[0]:
+            return False
         return any(m._forward_hooks or m._forward_pre_hooks for m in self.modules())
 
     # --- traversal ---------------------------------------------------------------------
