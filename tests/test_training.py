@@ -280,16 +280,20 @@ def test_memory_flat_over_1000_steps():
     assert late - early < 64 * 1024, (early, late)
 
 
-def test_one_device_read_per_training_step():
+@pytest.mark.parametrize("loss", ["categorical_crossentropy",
+                                  "sparse_categorical_crossentropy"])
+def test_one_device_read_per_training_step(loss):
     """On a device (the strict backend counts reads like a GPU's), fit reads back one
-    small array per step: the loss and metric sums for the progress bar."""
+    small array per step: the loss and metric sums for the progress bar (integer labels
+    too: they are checked once before training, not for ignore_index at every step)."""
     from strict_backend import TRANSFERS
     from test_nn import article_cnn
     model = article_cnn().to("strict")
-    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
     rng = np.random.default_rng(0)
     x = rng.random((40, 28, 28, 1), dtype=np.float32)
-    y = to_categorical(rng.integers(0, 10, 40), 10)
+    labels = rng.integers(0, 10, 40)
+    y = labels if loss.startswith("sparse") else to_categorical(labels, 10)
     model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0)     # warm-up
     before = TRANSFERS["count"]
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)            # 5 steps

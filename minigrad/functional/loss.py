@@ -197,7 +197,8 @@ def cross_entropy(logits, target, reduction: str = "mean", check_targets: bool =
         reduction: ``'mean'`` (over N), ``'sum'`` or ``'none'`` (shape (N,)).
         check_targets: range-check integer labels (on GPU one small read).
         ignore_index: a label value whose rows count for nothing (loss 0, no gradient);
-            the mean is over the other rows (NaN when there are none), as PyTorch.
+            the mean is over the other rows (NaN when there are none), as PyTorch. With
+            ``check_targets=False`` a negative ``ignore_index`` is not looked for.
 
     Example:
         >>> F.cross_entropy(mg.tensor([[1e4, 0.0]]), mg.tensor([1])).item()
@@ -207,7 +208,10 @@ def cross_entropy(logits, target, reduction: str = "mean", check_targets: bool =
     x = _as_tensor(logits)
     t = _target_array(target, x)
     keep = None
-    if t.dtype.kind in "iu" and ignore_index is not None:
+    # check_targets=False promises labels in [0, C): a negative ignore_index cannot occur,
+    # and looking for it would cost a host read on a GPU at every training step
+    if t.dtype.kind in "iu" and ignore_index is not None and (check_targets or
+                                                              ignore_index >= 0):
         xp = get_array_module(t)
         ignored = t == ignore_index
         if bool(ignored.any()):
