@@ -148,8 +148,13 @@ def test_world_of_one_calls_change_nothing_and_check_their_arguments():
     np.testing.assert_array_equal(p.grad.numpy(), [1.0, 2.0])
     model = mg.nn.Dense(2, input_shape=(3,))
     dp = dist.DataParallel(model)
-    assert dp(mg.ones(4, 3)).shape == (4, 2)
-    dp.sync_gradients()
+    out = dp(mg.ones(4, 3))
+    assert out.shape == (4, 2)
+    out.sum().backward()
+    before = [p.grad.numpy().copy() for p in model.parameters()]
+    dp.sync_gradients()                                  # the mean over one rank: unchanged
+    for p, g in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p.grad.numpy(), g)
 
 
 def test_buckets_group_by_dtype_and_size(monkeypatch):

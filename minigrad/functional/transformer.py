@@ -41,7 +41,8 @@ def _token_indices(indices, device):
             raise TypeError("embedding: indices must not require grad (they are integers)")
         idx = indices.data
     else:
-        idx = np.asarray(indices) if isinstance(indices, (list, tuple, int)) else indices
+        # a tuple or an int as one array of indices (lists _index_on_device converts)
+        idx = np.asarray(indices) if isinstance(indices, (tuple, int)) else indices
     idx = _index_on_device(idx, device)
     if not hasattr(idx, "dtype") or idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype "
