@@ -7,7 +7,7 @@
     tensor([2., 4.])
 """
 from . import backend, cuda
-from . import functional, kernels, tuning
+from . import functional, kernels, mixed_precision, tuning
 from .autograd import (Function, detect_anomaly, enable_grad, grad, is_grad_enabled,
                        no_grad, set_grad_enabled)
 from .backend import Device, manual_seed
@@ -17,6 +17,7 @@ from .creation import (arange, empty, from_dlpack, from_numpy, full, full_like, 
 from .functional import (concatenate, logsumexp, maximum, minimum, pad, stack, where)
 from .functional import exp, log, sqrt, tanh, sigmoid, relu, abs, clip, matmul
 from .gradcheck import GradcheckError, check_vjp, gradcheck, gradgradcheck
+from .mixed_precision import autocast
 from .tensor import Tensor, get_default_dtype, set_default_dtype
 
 __version__ = "0.1.0"
@@ -30,11 +31,12 @@ __all__ = [
     "where", "maximum", "minimum", "pad", "logsumexp", "exp", "log", "sqrt", "tanh",
     "sigmoid", "relu", "abs", "clip", "matmul", "functional", "F", "nn", "optim", "losses",
     "callbacks", "data", "datasets", "viz", "keras", "kernels", "tuning", "explain",
-    "compress", "float32", "float64", "int64",
+    "compress", "mixed_precision", "autocast", "float32", "float64", "float16", "int64",
 ]
 
 float32 = "float32"
 float64 = "float64"
+float16 = "float16"
 int64 = "int64"
 
 from . import callbacks, compress, data, datasets, explain, losses, nn, optim, viz  # noqa: E402,E501

@@ -30,6 +30,8 @@ from . import backend
 
 _grad_enabled = contextvars.ContextVar("minigrad_grad_enabled", default=True)
 _anomaly_enabled = contextvars.ContextVar("minigrad_anomaly", default=False)
+#: Inside ``mixed_precision.autocast(dtype)``: that low-precision dtype; None outside.
+_autocast_dtype = contextvars.ContextVar("minigrad_autocast", default=None)
 
 # In-place assignments (Tensor.__setitem__) count up this epoch and stamp the tensor with
 # it; every recorded Function keeps the epoch of its forward. A backward that finds the
@@ -162,6 +164,11 @@ class Function:
     _gy = None
     _multi = False
     _watch = False
+    #: How the op runs inside :class:`minigrad.mixed_precision.autocast`: ``"low"`` (matrix
+    #: products, convolutions) first converts its float32 inputs to the autocast dtype,
+    #: ``"float32"`` (softmax, losses, normalisation, sums, exp, log, pow) its float16 or
+    #: bfloat16 inputs to float32; None (the rest) runs in the dtypes it is given.
+    autocast = None
 
     def forward(self, *xs):
         raise NotImplementedError
@@ -179,6 +186,9 @@ class Function:
         ``inputs`` are Tensors; a Tensor whose ``data`` is a Python number is a constant.
         Returns one Tensor, or a tuple when forward returns a tuple.
         """
+        # 0. under autocast, the dtype the op computes in (mixed precision)
+        if self.autocast is not None and _autocast_dtype.get() is not None:
+            inputs = _autocast_inputs(self.autocast, inputs)
         # 1. the arrays, all on one device, and which inputs need a gradient
         if len(inputs) == 2:                    # binary ops: unrolled, the hot path
             x0, x1 = inputs
@@ -244,6 +254,51 @@ class Function:
         d = self.__dict__
         self.__dict__ = {"inputs": None, "generation": d["generation"], "outputs": d["outputs"],
                          "epoch": d["epoch"]}
+
+
+class AsType(Function):
+    """y = x converted to another dtype; the gradient converts back."""
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.src = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        if is_half(self.src):
+            # a gradient too large for float16 becomes inf: under mixed precision the
+            # loss scaling finds it and skips the step, so no warning
+            with np.errstate(over="ignore"):
+                return gy.astype(self.src)
+        return gy.astype(self.src)
+
+    def backward_graph(self, gy):
+        return AsType(self.src).apply(gy)
+
+
+_FLOAT32 = np.dtype(np.float32)
+
+
+def is_half(dtype) -> bool:
+    """True for the 16-bit floating dtypes: float16, and bfloat16 (from ``ml_dtypes``)."""
+    return dtype.itemsize == 2 and (dtype.kind == "f" or dtype.name == "bfloat16")
+
+
+def _autocast_inputs(kind, inputs):
+    """The inputs of an op of autocast ``kind`` ("low" or "float32"), converted with
+    AsType (so each gradient converts back): float32 to the autocast dtype for "low",
+    16-bit floats to float32 for "float32". Other dtypes (float64, integers) and Python
+    numbers are left as they are."""
+    low = _autocast_dtype.get()
+    out = []
+    for x in inputs:
+        dt = getattr(x.data, "dtype", None)
+        if dt is not None and (dt == _FLOAT32 if kind == "low" else is_half(dt)):
+            x = AsType(low if kind == "low" else _FLOAT32).apply(x)
+        out.append(x)
+    return tuple(out)
 
 
 _NDARRAY = np.ndarray

@@ -5,11 +5,22 @@ first). ``from_logits=True`` means ``y_pred`` holds unnormalised scores.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from . import functional as F
+from .autograd import is_half
 from .tensor import Tensor
 
 __all__ = ["Loss", "MeanSquaredError", "CategoricalCrossentropy",
-           "SparseCategoricalCrossentropy", "BinaryCrossentropy", "get"]
+           "SparseCategoricalCrossentropy", "BinaryCrossentropy", "get", "full_precision"]
+
+
+def full_precision(y_pred):
+    """A float16 or bfloat16 prediction converted to float32 (differentiably; anything
+    else as it is): under mixed precision the loss is computed in float32, as in Keras."""
+    if isinstance(y_pred, Tensor) and is_half(y_pred.dtype):
+        return y_pred.astype(np.float32)
+    return y_pred
 
 
 class Loss:
@@ -25,7 +36,7 @@ class Loss:
         self.reduction = reduction
 
     def __call__(self, y_true, y_pred) -> Tensor:
-        return self.compute(y_pred, y_true, self.from_logits)
+        return self.compute(full_precision(y_pred), y_true, self.from_logits)
 
     def compute(self, y_pred, y_true, from_logits: bool, checked: bool = False) -> Tensor:
         """The loss; ``checked=True`` when the targets were validated already (fit does

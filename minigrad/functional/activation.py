@@ -237,6 +237,8 @@ class Softmax(Function):
     """y_i = e^(x_i - m) / sum_j e^(x_j - m), m = max x (no overflow);
     gx = y * (gy - sum(gy * y))."""
 
+    autocast = "float32"
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -264,6 +266,8 @@ def softmax(x, axis=-1) -> Tensor:
 
 class LogSoftmax(Function):
     """y = x - logsumexp(x);  gx = gy - softmax(x) * sum(gy)."""
+
+    autocast = "float32"
 
     def __init__(self, axis):
         self.axis = axis

@@ -144,6 +144,8 @@ class Pow(Function):
     constant, also at x = 0), and dy/dx1 = 0 where x0 = 0 and x1 >= 0 (0^e is flat in e).
     """
 
+    autocast = "float32"
+
     def forward(self, x0, x1):
         self.x0, self.x1 = x0, x1
         y = x0 ** x1
@@ -205,6 +207,8 @@ def neg(x) -> Tensor:
 class Exp(Function):
     """y = e^x;  dy/dx = y (the saved output)."""
 
+    autocast = "float32"
+
     def forward(self, x):
         y = get_array_module(x).exp(x)
         self.y = y
@@ -224,6 +228,8 @@ def exp(x) -> Tensor:
 
 class Log(Function):
     """y = ln x;  dy/dx = 1/x."""
+
+    autocast = "float32"
 
     def forward(self, x):
         self.x = x

@@ -20,6 +20,8 @@ class MatMul(Function):
     Batch axes broadcast; the engine sums gradients back to each input's shape.
     """
 
+    autocast = "low"
+
     def forward(self, x0, x1):
         self.x0, self.x1 = x0, x1
         return x0 @ x1
@@ -84,6 +86,8 @@ class Linear(Function):
 
     gx = gy W^T, gW = x^T gy, gb = sum_N gy (after gy <- gy * [y > 0] with the ReLU).
     """
+
+    autocast = "low"
 
     def __init__(self, relu=False):
         self.relu = relu

@@ -112,6 +112,8 @@ class CrossEntropy(Function):
     ``keep`` (labels only): a 0/1 weight per row; rows with 0 (``ignore_index``) have loss
     and gradient 0 and the mean is over the kept rows."""
 
+    autocast = "float32"
+
     def __init__(self, target, is_index, reduction, keep=None):
         self.t, self.is_index, self.reduction = target, is_index, reduction
         self.keep = keep
@@ -264,6 +266,8 @@ def binary_cross_entropy(prob, target, reduction: str = "mean") -> Tensor:
 
 class BCEWithLogits(Function):
     """loss = max(z, 0) - z t + log(1 + e^-|z|);  d loss / dz = sigmoid(z) - t."""
+
+    autocast = "float32"
 
     def __init__(self, t):
         self.t = t

@@ -35,6 +35,8 @@ def _keep_shape(in_shape, axis):
 class Sum(Function):
     """y = sum over axes;  dy/dx = 1 broadcast back."""
 
+    autocast = "float32"
+
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
 
@@ -168,6 +170,8 @@ def argmin(x, axis=None, keepdims: bool = False) -> Tensor:
 class LogSumExp(Function):
     """y = log(sum(exp(x))) computed as m + log(sum(exp(x - m))) with m = max(x);
     dy/dx = softmax(x)."""
+
+    autocast = "float32"
 
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims

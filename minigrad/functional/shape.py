@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import backend
-from ..autograd import Function, sum_to_array
+from ..autograd import AsType, Function, sum_to_array
 from ..backend import get_array_module
 from ..tensor import Tensor, check_grad_dtype
 from .arithmetic import _as_tensor
@@ -375,23 +375,6 @@ class ToDevice(Function):
 def to_device(x, device) -> Tensor:
     """Copy ``x`` to ``device``; differentiable."""
     return ToDevice(backend.as_device(device)).apply(_as_tensor(x))
-
-
-class AsType(Function):
-    """y = x converted to another dtype; the gradient converts back."""
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, x):
-        self.src = x.dtype
-        return x.astype(self.dtype)
-
-    def backward(self, gy):
-        return gy.astype(self.src)
-
-    def backward_graph(self, gy):
-        return astype(gy, self.src)
 
 
 def astype(x, dtype) -> Tensor:

@@ -115,6 +115,8 @@ class LayerNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * w + b over the last ``k`` axes (``w`` and ``b``
     optional: ``has`` says which are inputs); the derivative in :func:`_layer_norm_grads`."""
 
+    autocast = "float32"
+
     def __init__(self, k, eps, has_weight, has_bias):
         self.k, self.eps = k, eps
         self.has = (True, has_weight, has_bias)        # which of x, w, b are inputs

@@ -4,6 +4,8 @@
     >>> from minigrad.keras import layers, models
     >>> from minigrad.keras.datasets import mnist
 """
+from .. import mixed_precision
 from . import callbacks, datasets, layers, losses, models, optimizers, utils
 
-__all__ = ["layers", "models", "datasets", "utils", "optimizers", "losses", "callbacks"]
+__all__ = ["layers", "models", "datasets", "utils", "optimizers", "losses", "callbacks",
+           "mixed_precision"]

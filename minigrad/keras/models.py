@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .. import io as wio
 from .. import nn as _layers
+from ..optim import SGD, Adam, AdamW, LossScaleOptimizer, RMSprop
 from ..training import Model, Sequential
 
 __all__ = ["Sequential", "Model", "load_model", "LAYER_REGISTRY"]
@@ -32,6 +33,28 @@ def _layer_from_config(entry):
         raise wio.WeightsFileError(f"bad config for {entry['class_name']}: {exc}") from None
 
 
+def _optimizer_from_config(path, cfg):
+    """The optimizer a saved model was compiled with."""
+    ocfg = dict(cfg or {})
+    name = ocfg.pop("name", None)
+    if name == "LossScaleOptimizer":
+        inner = _optimizer_from_config(path, ocfg.pop("inner_optimizer", None))
+        return _build_optimizer(path, LossScaleOptimizer, dict(ocfg, inner_optimizer=inner))
+    cls = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW, "RMSprop": RMSprop}.get(name)
+    if cls is None:
+        raise wio.WeightsFileError(f"{path}: unknown optimizer {name!r} in the saved "
+                                   "compile settings (load with compile=False)")
+    return _build_optimizer(path, cls, ocfg)
+
+
+def _build_optimizer(path, cls, kwargs):
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise wio.WeightsFileError(f"{path}: bad compile settings ({exc}); load with "
+                                   "compile=False to skip them") from None
+
+
 def load_model(path, compile: bool = True) -> Sequential:
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and (when
     saved) the compile settings."""
@@ -49,16 +72,8 @@ def load_model(path, compile: bool = True) -> Sequential:
     model.load_weights(path)
     comp = cfg.get("compile")
     if compile and comp:
-        from ..optim import optimizers
-        ocfg = dict(comp.get("optimizer") or {})
-        name = ocfg.pop("name", None)
-        cls = {"SGD": optimizers.SGD, "Adam": optimizers.Adam, "AdamW": optimizers.AdamW,
-               "RMSprop": optimizers.RMSprop}.get(name)
-        if cls is None:
-            raise wio.WeightsFileError(f"{path}: unknown optimizer {name!r} in the saved "
-                                       "compile settings (load with compile=False)")
+        opt = _optimizer_from_config(path, comp.get("optimizer"))
         try:
-            opt = cls(**ocfg)
             model.compile(optimizer=opt, loss=comp["loss"], metrics=comp.get("metrics"))
         except (TypeError, ValueError, KeyError) as exc:
             raise wio.WeightsFileError(f"{path}: bad compile settings ({exc}); load with "

@@ -1,3 +1,3 @@
 """Keras optimizer names: the classes of :mod:`minigrad.optim`."""
-from ..optim import SGD, Adam, AdamW, Optimizer, RMSprop, get  # noqa: F401
+from ..optim import SGD, Adam, AdamW, LossScaleOptimizer, Optimizer, RMSprop, get  # noqa: F401
 from ..optim import schedules  # noqa: F401

@@ -31,7 +31,7 @@ from typing import Callable, List, Sequence
 from .. import functional as F
 from .layers import Conv2D, Dense, Layer, MaxPooling2D, _activation_name
 
-__all__ = ["Step", "plan"]
+__all__ = ["Step", "plan", "run_in_policy"]
 
 
 @dataclass
@@ -80,6 +80,22 @@ def plan(layers: Sequence, fuse: bool = True) -> List[Step]:
     return steps
 
 
+def run_in_policy(layer, x, apply_activation: bool = True):
+    """``layer.forward(x, apply_activation)`` under the layer's dtype policy."""
+    return _in_policy(layer, lambda x: layer.forward(x, apply_activation))(x)
+
+
+def _in_policy(layer, run) -> Callable:
+    """``run`` under the layer's dtype policy (mixed precision: see
+    :mod:`minigrad.mixed_precision`), when it has one of its own."""
+    def scoped(x):
+        if layer._policy is None:
+            return run(x)
+        with layer._policy.scope():
+            return run(x)
+    return scoped
+
+
 def _name(layer) -> str:
     return f"{getattr(layer, 'name', type(layer).__name__)} ({type(layer).__name__})"
 
@@ -87,13 +103,14 @@ def _name(layer) -> str:
 def _plain(layer) -> Step:
     """The layer's own op, its activation (if any) left to a step of its own."""
     if isinstance(layer, Layer):
-        return Step(_name(layer), (layer,), lambda x: layer.forward(x, apply_activation=False))
+        return Step(_name(layer), (layer,),
+                    _in_policy(layer, lambda x: layer.forward(x, apply_activation=False)))
     return Step(_name(layer), (layer,), layer)
 
 
 def _activation(layer, final: bool) -> Step:
     act = layer.activation
-    return Step(f"{_activation_name(act)}", (), act, final_activation=final)
+    return Step(f"{_activation_name(act)}", (), _in_policy(layer, act), final_activation=final)
 
 
 def _is_max_pool(layer) -> bool:
@@ -120,7 +137,7 @@ def _conv_pool_step(conv: Conv2D, pool: MaxPooling2D) -> Step:
         return y
     label = f"{_name(conv)}{' + relu' if relu else ''} + {_name(pool)}: conv2d(max_pool=" \
             f"{pool.pool_size[0]})"
-    return Step(label, (conv, pool), run)
+    return Step(label, (conv, pool), _in_policy(conv, run))
 
 
 def _with_relu(layer) -> Step:
@@ -129,7 +146,7 @@ def _with_relu(layer) -> Step:
         if isinstance(layer, Dense):
             return layer.linear(x, activation="relu")
         return layer.convolve(x, activation="relu")
-    return Step(f"{_name(layer)} + relu (in place)", (layer,), run)
+    return Step(f"{_name(layer)} + relu (in place)", (layer,), _in_policy(layer, run))
 
 
 def _pool_relu(pool: MaxPooling2D) -> Step:

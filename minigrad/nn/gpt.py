@@ -18,6 +18,7 @@ from .. import backend
 from .. import functional as F
 from ..autograd import no_grad
 from ..checks import number, positive_int
+from ..losses import full_precision
 from ..tensor import Tensor
 from .layers import Dense, Dropout
 from .module import Module
@@ -89,6 +90,7 @@ class GPT(Module):
         learn, for example the prompt of a question)."""
         logits = self(tokens)
         t = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
+        logits = full_precision(logits)          # float32 under mixed precision
         return F.cross_entropy(logits.reshape(-1, self.vocab_size), t.reshape(-1),
                                ignore_index=ignore_index)
 

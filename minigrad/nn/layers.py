@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import backend
 from .. import functional as F
+from .. import mixed_precision
 from ..autograd import backend_array_types
 from ..tensor import Tensor, get_default_dtype
 from ..checks import int_pair, number, one_of, positive_int
@@ -64,6 +65,9 @@ class Layer(Module):
 
     Subclasses implement ``build(input_shape)`` (create weights; shapes exclude the batch
     axis), ``call(x)`` and ``compute_output_shape(input_shape)``.
+
+    A layer takes the global dtype policy in force when it is made
+    (:func:`minigrad.mixed_precision.set_global_policy`); ``dtype_policy`` changes it.
     """
 
     def __init__(self, input_shape=None, name: Optional[str] = None, activation=None):
@@ -73,6 +77,7 @@ class Layer(Module):
         self.built = False
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self._device = backend.as_device("cpu")
+        self._policy = mixed_precision.explicit_global_policy()
 
     # subclasses override
     def build(self, input_shape) -> None:
@@ -90,8 +95,41 @@ class Layer(Module):
     def _on_device(self, device) -> None:
         self._device = device
 
+    @property
+    def dtype_policy(self) -> mixed_precision.Policy:
+        """The layer's :class:`~minigrad.mixed_precision.Policy`: its weights' dtype
+        (``variable_dtype``) and the dtype it computes in (``compute_dtype``). Set it to
+        a policy or a name ('float32', 'mixed_float16', ...) before the layer is built
+        (the weights' dtype cannot change after), or to None to follow the default."""
+        return self._policy or mixed_precision.Policy(get_default_dtype().name)
+
+    @dtype_policy.setter
+    def dtype_policy(self, policy) -> None:
+        new = None if policy is None else mixed_precision.Policy(policy)
+        if self.built and self.parameters():
+            want = (new or mixed_precision.Policy(get_default_dtype().name)).variable_dtype
+            if want != self.variable_dtype:
+                raise ValueError(f"layer '{self.name}': its weights are {self.variable_dtype} "
+                                 f"already; a {want} policy must be set before the layer is "
+                                 "built")
+        for m in self.modules():              # with its sub-layers (attention's Dense...)
+            if isinstance(m, Layer):
+                m._policy = new
+
+    @property
+    def compute_dtype(self) -> np.dtype:
+        """The dtype of this layer's products and convolutions (see dtype_policy)."""
+        return self.dtype_policy.compute_dtype
+
+    @property
+    def variable_dtype(self) -> np.dtype:
+        """The dtype of this layer's weights: that of the weights it has, once built."""
+        ps = self.parameters()
+        return ps[0].dtype if ps else self.dtype_policy.variable_dtype
+
     def _add_weight(self, shape, initializer, dtype=None, trainable=True) -> Parameter:
-        host = _init.get(initializer)(tuple(shape), np.dtype(dtype or get_default_dtype()))
+        dtype = dtype or self.dtype_policy.variable_dtype
+        host = _init.get(initializer)(tuple(shape), np.dtype(dtype))
         return Parameter.from_array(backend.move(host, self._device))
 
     def ensure_built(self, input_shape) -> None:
@@ -118,6 +156,9 @@ class Layer(Module):
                             "float32 first (uint8 pixel arithmetic would wrap around)")
         self.ensure_built(x.shape[1:])
         self._check_input(x.shape)
+        if self._policy is not None and not self._policy.is_mixed and \
+                x.dtype.itemsize < self._policy.compute_dtype.itemsize:
+            x = x.astype(self._policy.compute_dtype)   # a float32 layer after float16 ones
         return x
 
     def forward(self, x, apply_activation: bool = True):

@@ -74,7 +74,18 @@ class Module:
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
+    #: The dtype policy of a layer (mixed precision), None to follow the surrounding one
+    #: (see :mod:`minigrad.mixed_precision`).
+    _policy = None
+
     def __call__(self, *args, **kwargs):
+        if self._policy is not None:
+            with self._policy.scope():
+                return self._call(args, kwargs)
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs):
+        """forward with the forward (pre-)hooks around it."""
         if not (self._forward_hooks or self._forward_pre_hooks):
             return self.forward(*args, **kwargs)
         for fn in list(self._forward_pre_hooks.values()):

@@ -7,7 +7,7 @@ from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
 from ..checks import number
-from ..tensor import Tensor, get_default_dtype
+from ..tensor import Tensor
 from .layers import Layer
 
 __all__ = ["BatchNormalization"]
@@ -19,6 +19,8 @@ class _BatchNormTrain(Function):
     Backward (per channel, m = samples per channel, xhat the normalised input):
     gx = gamma / sqrt(var + eps) * (gy - mean(gy) - xhat * mean(gy * xhat)).
     """
+
+    autocast = "float32"
 
     def __init__(self, axes, eps):
         self.axes, self.eps = axes, eps
@@ -79,7 +81,7 @@ class BatchNormalization(Layer):
         c = input_shape[i]
         self.gamma = self._add_weight((c,), "ones")
         self.beta = self._add_weight((c,), "zeros")
-        dt = get_default_dtype()
+        dt = self.gamma.dtype
         self.moving_mean = backend.move(np.zeros(c, dt), self._device)
         self.moving_variance = backend.move(np.ones(c, dt), self._device)
 

@@ -146,7 +146,7 @@ class Sequential(Module):
         last = len(self._layers) - 1
         for i, layer in enumerate(self._layers):
             if i == last and not apply_final_activation and isinstance(layer, Layer):
-                x = layer.forward(x, apply_activation=False)
+                x = fusion.run_in_policy(layer, x, apply_activation=False)
             else:
                 x = layer(x)
         return x

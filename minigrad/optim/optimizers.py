@@ -53,6 +53,10 @@ class Optimizer:
     ``clipnorm / max(global norm, clipnorm)`` (see :mod:`minigrad.optim.clip`).
     """
 
+    #: The factor ``fit`` multiplies the loss's gradient by before backpropagation (1 here;
+    #: the current loss scale in :class:`~minigrad.optim.LossScaleOptimizer`).
+    loss_scale = 1.0
+
     def __init__(self, params=None, learning_rate=0.01, lr=None, weight_decay: float = 0.0,
                  clipnorm: Optional[float] = None, global_clipnorm: Optional[float] = None):
         if isinstance(params, (int, float)):      # Keras: Adam(0.001)

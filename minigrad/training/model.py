@@ -23,6 +23,7 @@ from ..backend import get_array_module
 from ..checks import positive_int
 from ..nn.module import Module
 from ..optim import optimizers as optim_mod
+from ..optim.loss_scale import LossScaleOptimizer
 from ..tensor import Tensor, get_default_dtype
 from . import metrics as metrics_mod
 from .data import (Run, as_batch_array, batch, check_finite_data, read_scalars,
@@ -85,12 +86,19 @@ class Model(Module, WeightsAPI):
         if loss is None:
             raise ValueError("compile: a loss is required")
         opt = optim_mod.get(optimizer)
+        if self._computes_in_float16() and not isinstance(opt, LossScaleOptimizer):
+            opt = LossScaleOptimizer(opt)      # as Keras: float16 gradients need it
         loss_obj = losses_mod.get(loss)
         self.optimizer, self.loss = opt, loss_obj
         self.metrics_names, self._metric_fns = metrics_mod.resolve(metrics, loss_obj)
         self._value_metrics = any(n in ("mae", "mse") for n in self.metrics_names)
         if self.parameters():
             opt.bind(self.parameters())
+
+    def _computes_in_float16(self) -> bool:
+        """True when some layer has the 'mixed_float16' policy."""
+        return any(m._policy is not None and m._policy.name == "mixed_float16"
+                   for m in self.modules())
 
     def _require_compiled(self, what):
         if self.loss is None:
@@ -176,14 +184,16 @@ class Model(Module, WeightsAPI):
             self.loss.fuses_with and not self._hooked_layers()
         if fused:
             out = self.forward_logits(xb)
-            loss = self.loss.compute(out, yb, from_logits=True, checked=True)
+            loss = self.loss.compute(losses_mod.full_precision(out), yb, from_logits=True,
+                                     checked=True)
             if self._value_metrics:      # mae/mse compare the model's real output
                 with no_grad():
                     return loss, self.final_activation(out).data, False
             return loss, out.data, True
         else:
             out = self.forward(xb)
-            loss = self.loss.compute(out, yb, from_logits=self.loss.from_logits, checked=True)
+            loss = self.loss.compute(losses_mod.full_precision(out), yb,
+                                     from_logits=self.loss.from_logits, checked=True)
         return loss, out.data, fused or self.loss.from_logits
 
     def _metric_values(self, out, yb, logits):
@@ -236,10 +246,22 @@ class Model(Module, WeightsAPI):
     def _gradients(self, xb, yb):
         """The batch loss and metric sums (device scalars), gradients left in ``.grad``;
         a batch too large for the cache runs as micro-batches (see micro_batch_size)."""
+        scale = self.optimizer.loss_scale       # mixed precision's loss scale, else 1
+        if scale == 1.0:
+            return self._backward_passes(xb, yb, 1.0)
+        # a scale too large overflows float16 gradients to inf (and inf * 0 to NaN) in the
+        # backward pass: the LossScaleOptimizer skips that step, no warning is due
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._backward_passes(xb, yb, scale)
+
+    def _backward_passes(self, xb, yb, scale):
         parts = self._micro_batches(xb)
         if len(parts) == 1:
             loss, out, logits = self._loss_and_output(xb, yb)
-            loss.backward()
+            if scale == 1.0:
+                loss.backward()
+            else:
+                loss.backward(get_array_module(loss.data).full(loss.shape, scale, loss.dtype))
             return loss.data, self._metric_values(out, yb, logits)
         n = xb.shape[0]
         total = mets = None
@@ -247,7 +269,7 @@ class Model(Module, WeightsAPI):
             ys = yb[s]
             loss, out, logits = self._loss_and_output(Tensor._wrap(xb.data[s]), ys)
             w = (s.stop - s.start) / n if self.loss.reduction == "mean" else 1.0
-            loss.backward(get_array_module(loss.data).full(loss.shape, w, loss.dtype))
+            loss.backward(get_array_module(loss.data).full(loss.shape, w * scale, loss.dtype))
             total = loss.data * w if total is None else total + loss.data * w
             m = self._metric_values(out, ys, logits)
             mets = m if mets is None else [a + b for a, b in zip(mets, m)]

@@ -57,6 +57,8 @@ class Conv2dGemm(Function):
     planes, whose transposed view BLAS reads directly; the input gradient is built in an
     (H, W, N, C) buffer where each shifted-window add is a long contiguous run."""
 
+    autocast = "low"
+
     pool = 1
 
     def __init__(self, stride, pads, relu=False):
