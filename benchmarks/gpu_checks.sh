@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One script for a machine with an NVIDIA GPU and CuPy: the whole test suite (the device
 # fixture adds 'cuda' to every device-parametrised test, and the gpu-marked tests run),
-# then the GPU-vs-CPU benchmark. Results go to ${OUT:-benchmarks/results}.
+# then the GPU-vs-CPU benchmark and mixed precision against float32 (step times, and the
+# article CNN's accuracy after 3 epochs in each). Results go to ${OUT:-benchmarks/results}.
 #   bash benchmarks/gpu_checks.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,4 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MINIGRAD_
 } 2>&1 | tee "$out/gpu-machine.txt"
 timeout 300 python3 -m pytest -p no:cacheprovider -q -rfE tests 2>&1 | tail -n 60 | tee "$out/gpu-tests.txt"
 timeout 420 python3 benchmarks/bench_gpu_vs_cpu.py --quick --out "$out" 2>&1 | tee "$out/gpu-bench.txt"
+timeout 240 python3 benchmarks/bench_mixed_precision.py --accuracy 3 --out "$out" 2>&1 | tee "$out/gpu-mixed-precision.txt"

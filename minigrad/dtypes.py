@@ -11,14 +11,16 @@ _default_dtype = [np.dtype(np.float32)]
 
 def set_default_dtype(dtype) -> None:
     """Set the floating dtype of tensors built from Python floats and of new weights:
-    float32 (the default) or float64. float16 is refused until mixed precision exists
-    (half-precision weights and reductions without loss scaling train badly)."""
+    float32 (the default) or float64. float16 is refused: half-precision weights and
+    reductions train badly; mixed precision (float16 products, float32 weights, loss
+    scaling) is ``mixed_precision.set_global_policy('mixed_float16')``."""
     dt = np.dtype(dtype)
     if dt.kind != "f":
         raise TypeError(f"default dtype must be a floating dtype, got {dt}")
     if dt not in (np.float32, np.float64):
         raise ValueError(f"default dtype {dt} is not supported: use float32 or float64 "
-                         "(float16 training needs mixed precision, not available yet)")
+                         "(for float16 training use mixed precision: "
+                         "minigrad.mixed_precision.set_global_policy('mixed_float16'))")
     _default_dtype[0] = dt
 
 

@@ -132,6 +132,12 @@ def test_bfloat16_autocast_when_ml_dtypes_is_installed():
 
 # --- policies ----------------------------------------------------------------------------
 
+def test_float16_as_the_default_dtype_points_to_mixed_precision():
+    with pytest.raises(ValueError, match=r"set_global_policy\('mixed_float16'\)"):
+        mg.set_default_dtype("float16")
+    assert mg.get_default_dtype() == F32
+
+
 def test_policy_names_and_dtypes():
     p = Policy("mixed_float16")
     assert (p.name, p.variable_dtype, p.compute_dtype, p.is_mixed) == \
@@ -431,3 +437,20 @@ def test_fit_skips_the_steps_whose_gradients_overflow_without_a_warning():
     model.fit(x, y, batch_size=32, epochs=10, verbose=0)
     assert opt.loss_scale <= 2.0 ** 24 and opt.iterations > 0
     assert model.evaluate(x, y, verbose=0) < 0.5
+
+
+def test_mixed_precision_on_a_device_reads_back_twice_per_step():
+    """On a device (the strict backend counts reads like a GPU's) a loss-scaled step reads
+    back the loss and metrics, and the flag that says whether the gradients are finite."""
+    from strict_backend import TRANSFERS
+    x, y = _blobs(40)
+    set_global_policy("mixed_float16")
+    model = models.Sequential([layers.Dense(16, activation="relu", input_shape=(8,)),
+                               layers.Dense(3, activation="softmax")]).to("strict")
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0)
+    before = TRANSFERS["count"]
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)            # 5 steps
+    assert TRANSFERS["count"] - before == 10
+    assert all(p.device == "strict" and p.dtype == F32 for p in model.parameters())
+    assert model.optimizer.iterations == 6
