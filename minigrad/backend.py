@@ -35,7 +35,6 @@ class Backend:
         to_host: ``array -> ndarray`` copies an array back to host memory.
         as_strided: ``(array, shape, strides) -> view`` strided view (bytes strides).
         scatter_add: ``(target, index, values)`` unbuffered ``target[index] += values``.
-        fused: optional fused elementwise kernels by name (see :func:`fused`).
         current_index: returns the device index an array lives on.
         synchronize: waits for queued work (a no-op on CPU).
     """
@@ -51,7 +50,6 @@ class Backend:
     synchronize: Callable[[], None] = lambda: None
     seed: Callable[[int], None] = lambda s: None
     rngs: dict = field(default_factory=dict)
-    fused: dict = field(default_factory=dict)
 
 
 _BACKENDS: dict = {}          # name -> Backend
@@ -89,22 +87,8 @@ try:  # pragma: no cover - exercised only where CuPy is installed
         with _cupy.cuda.Device(index):
             return _cupy.asarray(a)
 
-    _relu_grad_kernel = _cupy.ElementwiseKernel(
-        "T gy, T y", "T gx", "gx = y > (T)0 ? gy : (T)0", "minigrad_relu_grad")
-    _adam_kernel = _cupy.ElementwiseKernel(
-        "T g, T b1, T b2, T lr_c1, T c2inv, T eps", "T p, T m, T v",
-        """m = b1 * m + ((T)1 - b1) * g;
-           v = b2 * v + ((T)1 - b2) * g * g;
-           p -= lr_c1 * m / (sqrt(v * c2inv) + eps);""",
-        "minigrad_adam_step")
-
-    def _cupy_adam(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
-        _adam_kernel(g, b1, b2, lr_c1, c2inv, eps, p, m, v)
-
     register_backend(Backend(
         name="cuda", xp=_cupy, array_type=_cupy.ndarray,
-        fused={"relu_grad": lambda gy, y: _relu_grad_kernel(gy, y),
-               "adam_step": _cupy_adam},
         from_host=_cupy_from_host,
         to_host=_cupy.asnumpy,
         as_strided=lambda x, shape, strides: _cupy.lib.stride_tricks.as_strided(
@@ -271,81 +255,6 @@ def erf(x):
             import math
             return np.vectorize(math.erf, otypes=[x.dtype])(x)
     return b.xp.asarray(erf(b.to_host(x)))
-
-
-# ---------------------------------------------------------------------------------------
-# Fused elementwise kernels for hot paths. Each has a generic xp version (NumPy, any
-# backend); a backend may register a fused one (CuPy: one ElementwiseKernel launch instead
-# of several). A fused kernel is checked against the generic version on its first use for
-# each dtype and dropped, with a warning, if it fails or disagrees.
-# ---------------------------------------------------------------------------------------
-
-
-def _relu_grad_generic(gy, y):
-    return gy * (y > 0)
-
-
-def _adam_step_generic(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
-    xp = get_array_module(p)
-    m *= b1
-    m += (1 - b1) * g
-    v *= b2
-    v += (1 - b2) * (g * g)
-    denom = xp.sqrt(v * c2inv)
-    denom += eps
-    p -= lr_c1 * m / denom
-
-
-_GENERIC = {"relu_grad": _relu_grad_generic, "adam_step": _adam_step_generic}
-_FUSED_OK: dict = {}        # (backend, kernel, dtype) -> bool
-
-
-def _self_check(b, name, dtype) -> bool:
-    import warnings
-    xp, fused, generic = b.xp, b.fused[name], _GENERIC[name]
-    rng = np.random.default_rng(0)
-
-    def arrs(k):
-        return [b.from_host(rng.standard_normal(64).astype(dtype), 0) for _ in range(k)]
-    try:
-        if name == "relu_grad":
-            gy, y = arrs(2)
-            ok = bool(xp.allclose(fused(gy, y), generic(gy, y)))
-        else:
-            p, g, m, v = arrs(4)
-            v = xp.abs(v)
-            args = (0.9, 0.999, 1e-3, 1.001, 1e-7)
-            p2, m2, v2 = p.copy(), m.copy(), v.copy()
-            fused(p, g, m, v, *args)
-            generic(p2, g, m2, v2, *args)
-            ok = all(bool(xp.allclose(a, c, rtol=1e-5, atol=1e-6))
-                     for a, c in ((p, p2), (m, m2), (v, v2)))
-    except Exception as exc:  # a kernel that does not compile or run
-        warnings.warn(f"fused kernel {name} failed on {b.name} ({exc}); using the generic one",
-                      stacklevel=3)
-        return False
-    if not ok:
-        warnings.warn(f"fused kernel {name} disagrees with the generic one on {b.name}; "
-                      "using the generic one", stacklevel=3)
-    return ok
-
-
-def fused(name: str, x):
-    """The kernel ``name`` for arrays like ``x``: the backend's fused one when it has one
-    that passed its self-check, else the generic xp implementation.
-
-    Kernels: ``relu_grad(gy, y) -> gy * (y > 0)``;
-    ``adam_step(p, g, m, v, b1, b2, lr_c1, c2inv, eps)`` updates p, m, v in place:
-    m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr_c1 m / (sqrt(c2inv v) + eps).
-    """
-    b = get_backend(x)
-    if name not in b.fused:
-        return _GENERIC[name]
-    key = (b.name, name, x.dtype.str)
-    ok = _FUSED_OK.get(key)
-    if ok is None:
-        ok = _FUSED_OK[key] = _self_check(b, name, x.dtype)
-    return b.fused[name] if ok else _GENERIC[name]
 
 
 def synchronize(device=None) -> None:

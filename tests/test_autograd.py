@@ -506,28 +506,66 @@ def test_directional_check_catches_a_wrong_backward():
 
 def test_fused_kernels_are_self_checked(monkeypatch):
     """A backend's fused kernel is used only after it agrees with the generic one."""
-    from minigrad import backend
-    from strict_backend import STRICT
+    from minigrad.kernels import elementwise
     calls = []
 
     def good(gy, y):
         calls.append("good")
-        return backend._relu_grad_generic(gy, y)
+        return elementwise.relu_grad_generic(gy, y)
 
     def bad(gy, y):
         return gy                                # forgets the mask
     x = mg.tensor([-1.0, 2.0], device="strict", requires_grad=True)
-    monkeypatch.setattr(backend, "_FUSED_OK", {})
-    monkeypatch.setitem(STRICT.fused, "relu_grad", good)
+    monkeypatch.setattr(elementwise, "_checked", {})
+    monkeypatch.setitem(elementwise.FUSED, "strict", {"relu_grad": good})
     F.relu(x).sum().backward()
     assert calls and x.grad.numpy().tolist() == [0.0, 1.0]
-    monkeypatch.setattr(backend, "_FUSED_OK", {})
-    monkeypatch.setitem(STRICT.fused, "relu_grad", bad)
+    monkeypatch.setattr(elementwise, "_checked", {})
+    monkeypatch.setitem(elementwise.FUSED, "strict", {"relu_grad": bad})
     x.grad = None
-    with pytest.warns(UserWarning, match="disagrees"):
+    with pytest.warns(UserWarning, match="disagrees with the generic one on strict"):
         F.relu(x).sum().backward()
     assert x.grad.numpy().tolist() == [0.0, 1.0]
-    assert backend.fused("relu_grad", x.data) is backend._relu_grad_generic
+    assert elementwise.fused("relu_grad", x.data) is elementwise.relu_grad_generic
+
+
+def test_a_fused_kernel_that_fails_is_dropped_and_adam_is_checked_too(monkeypatch):
+    from minigrad.kernels import elementwise
+
+    def broken(*args):
+        raise RuntimeError("does not compile")
+    calls = []
+
+    def adam(*args):
+        calls.append(1)
+        elementwise.adam_step_generic(*args)
+    x = mg.tensor([1.0, 2.0], device="strict")
+    monkeypatch.setattr(elementwise, "_checked", {})
+    monkeypatch.setitem(elementwise.FUSED, "strict", {"relu_grad": broken, "adam_step": adam})
+    with pytest.warns(UserWarning, match=r"fused kernel relu_grad failed on strict \(does not "
+                                         r"compile\); using the generic one"):
+        assert elementwise.fused("relu_grad", x.data) is elementwise.relu_grad_generic
+    assert elementwise.fused("adam_step", x.data) is adam and calls   # passed its check
+    assert elementwise.fused("adam_step", mg.tensor([1.0]).data) is \
+        elementwise.adam_step_generic                      # the CPU has no fused kernels
+    assert elementwise.FUSED["cpu"] == {}
+
+
+def test_the_cuda_kernels_are_built_from_the_cupy_module():
+    """Their sources, built with a stand-in for CuPy (the kernels run only on a GPU)."""
+    from minigrad.kernels.cuda import elementwise_kernels
+    built = []
+
+    class FakeCupy:
+        @staticmethod
+        def ElementwiseKernel(inputs, outputs, body, name):
+            built.append((inputs, outputs, name))
+            return lambda *a: ("launched", name, len(a))
+    ks = elementwise_kernels(FakeCupy)
+    assert [b[2] for b in built] == ["minigrad_relu_grad", "minigrad_adam_step"]
+    assert built[1][:2] == ("T g, T b1, T b2, T lr_c1, T c2inv, T eps", "T p, T m, T v")
+    assert ks["relu_grad"](1, 2) == ("launched", "minigrad_relu_grad", 2)
+    assert ks["adam_step"](*range(9)) is None
 
 
 # --- from mutation testing: the engine's less travelled paths ----------------------------

@@ -15,6 +15,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels.elementwise import fused
 from ..tensor import Tensor
 from .arithmetic import PiecewiseLinear, _as_tensor
 
@@ -38,8 +39,8 @@ class ReLU(PiecewiseLinear):
         return (self.y > 0,)
 
     def backward(self, gy):
-        # gy * (y > 0), in one pass (one kernel on CUDA): backend._relu_grad_generic
-        return backend.fused("relu_grad", gy)(gy, self.y)
+        # gy * (y > 0), in one pass (one kernel on CUDA): kernels.elementwise
+        return fused("relu_grad", gy)(gy, self.y)
 
 
 def relu(x) -> Tensor:

@@ -1,9 +1,9 @@
 """Matrix products: matmul (``@``) and linear (``x W + b``)."""
 from __future__ import annotations
 
-from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels.elementwise import fused
 from ..tensor import Tensor
 from .arithmetic import _pair
 
@@ -105,7 +105,7 @@ class Linear(Function):
     def backward(self, gy):
         need = self.needs_input_grad
         if self.relu:
-            gy = backend.fused("relu_grad", gy)(gy, self.y)   # ReLU'(0) = 0
+            gy = fused("relu_grad", gy)(gy, self.y)   # ReLU'(0) = 0
         gx = gy @ self.W.T if need[0] else None
         gW = self.x.T @ gy if need[1] else None
         if len(need) == 3:

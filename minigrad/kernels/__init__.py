@@ -20,8 +20,10 @@ MaxPool2d (+ ReLU)       cpu.pool.MaxPool2dStrided   stride == window, no paddin
                                                      strided views, a byte per output
 =======================  ==========================  ===================================
 
-The CUDA elementwise kernels (ReLU gradient, Adam step) are CuPy ElementwiseKernels
-behind ``backend.fused``, which checks each against its generic version on first use.
+The elementwise hot paths (the ReLU gradient, the Adam step) go through
+:func:`minigrad.kernels.elementwise.fused`: a generic version on every backend, and on CUDA
+one CuPy ElementwiseKernel each (:mod:`minigrad.kernels.cuda`), checked against the
+generic version on first use.
 """
 from __future__ import annotations
 

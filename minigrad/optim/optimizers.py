@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-from .. import backend, tuning
+from .. import tuning
 from ..checks import number
 from ..backend import get_array_module
+from ..kernels.elementwise import fused
 from .clip import global_norm
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
@@ -302,7 +303,7 @@ class Adam(Optimizer):
         # m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
         # theta <- theta - lr * (m / c1) / (sqrt(v / c2) + eps)      (in place, one kernel
         # on GPUs)
-        backend.fused("adam_step", p.data)(p.data, g, m, v, b1, b2, lr / c1, 1.0 / c2,
+        fused("adam_step", p.data)(p.data, g, m, v, b1, b2, lr / c1, 1.0 / c2,
                                           self.epsilon)
 
     def _flushed(self):

@@ -3,9 +3,10 @@ max pooling. Both are checked against the reference ops of
 :mod:`minigrad.functional.conv` by the op catalogue."""
 from __future__ import annotations
 
-from ... import backend, tuning
+from ... import tuning
 from ...autograd import Function
 from ...backend import get_array_module
+from ..elementwise import fused
 from ...functional.windows import crop_nhwc, pad_nhwc, windows
 from .pool import first_max, index_dtype, max_of, to_first
 
@@ -137,7 +138,7 @@ class Conv2dGemm(Function):
     def backward(self, gy):
         gy2 = gy.reshape(-1, self.W_shape[3])
         if self.relu:
-            gy2 = backend.fused("relu_grad", gy2)(gy2, self.y)      # ReLU'(0) = 0
+            gy2 = fused("relu_grad", gy2)(gy2, self.y)      # ReLU'(0) = 0
         need = self.needs_input_grad
         return self._grads(gy2, sum_rows(gy2) if len(need) == 3 and need[2] else None)
 
@@ -224,7 +225,7 @@ class Conv2dMaxPool(Conv2dGemm):
             gr = r if keep else slice(0, n)
             gys = gy2[r]
             if self.relu:
-                gys = backend.fused("relu_grad", gys)(gys, self.y[r])      # ReLU'(0) = 0
+                gys = fused("relu_grad", gys)(gys, self.y[r])      # ReLU'(0) = 0
             if len(need) == 3 and need[2]:
                 gb = _add_into(gb, sum_rows(gys))
             to_first(gys, self.first[r], list(g[:, gr]), mask[:n])

@@ -6,9 +6,10 @@ from math import prod
 
 import numpy as np
 
-from ... import backend, tuning
+from ... import tuning
 from ...autograd import Function
 from ...backend import get_array_module
+from ..elementwise import fused
 
 __all__ = ["MaxPool2dStrided", "max_of", "first_max", "to_first", "index_dtype"]
 
@@ -101,7 +102,7 @@ class MaxPool2dStrided(Function):
     def backward(self, gy):
         xp = get_array_module(gy)
         if self.relu:
-            gy = backend.fused("relu_grad", gy)(gy, self.y)   # ReLU'(0) = 0
+            gy = fused("relu_grad", gy)(gy, self.y)   # ReLU'(0) = 0
         (kh, kw), first = self.k, self.first
         H, W = self.in_shape[1:3]
         cropped = H % kh != 0 or W % kw != 0           # edge rows/columns get no gradient
