@@ -202,16 +202,40 @@ def _gelu_tanh_grad(x, t):
 
 class GELUTanh(Function):
     """y = x (1 + tanh(k (x + c x^3))) / 2, k = sqrt(2 / pi), c = 0.044715 (GPT-2's
-    approximation of x Phi(x)); dy/dx in :func:`_gelu_tanh_grad`."""
+    approximation of x Phi(x)); dy/dx in :func:`_gelu_tanh_grad`.
+
+    ``forward`` and ``backward`` evaluate these formulas in place, in two buffers each
+    (the Transformer's largest activations: one NumPy pass per operator otherwise, each
+    into a fresh array); ``backward_graph`` uses :func:`_gelu_tanh_grad` as written."""
 
     def forward(self, x):
         xp = get_array_module(x)
-        self.x = x
-        self.t = xp.tanh(_K_TANH * (x + _C_TANH * x * x * x))
-        return 0.5 * x * (1 + self.t)
+        t = xp.asarray(x * x)          # t = tanh(x (k + k c x^2)) = tanh(k (x + c x^3))
+        t *= _K_TANH * _C_TANH
+        t += _K_TANH
+        t *= x
+        xp.tanh(t, out=t)
+        self.x, self.t = x, t
+        y = xp.asarray(t + 1)          # y = x (1 + t) / 2
+        y *= x
+        y *= 0.5
+        return y
 
     def backward(self, gy):
-        return gy * _gelu_tanh_grad(self.x, self.t)
+        xp = get_array_module(gy)
+        x, t = self.x, self.t
+        g = xp.asarray(x * x)          # k (1 + 3 c x^2)
+        g *= 3 * _K_TANH * _C_TANH
+        g += _K_TANH
+        s = xp.asarray(t * t)          # 1 - t^2
+        xp.subtract(1, s, out=s)
+        g *= s
+        g *= x
+        g += t                         # (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2
+        g += 1
+        g *= 0.5
+        g *= gy
+        return g
 
     def backward_graph(self, gy):
         x = self.inputs[0]
@@ -245,14 +269,17 @@ class Softmax(Function):
 
     def forward(self, x):
         xp = get_array_module(x)
-        e = xp.exp(x - x.max(axis=self.axis, keepdims=True))
-        y = e / e.sum(axis=self.axis, keepdims=True)
+        y = xp.asarray(x - x.max(axis=self.axis, keepdims=True))
+        xp.exp(y, out=y)                       # in place: one array for the result
+        y /= y.sum(axis=self.axis, keepdims=True)
         self.y = y
         return y
 
     def backward(self, gy):
         y = self.y
-        return y * (gy - (gy * y).sum(axis=self.axis, keepdims=True))
+        gx = gy - (gy * y).sum(axis=self.axis, keepdims=True)
+        gx *= y
+        return gx
 
     def backward_graph(self, gy):
         from .reduce import sum as _sum

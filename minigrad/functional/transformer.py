@@ -94,8 +94,11 @@ def _layer_norm_grads(gy, xhat, inv, w, axes, lead, need):
     g = gy if w is None else gy * w
     gx = gw = gb = None
     if need[0]:
-        gx = inv * (g - g.mean(axis=axes, keepdims=True)
-                    - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+        # inv * (g - mean(g) - xhat * mean(g * xhat)); the in-place steps work on the
+        # fresh arrays of the backward (a Tensor's "-=" makes a new Tensor of the graph)
+        gx = g - xhat * (g * xhat).mean(axis=axes, keepdims=True)
+        gx -= g.mean(axis=axes, keepdims=True)
+        gx *= inv
     if need[1]:
         gw = (gy * xhat).sum(axis=lead) if lead else gy * xhat
     if need[2]:
@@ -108,7 +111,8 @@ def _normalise(x, axes, eps):
     the centred values), so rows of equal values give xhat = 0 exactly."""
     xc = x - x.mean(axis=axes, keepdims=True)
     inv = ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
-    return xc * inv, inv
+    xc *= inv                  # in place on arrays; a new Tensor in the graph of Tensors
+    return xc, inv
 
 
 class LayerNorm(Function):
@@ -141,8 +145,15 @@ class LayerNorm(Function):
         axes, _ = self._axes(x.ndim)
         xhat, inv = _normalise(x, axes, self.eps)
         self.xhat, self.inv, self.w = xhat, inv, w
-        y = xhat if w is None else xhat * w
-        return y if b is None else y + b
+        if w is None:
+            return xhat if b is None else xhat + b
+        y = xhat * w
+        if b is None:
+            return y
+        if b.dtype == y.dtype:
+            y += b                 # in place: no third array
+            return y
+        return y + b
 
     def backward(self, gy):
         axes, lead = self._axes(gy.ndim)
