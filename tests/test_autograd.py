@@ -518,12 +518,17 @@ def test_fused_kernels_are_self_checked(monkeypatch):
     x = mg.tensor([-1.0, 2.0], device="strict", requires_grad=True)
     monkeypatch.setattr(elementwise, "_checked", {})
     monkeypatch.setitem(elementwise.FUSED, "strict", {"relu_grad": good})
-    F.relu(x).sum().backward()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                   # a good kernel passes silently
+        F.relu(x).sum().backward()
     assert calls and x.grad.numpy().tolist() == [0.0, 1.0]
+    assert elementwise.fused("relu_grad", x.data) is good
     monkeypatch.setattr(elementwise, "_checked", {})
     monkeypatch.setitem(elementwise.FUSED, "strict", {"relu_grad": bad})
     x.grad = None
-    with pytest.warns(UserWarning, match="disagrees with the generic one on strict"):
+    with pytest.warns(UserWarning, match=r"^fused kernel relu_grad disagrees with the generic "
+                                         r"one on strict; using the generic one$"):
         F.relu(x).sum().backward()
     assert x.grad.numpy().tolist() == [0.0, 1.0]
     assert elementwise.fused("relu_grad", x.data) is elementwise.relu_grad_generic
@@ -549,6 +554,20 @@ def test_a_fused_kernel_that_fails_is_dropped_and_adam_is_checked_too(monkeypatc
     assert elementwise.fused("adam_step", mg.tensor([1.0]).data) is \
         elementwise.adam_step_generic                      # the CPU has no fused kernels
     assert elementwise.FUSED["cpu"] == {}
+
+
+@pytest.mark.parametrize("error", [1e-3, 1e-2])
+def test_an_adam_kernel_off_by_a_little_is_refused(monkeypatch, error):
+    from minigrad.kernels import elementwise
+
+    def sloppy(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
+        elementwise.adam_step_generic(p, g, m, v, b1, b2, lr_c1, c2inv, eps)
+        p *= 1 + error
+    x = mg.tensor([1.0, 2.0], device="strict")
+    monkeypatch.setattr(elementwise, "_checked", {})
+    monkeypatch.setitem(elementwise.FUSED, "strict", {"adam_step": sloppy})
+    with pytest.warns(UserWarning, match="fused kernel adam_step disagrees"):
+        assert elementwise.fused("adam_step", x.data) is elementwise.adam_step_generic
 
 
 def test_the_cuda_kernels_are_built_from_the_cupy_module():

@@ -454,3 +454,63 @@ def test_mixed_precision_on_a_device_reads_back_twice_per_step():
     assert TRANSFERS["count"] - before == 10
     assert all(p.device == "strict" and p.dtype == F32 for p in model.parameters())
     assert model.optimizer.iterations == 6
+
+
+# --- from mutation testing ---------------------------------------------------------------
+def test_half_dtype_names_and_the_missing_ml_dtypes_message(monkeypatch):
+    from minigrad.mixed_precision import half_dtype
+    assert half_dtype(np.float16) == F16 and half_dtype(np.dtype("float16")) == F16
+    with pytest.raises(ValueError, match=r"got <class 'numpy\.float32'>"):
+        half_dtype(np.float32)
+    import sys
+    monkeypatch.setitem(sys.modules, "ml_dtypes", None)
+    with pytest.raises(ImportError, match=r"^bfloat16 needs the ml_dtypes package \(pip "
+                                          r"install ml_dtypes\)$"):
+        half_dtype("bfloat16")
+
+
+def test_autocast_lets_exceptions_through_and_restores_the_state():
+    with pytest.raises(KeyError):
+        with mg.autocast():
+            raise KeyError("inside")
+    a = mg.tensor(_rand(2, 2))
+    assert (a @ a).dtype == F32
+
+
+def test_a_float32_policy_scope_turns_autocast_off():
+    a = mg.tensor(_rand(2, 2))
+    with mg.autocast():
+        with Policy("float32").scope():
+            assert (a @ a).dtype == F32
+        with Policy("mixed_float16").scope():
+            assert (a @ a).dtype == F16
+    assert Policy("float32") != "float32" and Policy("float32") != Policy("float64")
+    assert len({Policy("float32"), Policy("float32"), Policy("mixed_float16")}) == 2
+
+
+def test_loss_scale_optimizer_defaults_and_attribute_lookup():
+    import copy
+    opt = LossScaleOptimizer(optim.SGD(learning_rate=0.1))
+    assert (opt.loss_scale, opt.dynamic, opt.dynamic_growth_steps, opt.skipped_steps) == \
+        (2.0 ** 15, True, 2000, 0)
+    with pytest.raises(AttributeError, match=r"__no_such__"):
+        opt.__no_such__
+    with pytest.raises(AttributeError, match=r"no_such"):
+        opt.no_such                                       # the inner optimizer has none
+    bare = object.__new__(LossScaleOptimizer)             # no inner optimizer yet
+    with pytest.raises(AttributeError, match="inner_optimizer"):
+        bare.learning_rate
+    twin = copy.deepcopy(opt)
+    assert twin.inner_optimizer is not opt.inner_optimizer and twin.lr == 0.1
+
+
+def test_the_overflow_message_in_full():
+    W = mg.tensor(np.ones((1,), np.float32), requires_grad=True)
+    opt = LossScaleOptimizer(optim.SGD([W], lr=1.0), initial_scale=2.0 ** -24)
+    W.grad = mg.tensor(np.array([np.inf], np.float32))
+    with pytest.raises(FloatingPointError, match=(
+            r"^LossScaleOptimizer: the gradients are inf or NaN even with the loss scale at "
+            r"5\.96046e-08: the model's numbers overflow \(check the data and the learning "
+            r"rate, or keep the layer that overflows in float32: layer\.dtype_policy = "
+            r"'float32'\)$")):
+        opt.step()
