@@ -173,3 +173,29 @@ def test_quantized_layers_check_their_inputs():
     with pytest.raises(ValueError, match=r"^layer 'cf' \(QuantizedConv2D\): expected 3 input "
                                          r"channels, got shape \(1, 5, 5, 3\)$"):
         qf._check_input((1, 5, 5, 3))
+
+
+def test_quantize_needs_a_sequential_model_and_rebinds_its_optimizer():
+    from minigrad import nn
+    with pytest.raises(TypeError, match=r"^quantize: expects a Sequential model$"):
+        compress.quantize(nn.GPT(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    with pytest.raises(ValueError, match=r"^quantize: the model has no built Dense or Conv2D "
+                                         r"layer$"):
+        compress.quantize(models.Sequential([layers.Dense(3)]))
+    m = dense_model(0)
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    q = compress.quantize(m)
+    assert q.optimizer.params == q.parameters()               # the copy's parameters
+    assert all(p is not r for p in q.parameters() for r in m.parameters())
+
+
+def test_quantize_records_how_close_the_copy_stays():
+    m = dense_model(3, units=4, softmax=False)
+    x = rng.standard_normal((7, 4)).astype(np.float32)
+    q = compress.quantize(m, calibration_x=x)
+    a, b = m.predict(x), q.predict(x)
+    assert q.calibration == {"samples": 7,
+                             "same_class": float((a.argmax(-1) == b.argmax(-1)).mean()),
+                             "max_abs_diff": float(np.abs(a - b).max())}
+    assert 0 < q.calibration["max_abs_diff"] < 0.05
+    assert not hasattr(m, "calibration")

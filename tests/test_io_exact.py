@@ -132,3 +132,24 @@ def test_safetensors_messages(tmp_path, monkeypatch):
                                           r"package: pip install safetensors \(or "
                                           r"minigrad\[interop\]\)$"):
         wio.read_headers(p)
+
+
+def test_writes_go_through_a_temporary_file_beside_the_target(tmp_path, monkeypatch):
+    moves = []
+    real = os.replace
+
+    def replace(src, dst):
+        moves.append((src, dst))
+        return real(src, dst)
+    monkeypatch.setattr(os, "replace", replace)
+    for name in ("w.npz", "w.safetensors"):
+        if name.endswith("safetensors"):
+            pytest.importorskip("safetensors")
+        dst = tmp_path / name
+        wio.save_arrays(dst, {"a": np.ones(2)})
+        src = moves[-1][0]
+        assert moves[-1][1] == str(dst)
+        assert os.path.dirname(src) == str(tmp_path)            # the same folder: atomic
+        assert os.path.basename(src).startswith(".tmp-")
+        assert src.endswith(os.path.splitext(name)[1])
+    assert sorted(os.listdir(tmp_path)) == ["w.npz", "w.safetensors"]    # no leftovers
