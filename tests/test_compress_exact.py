@@ -120,3 +120,23 @@ def test_distiller_messages():
     d = compress.Distiller(student=a, teacher=b, temperature=2, alpha=0.25)
     assert (d.temperature, d.alpha) == (2.0, 0.25)
     assert isinstance(d.compile("sgd").optimizer, optim.SGD)
+
+
+def test_structured_pruning_zeroes_the_moments_too_and_plain_modules_prune():
+    from minigrad import nn
+    mg.manual_seed(0)
+    m = models.Sequential([layers.Dense(6, input_shape=(4,)), layers.Dense(3)])
+    m.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(1)
+    m.train_on_batch(rng.random((8, 4), dtype=np.float32), rng.random((8, 3), dtype=np.float32))
+    compress.prune(m, amount=0.5, structured=True)
+    for layer in m.layers:
+        state = m.optimizer.state[layer.kernel]
+        for key in ("m", "v"):
+            np.testing.assert_array_equal(state[key][~layer.kernel_mask], 0)
+    plain = nn.Sequential([nn.Dense(4, input_shape=(3,))])      # no optimizer attribute
+    compress.prune(plain, amount=0.5)
+    assert compress.sparsity(plain) == 0.5
+    with pytest.raises(ValueError, match=r"^prune: amount must be a finite number in "
+                                         r"\[0\.0, 1\.0\], got -0\.1$"):
+        compress.prune(plain, amount=-0.1)

@@ -205,3 +205,18 @@ def test_resize_bilinear_is_linear_interpolation_between_pixel_centres(n_in, n_o
         for c in range(3):
             np.testing.assert_allclose(got[k, :, c], np.interp(centres_out, centres_in,
                                                                maps[k, :, c]), rtol=1e-12)
+
+
+def test_smoothgrad_with_one_sample_and_its_default_seed_and_dtypes():
+    m, W = quadratic()
+    x = rng.standard_normal((2, 5))
+    np.testing.assert_allclose(explain.smoothgrad(m, x, 1, samples=1, noise=0.0),
+                               explain.saliency(m, x, 1), rtol=1e-12)
+    np.testing.assert_array_equal(explain.smoothgrad(m, x, 1, samples=3),
+                                  explain.smoothgrad(m, x, 1, samples=3, seed=0))
+    mg.manual_seed(0)
+    lin = models.Sequential([layers.Dense(3, input_shape=(5,))])
+    x32 = rng.standard_normal((2, 5)).astype(np.float32)
+    assert explain.integrated_gradients(lin, x32, 0, baseline=[0.5] * 5, steps=2).dtype == \
+        np.float32
+    assert explain.smoothgrad(lin, x32, 0, samples=2).dtype == np.float32
