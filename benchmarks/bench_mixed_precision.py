@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 from bench_gpt import CONFIG as GPT  # noqa: E402
-from bench_train import minigrad_step  # noqa: E402
+from bench_train import article_cnn, minigrad_step  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 from minigrad import nn, optim  # noqa: E402
@@ -82,19 +82,6 @@ def bench_steps(dev, quick):
               f"mixed_float16 {t['mixed_float16'] * 1e3:8.2f} ms, speed-up "
               f"{t['float32'] / t['mixed_float16']:.2f}x", flush=True)
     return rows
-
-
-def article_cnn():
-    from minigrad.keras import layers, models
-    return models.Sequential([
-        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.MaxPooling2D((2, 2)),
-        layers.Conv2D(64, (3, 3), activation="relu"),
-        layers.Flatten(),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(10, activation="softmax")])
 
 
 def accuracy(dev, epochs):

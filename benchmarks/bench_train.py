@@ -45,20 +45,26 @@ def write_batches(path, n=1024):
     np.savez(path, x=x[:n], y=y[:n])
 
 
+def article_cnn(fuse=True):
+    """The article's Keras CNN, built with minigrad."""
+    from minigrad.keras import layers, models
+    return models.Sequential(fuse=fuse, layers=[
+        layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.MaxPooling2D((2, 2)),
+        layers.Conv2D(64, (3, 3), activation="relu"),
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(10, activation="softmax")])
+
+
 def minigrad_step(kind, batch, device="cpu", data=None, fuse=True):
     import minigrad as mg
     from minigrad.keras import layers, models
     mg.manual_seed(0)
     if kind == "cnn":
-        model = models.Sequential(fuse=fuse, layers=[
-            layers.Conv2D(32, (3, 3), activation="relu", input_shape=(28, 28, 1)),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.MaxPooling2D((2, 2)),
-            layers.Conv2D(64, (3, 3), activation="relu"),
-            layers.Flatten(),
-            layers.Dense(64, activation="relu"),
-            layers.Dense(10, activation="softmax")])
+        model = article_cnn(fuse)
     else:
         model = models.Sequential([layers.Dense(128, activation="relu", input_shape=(784,)),
                                    layers.Dense(10, activation="softmax")], fuse=fuse)

@@ -19,19 +19,25 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 10
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
-def test_notebooks_are_committed_with_clean_outputs(path):
-    """Committed with their outputs (``examples/run_notebooks.py``) so that the pictures
-    show where the repository is browsed: run top to bottom in one go, with pictures, no
-    error, no machine path, a few hundred KB."""
-    nbformat = pytest.importorskip("nbformat")
+def _output_check():
+    """``problems(nb)`` of examples/run_notebooks.py (it needs nbclient)."""
     pytest.importorskip("nbclient")
     sys.path.insert(0, EXAMPLES)
     try:
         from run_notebooks import problems
     finally:
         sys.path.remove(EXAMPLES)
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[os.path.basename(p) for p in NOTEBOOKS])
+def test_notebooks_are_committed_with_clean_outputs(path):
+    """Committed with their outputs (``examples/run_notebooks.py``) so that the pictures
+    show where the repository is browsed: run top to bottom in one go, with pictures, no
+    error, no machine path, a few hundred KB."""
+    nbformat = pytest.importorskip("nbformat")
     nb = nbformat.read(path, as_version=4)
+    problems = _output_check()
     assert problems(nb) == []
     kinds = {o.get("output_type") for c in nb.cells if c.cell_type == "code"
              for o in c.get("outputs", [])}
@@ -40,12 +46,7 @@ def test_notebooks_are_committed_with_clean_outputs(path):
 
 def test_the_output_check_finds_errors_paths_and_unrun_cells():
     nbformat = pytest.importorskip("nbformat")
-    pytest.importorskip("nbclient")
-    sys.path.insert(0, EXAMPLES)
-    try:
-        from run_notebooks import problems
-    finally:
-        sys.path.remove(EXAMPLES)
+    problems = _output_check()
     v4 = nbformat.v4
     nb = v4.new_notebook(cells=[
         v4.new_code_cell("1", execution_count=1, outputs=[v4.new_output(
