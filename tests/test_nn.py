@@ -289,3 +289,14 @@ def test_summary_counts_batchnorm_statistics_as_non_trainable():
     text = m.summary(print_fn=None)
     assert "Total params: 42" in text          # 16 + (4 + 4 + 8) + 10
     assert "Trainable params: 34" in text and "Non-trainable params: 8" in text
+
+
+def test_device_and_has_parameters_of_built_and_empty_modules():
+    empty = nn.Sequential([nn.Flatten()])
+    assert not empty.has_parameters() and empty.device == "cpu"
+    lazy = nn.Sequential([nn.Dense(2)])
+    assert not lazy.has_parameters()
+    lazy(np.zeros((1, 3), np.float32))
+    assert lazy.has_parameters() and lazy.device == "cpu"
+    from strict_backend import StrictArray  # noqa: F401  (registers the backend)
+    assert lazy.to("strict").device == "strict:0"

@@ -206,8 +206,17 @@ class Module:
 
     @property
     def device(self):
-        ps = self.parameters()
-        return ps[0].device if ps else backend.as_device("cpu")
+        """The device of the first parameter (the CPU for a module without any): read
+        twice per training step, so only the first parameter is looked for."""
+        for _, p in self.named_parameters():
+            return p.device
+        return backend.as_device("cpu")
+
+    def has_parameters(self) -> bool:
+        """True when this module or one below it has a parameter (built)."""
+        for _ in self.named_parameters():
+            return True
+        return False
 
     # --- state ------------------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":

@@ -149,9 +149,9 @@ class Model(Module, WeightsAPI):
         return x, y
 
     def _ensure_built(self, x):
-        if not self.parameters():
+        if not self.has_parameters():
             self.build(tuple(x.shape[1:]))
-        if self.optimizer is not None and not self.optimizer.params and self.parameters():
+        if self.optimizer is not None and not self.optimizer.params and self.has_parameters():
             self.optimizer.bind(self.parameters())
 
     def _output_shape(self, x):
