@@ -31,3 +31,8 @@ def test_batches_in_order_and_shuffled_cover_the_data():
     assert sorted(seen.tolist()) == [0, 1, 2, 3, 4]
     for xb, yb in DataLoader((x, y), batch_size=3, shuffle=True):
         np.testing.assert_array_equal(xb.numpy()[:, 0], 2 * yb.numpy())   # rows stay paired
+
+
+def test_the_default_batch_size_is_32():
+    x = np.zeros((33, 2))
+    assert [len(b[0]) for b in DataLoader((x,))] == [32, 1]

@@ -199,3 +199,46 @@ def test_quantize_records_how_close_the_copy_stays():
                              "max_abs_diff": float(np.abs(a - b).max())}
     assert 0 < q.calibration["max_abs_diff"] < 0.05
     assert not hasattr(m, "calibration")
+
+
+def test_documented_defaults_and_kernels_in_float32():
+    d = compress.Distiller(student=dense_model(0), teacher=dense_model(1))
+    assert (d.temperature, d.alpha) == (3.0, 0.1)
+    x = rng.standard_normal((33, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 33)
+    d.compile(optim.SGD(lr=0.01))
+    hist = d.fit(x, y)
+    assert len(hist["loss"]) == 1 and d.optimizer.iterations == 2   # batches of 32
+    q = compress.quantize(dense_model(2, softmax=False))
+    assert q.layers[0].compute_kernel().dtype == np.float32
+    assert q.predict(x).dtype == np.float32
+    seq = rng.standard_normal((2, 5, 4)).astype(np.float32)         # (N, T, features)
+    np.testing.assert_allclose(q.predict(seq), seq @ q.layers[0].compute_kernel().numpy()
+                               + q.layers[0].bias.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_distiller_takes_tensors_and_models_without_forward_logits():
+    from minigrad import nn
+
+    class Bare(nn.Module):
+        def __init__(self, seed):
+            super().__init__()
+            mg.manual_seed(seed)
+            self.d = nn.Dense(3, input_shape=(4,))
+
+        def forward(self, x):
+            return self.d(x)
+
+        def predict(self, x):
+            return self(mg.tensor(x)).numpy()
+    s, tch = Bare(0), Bare(1)
+    d = compress.Distiller(student=s, teacher=tch, temperature=2.0, alpha=0.5)
+    x = rng.standard_normal((5, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 5)
+    sl = x @ s.d.kernel.numpy() + s.d.bias.numpy()
+    tl = x @ tch.d.kernel.numpy() + tch.d.bias.numpy()
+    hard = -log_softmax(sl)[np.arange(5), y].mean()
+    p = np.exp(log_softmax(tl / 2))
+    soft = 4 * (p * (log_softmax(tl / 2) - log_softmax(sl / 2))).sum(-1).mean()
+    assert d.loss(mg.tensor(x), y).item() == pytest.approx(0.5 * hard + 0.5 * soft, rel=1e-5)
+    assert d.loss(x, y).item() == pytest.approx(0.5 * hard + 0.5 * soft, rel=1e-5)

@@ -220,3 +220,50 @@ def test_smoothgrad_with_one_sample_and_its_default_seed_and_dtypes():
     assert explain.integrated_gradients(lin, x32, 0, baseline=[0.5] * 5, steps=2).dtype == \
         np.float32
     assert explain.smoothgrad(lin, x32, 0, samples=2).dtype == np.float32
+
+
+class Tanh(nn.Module):
+    """f_c(x) = tanh(x . W[:, c]): the path integral depends on the number of steps."""
+
+    def __init__(self, W):
+        super().__init__()
+        self.W = nn.Parameter(W)
+
+    def forward(self, x):
+        return mg.functional.tanh(x @ self.W)
+
+
+def test_documented_defaults_of_the_attribution_methods():
+    W = np.random.default_rng(2).standard_normal((5, 3))
+    m = Tanh(W)
+    x = rng.standard_normal((2, 5)) * 2
+    np.testing.assert_array_equal(explain.smoothgrad(m, x, 1),
+                                  explain.smoothgrad(m, x, 1, samples=25, noise=0.15, seed=0))
+    ig = explain.integrated_gradients(m, x, 1)
+    np.testing.assert_array_equal(ig, explain.integrated_gradients(m, x, 1, steps=50))
+    assert not np.allclose(ig, explain.integrated_gradients(m, x, 1, steps=51), rtol=1e-9,
+                           atol=0)
+
+
+class Plain(nn.Module):
+    """A sub-module with no Keras name: messages show its path or repr."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Flatten()
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def test_messages_for_modules_without_a_name():
+    mg.manual_seed(0)
+    m = Wrapped()
+    m.plain = Plain()
+    x = rng.random((1, 5, 5, 1)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"the model's layers: \['wconv', '\w+', '\w+', "
+                                         r"'plain', '\w+'\]$"):
+        explain.grad_cam(m, x, 0, "nope")
+    with pytest.raises(ValueError, match=r"^grad_cam: layer Plain\(\n  \(inner\): Flatten"
+                                         r"\(name='flatten\w*'\)\) did not run"):
+        explain.grad_cam(m, x, 0, m.plain)

@@ -153,3 +153,16 @@ def test_writes_go_through_a_temporary_file_beside_the_target(tmp_path, monkeypa
         assert os.path.basename(src).startswith(".tmp-")
         assert src.endswith(os.path.splitext(name)[1])
     assert sorted(os.listdir(tmp_path)) == ["w.npz", "w.safetensors"]    # no leftovers
+
+
+def test_object_arrays_pickles_and_configless_files(tmp_path):
+    with pytest.raises(WeightsFileError, match=r"^'a': object arrays cannot be saved$"):
+        wio.save_arrays(tmp_path / "o.npz", {"a": np.array([{"x": 1}], dtype=object)})
+    assert not os.listdir(tmp_path)
+    pickled = tmp_path / "p.npz"
+    np.savez(pickled, a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        wio.load_arrays(pickled)                       # never unpickled, even when asked
+    st = pytest.importorskip("safetensors.numpy")
+    p = wio.save_arrays(tmp_path / "n.safetensors", {"a": np.ones(1)})
+    assert wio.read_config(p) is None

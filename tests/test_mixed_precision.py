@@ -514,3 +514,16 @@ def test_the_overflow_message_in_full():
             r"rate, or keep the layer that overflows in float32: layer\.dtype_policy = "
             r"'float32'\)$")):
         opt.step()
+
+
+def test_policy_messages_in_full():
+    with pytest.raises(ValueError, match=(
+            r"^unknown dtype policy 'float16'; known: \['float32', 'float64', "
+            r"'mixed_float16', 'mixed_bfloat16'\] \(training in pure float16 needs float32 "
+            r"master weights: use 'mixed_float16'\)$")):
+        Policy("float16")
+    with pytest.raises(ValueError, match=r"'bfloat16'; known: .*master weights"):
+        Policy("bfloat16")
+    with pytest.raises(ValueError, match=r"^unknown dtype policy 'half'; known: \[.*\]$"):
+        Policy("half")
+    assert repr(LossScaleOptimizer("sgd")) == "LossScaleOptimizer(SGD, loss_scale=32768)"

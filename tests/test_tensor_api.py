@@ -239,3 +239,28 @@ def test_dlpack_shares_memory_with_numpy():
     assert x.__dlpack_device__() == view.__dlpack_device__()
     cap = x.__dlpack__(stream=None)
     assert type(cap).__name__ == "PyCapsule"
+
+
+# --- from the second mutation run ---------------------------------------------------------
+def test_abs_operator_min_default_and_combined_repr():
+    a = rng.standard_normal((2, 3))
+    x = t(a, grad=True)
+    y = abs(x)
+    np.testing.assert_array_equal(y.numpy(), np.abs(a))
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.sign(a))
+    assert x.min(axis=0).shape == (3,) and x.max(axis=1).shape == (2,)
+    from strict_backend import StrictArray  # noqa: F401
+    s = mg.tensor(np.array([1.5]), requires_grad=True).to("strict")
+    assert repr(s) == "tensor([1.5], device='strict:0', dtype=float64, creator=<ToDevice>)"
+    leaf = mg.tensor(np.array([1.5]), requires_grad=True)
+    assert repr(leaf) == "tensor([1.5], dtype=float64, requires_grad=True)"
+
+
+def test_the_in_place_assignment_message_in_full():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=(
+            r"^in-place assignment to a tensor that requires grad would corrupt its graph; "
+            r"assign under `with mg\.no_grad\(\):` \(graphs recorded before then refuse to "
+            r"backward\), or compute a new tensor instead$")):
+        w[0] = 3.0
