@@ -242,3 +242,8 @@ def test_the_distiller_takes_tensors_and_models_without_forward_logits():
     soft = 4 * (p * (log_softmax(tl / 2) - log_softmax(sl / 2))).sum(-1).mean()
     assert d.loss(mg.tensor(x), y).item() == pytest.approx(0.5 * hard + 0.5 * soft, rel=1e-5)
     assert d.loss(x, y).item() == pytest.approx(0.5 * hard + 0.5 * soft, rel=1e-5)
+
+
+def test_the_history_is_empty_before_fit():
+    d = compress.Distiller(student=dense_model(0), teacher=dense_model(1))
+    assert d.history == {}
