@@ -140,3 +140,16 @@ def test_structured_pruning_zeroes_the_moments_too_and_plain_modules_prune():
     with pytest.raises(ValueError, match=r"^prune: amount must be a finite number in "
                                          r"\[0\.0, 1\.0\], got -0\.1$"):
         compress.prune(plain, amount=-0.1)
+
+
+def test_distillation_loss_reads_nothing_back_from_the_device():
+    from strict_backend import TRANSFERS
+    rng = np.random.default_rng(3)
+    s = mg.tensor(rng.standard_normal((4, 5)), device="strict", requires_grad=True)
+    t = mg.tensor(rng.standard_normal((4, 5))).to("strict")
+    before = TRANSFERS["count"]
+    loss = compress.distillation_loss(s, t, 2.0)
+    loss.backward()
+    assert TRANSFERS["count"] == before                   # no host read per step
+    host = compress.distillation_loss(mg.tensor(s.numpy()), t.numpy(), 2.0)
+    assert loss.item() == pytest.approx(host.item(), rel=1e-12)
