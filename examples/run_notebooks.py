@@ -23,8 +23,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 #: the largest a notebook with its outputs may be
 MAX_BYTES = 600 * 1024
 
-#: outputs must not show where the notebook was run (a home, a checkout, a temp folder)
-MACHINE_PATH = re.compile(r"(/root/|/home/|/Users/|/tmp/|/work/|/var/folders/|[A-Z]:\\\\)")
+#: outputs must not show where the notebook was run: an absolute path of two or more
+#: folders (a home, a checkout, a temporary folder; not a URL), a Windows path, ``~/``
+MACHINE_PATH = re.compile(r"(?<![\w:/.])/(?:[\w.-]+/){2,}|[A-Za-z]:\\[\w.-]+\\|~/")
 
 
 def problems(nb) -> list:

@@ -55,6 +55,10 @@ def test_the_output_check_finds_errors_paths_and_unrun_cells():
             "error", ename="ValueError", evalue="x", traceback=[])])])
     found = problems(nb)
     assert any("cell 0: a machine path" in f for f in found)
+    for text, machine in (("see https://example.org/a/b/c", False), ("43/43 - 160ms/step", False),
+                          ("C:\\Users\\me\\data", True), ("~/data", True)):
+        nb.cells[0].outputs[0]["text"] = text
+        assert any("machine path" in f for f in problems(nb)) is machine, text
     assert any("cell 1: error ValueError" in f for f in found)
     assert any("execution counts [1, 3]" in f for f in found)
     nb.cells = nb.cells[:1]
