@@ -36,7 +36,12 @@ class Loss:
         self.reduction = reduction
 
     def __call__(self, y_true, y_pred) -> Tensor:
-        return self.compute(full_precision(y_pred), y_true, self.from_logits)
+        return self.value(y_pred, y_true, self.from_logits)
+
+    def value(self, y_pred, y_true, from_logits: bool, checked: bool = False) -> Tensor:
+        """The loss, computed in float32 whatever the prediction's dtype (mixed precision):
+        what callers use; subclasses implement :meth:`compute`."""
+        return self.compute(full_precision(y_pred), y_true, from_logits, checked)
 
     def compute(self, y_pred, y_true, from_logits: bool, checked: bool = False) -> Tensor:
         """The loss; ``checked=True`` when the targets were validated already (fit does

@@ -184,16 +184,14 @@ class Model(Module, WeightsAPI):
             self.loss.fuses_with and not self._hooked_layers()
         if fused:
             out = self.forward_logits(xb)
-            loss = self.loss.compute(losses_mod.full_precision(out), yb, from_logits=True,
-                                     checked=True)
+            loss = self.loss.value(out, yb, from_logits=True, checked=True)
             if self._value_metrics:      # mae/mse compare the model's real output
                 with no_grad():
                     return loss, self.final_activation(out).data, False
             return loss, out.data, True
         else:
             out = self.forward(xb)
-            loss = self.loss.compute(losses_mod.full_precision(out), yb,
-                                     from_logits=self.loss.from_logits, checked=True)
+            loss = self.loss.value(out, yb, from_logits=self.loss.from_logits, checked=True)
         return loss, out.data, fused or self.loss.from_logits
 
     def _metric_values(self, out, yb, logits):
