@@ -55,7 +55,8 @@ import numpy as np
 from .autograd import _autocast_dtype
 from .dtypes import get_default_dtype
 
-__all__ = ["autocast", "Policy", "set_global_policy", "global_policy", "half_dtype"]
+__all__ = ["autocast", "Policy", "set_global_policy", "global_policy", "default_policy",
+           "half_dtype"]
 
 
 def half_dtype(name) -> np.dtype:
@@ -180,7 +181,13 @@ def set_global_policy(policy) -> None:
 
 def global_policy() -> Policy:
     """The policy new layers get."""
-    return _global_policy[0] or Policy(get_default_dtype().name)
+    return _global_policy[0] or default_policy()
+
+
+def default_policy() -> Policy:
+    """The policy of a layer that has none of its own: the default dtype's ('float32'
+    unless changed by ``set_default_dtype``)."""
+    return Policy(get_default_dtype().name)
 
 
 def explicit_global_policy() -> Optional[Policy]:

@@ -15,7 +15,7 @@ from .. import backend
 from .. import functional as F
 from .. import mixed_precision
 from ..autograd import backend_array_types
-from ..tensor import Tensor, get_default_dtype
+from ..tensor import Tensor
 from ..checks import int_pair, number, one_of, positive_int
 from . import init as _init
 from .module import Module, Parameter
@@ -101,13 +101,13 @@ class Layer(Module):
         (``variable_dtype``) and the dtype it computes in (``compute_dtype``). Set it to
         a policy or a name ('float32', 'mixed_float16', ...) before the layer is built
         (the weights' dtype cannot change after), or to None to follow the default."""
-        return self._policy or mixed_precision.Policy(get_default_dtype().name)
+        return self._policy or mixed_precision.default_policy()
 
     @dtype_policy.setter
     def dtype_policy(self, policy) -> None:
         new = None if policy is None else mixed_precision.Policy(policy)
         if self.built and self.parameters():
-            want = (new or mixed_precision.Policy(get_default_dtype().name)).variable_dtype
+            want = (new or mixed_precision.default_policy()).variable_dtype
             if want != self.variable_dtype:
                 raise ValueError(f"layer '{self.name}': its weights are {self.variable_dtype} "
                                  f"already; a {want} policy must be set before the layer is "
