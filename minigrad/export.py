@@ -26,7 +26,7 @@ from .functional.conv import same_padding
 from .io import _write_atomically
 from .nn.activations import Activation, LeakyReLU
 from .nn.layers import (AveragePooling2D, Conv2D, Dense, Dropout, Flatten, InputLayer,
-                        MaxPooling2D, _activation_name)
+                        MaxPooling2D, activation_name)
 from .nn.normalization import BatchNormalization
 from .nn.transformer import Embedding, LayerNormalization, TransformerBlock
 
@@ -87,7 +87,7 @@ def _activation(g: _Graph, fn, where):
     """ONNX nodes for a layer's activation function (None: nothing)."""
     if fn is None:
         return
-    name = _activation_name(fn)
+    name = activation_name(fn)
     axis = 1 if g.chw else -1
     simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
     if name in simple:

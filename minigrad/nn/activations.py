@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from ..checks import number
-from .layers import Layer, _activation_name
+from .layers import Layer, activation_name
 
 __all__ = ["Activation", "ReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "LeakyReLU"]
 
@@ -19,7 +19,7 @@ class Activation(Layer):
         return x
 
     def get_config(self):
-        return {"name": self.name, "activation": _activation_name(self.activation)}
+        return {"name": self.name, "activation": activation_name(self.activation)}
 
 
 class _NamedActivation(Activation):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Callable, List, Sequence
 
 from .. import functional as F
-from .layers import Conv2D, Dense, Layer, MaxPooling2D, _activation_name
+from .layers import Conv2D, Dense, Layer, MaxPooling2D, activation_name
 
 __all__ = ["Step", "plan", "run_in_policy"]
 
@@ -110,7 +110,7 @@ def _plain(layer) -> Step:
 
 def _activation(layer, final: bool) -> Step:
     act = layer.activation
-    return Step(f"{_activation_name(act)}", (), _in_policy(layer, act), final_activation=final)
+    return Step(f"{activation_name(act)}", (), _in_policy(layer, act), final_activation=final)
 
 
 def _is_max_pool(layer) -> bool:

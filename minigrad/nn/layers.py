@@ -41,7 +41,8 @@ def get_activation(activation):
         raise ValueError(f"unknown activation {activation!r}; known: {names}") from None
 
 
-def _activation_name(fn) -> Optional[str]:
+def activation_name(fn) -> Optional[str]:
+    """The name an activation function is known by ('relu', ...), as configs store it."""
     for k, v in ACTIVATIONS.items():
         if v is fn and k is not None:
             return k
@@ -287,7 +288,7 @@ class Dense(Layer):
 
     def get_config(self):
         return {"name": self.name, "units": self.units,
-                "activation": _activation_name(self.activation), "use_bias": self.use_bias,
+                "activation": activation_name(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": self.kernel_initializer,
                 "bias_initializer": self.bias_initializer,
                 "input_shape": list(self.input_shape) if self.input_shape else None}
@@ -401,7 +402,7 @@ class Conv2D(Layer):
         return {"name": self.name, "filters": self.filters,
                 "kernel_size": list(self.kernel_size), "strides": list(self.strides),
                 "padding": self.padding, "data_format": self.data_format,
-                "activation": _activation_name(self.activation), "use_bias": self.use_bias,
+                "activation": activation_name(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": self.kernel_initializer,
                 "bias_initializer": self.bias_initializer,
                 "input_shape": list(self.input_shape) if self.input_shape else None}

@@ -9,9 +9,10 @@ import numpy as np
 
 from .. import backend
 from ..backend import get_array_module
-from ..tensor import Tensor
+from ..functional.loss import check_class_targets
+from ..tensor import Tensor, get_default_dtype
 
-__all__ = ["Run", "as_batch_array", "batch", "split_off_validation", "read_scalars",
+__all__ = ["Run", "as_batch_array", "as_targets", "batch", "split_off_validation", "read_scalars",
            "check_finite_data"]
 
 
@@ -89,3 +90,35 @@ def split_off_validation(x, y, fraction):
         raise ValueError(f"fit: validation_split={fraction} leaves an empty split of "
                          f"{x.shape[0]} samples")
     return x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])
+
+
+def as_targets(y, out_shape, kind, what):
+    """The targets ``y`` checked against the model's output shape for a loss of this
+    ``kind`` ('sparse' labels, 'categorical'/'binary' one-hot or probabilities,
+    'regression' values), converted to what the loss takes. ``y`` has as many samples
+    as the inputs (checked before)."""
+    if kind == "sparse":
+        if y.ndim == 2 and y.shape[1] == 1 and len(out_shape) == 2:
+            y = y.reshape(-1)
+        # one label per output vector: (N,) for outputs (N, C), (N, T) for (N, T, C)
+        want = (y.shape[0],) + tuple(out_shape[1:-1])
+        if tuple(y.shape) != want:
+            raise ValueError(f"{what}: sparse_categorical_crossentropy needs integer labels "
+                             f"of shape {want}, got {tuple(y.shape)}")
+        if np.dtype(y.dtype).kind == "f":
+            if not bool((y == y.astype(np.int64)).all()):
+                raise ValueError(f"{what}: labels must be whole numbers")
+            y = y.astype(np.int64)
+        check_class_targets(y, out_shape[-1])
+    elif kind in ("categorical", "binary", "regression"):
+        if tuple(y.shape[1:]) != tuple(out_shape[1:]):
+            hint = ""
+            if kind == "categorical" and y.ndim == 1:
+                hint = (" (integer labels: use to_categorical(y, num_classes) or "
+                        "loss='sparse_categorical_crossentropy')")
+            raise ValueError(f"{what}: targets of shape {tuple(y.shape)} do not match the "
+                             f"model output shape (None, {', '.join(map(str, out_shape[1:]))})"
+                             + hint)
+        if np.dtype(y.dtype).kind != "f":
+            y = y.astype(get_default_dtype())
+    return y

@@ -26,7 +26,7 @@ from ..optim import optimizers as optim_mod
 from ..optim.loss_scale import LossScaleOptimizer
 from ..tensor import Tensor, get_default_dtype
 from . import metrics as metrics_mod
-from .data import (Run, as_batch_array, batch, check_finite_data, read_scalars,
+from .data import (Run, as_batch_array, as_targets, batch, check_finite_data, read_scalars,
                    split_off_validation)
 from . import parallel
 from .progress import ProgressBar
@@ -120,33 +120,7 @@ class Model(Module, WeightsAPI):
                              f"{tuple(y.shape)})")
         self._ensure_built(x)
         out_shape = self._output_shape(x)
-        kind = self.loss.kind
-        if kind == "sparse":
-            if y.ndim == 2 and y.shape[1] == 1 and len(out_shape) == 2:
-                y = y.reshape(-1)
-            # one label per output vector: (N,) for outputs (N, C), (N, T) for (N, T, C)
-            want = (x.shape[0],) + tuple(out_shape[1:-1])
-            if tuple(y.shape) != want:
-                raise ValueError(f"{what}: sparse_categorical_crossentropy needs integer labels "
-                                 f"of shape {want}, got {tuple(y.shape)}")
-            if np.dtype(y.dtype).kind == "f":
-                if not bool((y == y.astype(np.int64)).all()):
-                    raise ValueError(f"{what}: labels must be whole numbers")
-                y = y.astype(np.int64)
-            from ..functional.loss import check_class_targets
-            check_class_targets(y, out_shape[-1])
-        elif kind in ("categorical", "binary", "regression"):
-            if tuple(y.shape[1:]) != tuple(out_shape[1:]):
-                hint = ""
-                if kind == "categorical" and y.ndim == 1:
-                    hint = (" (integer labels: use to_categorical(y, num_classes) or "
-                            "loss='sparse_categorical_crossentropy')")
-                raise ValueError(f"{what}: targets of shape {tuple(y.shape)} do not match the "
-                                 f"model output shape (None, {', '.join(map(str, out_shape[1:]))})"
-                                 + hint)
-            if np.dtype(y.dtype).kind != "f":
-                y = y.astype(get_default_dtype())
-        return x, y
+        return x, as_targets(y, out_shape, self.loss.kind, what)
 
     def _ensure_built(self, x):
         if not self.has_parameters():
