@@ -28,12 +28,18 @@ def relu_grad_generic(gy, y):
 def adam_step_generic(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
     xp = get_array_module(p)
     m *= b1
-    m += (1 - b1) * g
+    tmp = xp.multiply(g, 1 - b1, dtype=m.dtype)    # the one temporary, reused below
+    m += tmp
     v *= b2
-    v += (1 - b2) * (g * g)
-    denom = xp.sqrt(v * c2inv)
-    denom += eps
-    p -= lr_c1 * m / denom
+    xp.multiply(g, g, out=tmp)
+    tmp *= 1 - b2
+    v += tmp
+    xp.multiply(v, c2inv, out=tmp)
+    xp.sqrt(tmp, out=tmp)
+    tmp += eps                  # sqrt(v / c2) + eps
+    xp.divide(m, tmp, out=tmp)
+    tmp *= lr_c1
+    p -= tmp
 
 
 GENERIC = {"relu_grad": relu_grad_generic, "adam_step": adam_step_generic}

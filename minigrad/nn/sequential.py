@@ -1,6 +1,7 @@
 """Sequential: a stack of layers, each feeding the next."""
 from __future__ import annotations
 
+import math
 from typing import Iterable, Optional
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy as np
 from ..tensor import get_default_dtype
 from .. import kernels
 from . import fusion
-from .layers import InputLayer, Layer, _activation_name
+from .layers import InputLayer, Layer, activation_name
 from .module import Module
 
 __all__ = ["Sequential"]
@@ -120,7 +121,7 @@ class Sequential(Module):
             if not isinstance(layer, Layer):
                 return None
             shape = layer.compute_output_shape(shape)
-            total += int(np.prod(shape))
+            total += math.prod(shape)
         return total * get_default_dtype().itemsize
 
     def plan(self):
@@ -171,7 +172,7 @@ class Sequential(Module):
         if not self._layers or not isinstance(self._layers[-1], Layer):
             return None
         act = self._layers[-1].activation
-        return _activation_name(act) if act is not None else None
+        return activation_name(act) if act is not None else None
 
     # --- description ---------------------------------------------------------------------
     def summary(self, print_fn=print, show_plan: bool = False) -> str:
