@@ -2,6 +2,11 @@
 
 Each wraps a function of :mod:`minigrad.functional.loss` (PyTorch order: prediction
 first). ``from_logits=True`` means ``y_pred`` holds unnormalised scores.
+
+Reductions as in Keras: first one loss per sample (for the elementwise losses, MSE and
+binary cross-entropy, the mean over the last axis; cross-entropy over (N, ..., C) gives
+one per position), then ``'mean'`` (Keras' ``'sum_over_batch_size'``, the default),
+``'sum'`` or ``'none'`` (the per-sample losses themselves).
 """
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import numpy as np
 
 from . import functional as F
 from .autograd import is_half
+from .checks import one_of
 from .tensor import Tensor
 
 __all__ = ["Loss", "MeanSquaredError", "CategoricalCrossentropy",
@@ -33,7 +39,9 @@ class Loss:
 
     def __init__(self, from_logits: bool = False, reduction: str = "mean"):
         self.from_logits = from_logits
-        self.reduction = reduction
+        reduction = _KERAS_REDUCTIONS.get(reduction, reduction)
+        self.reduction = one_of(reduction, type(self).__name__, "reduction",
+                                ("mean", "sum", "none"))
 
     def __call__(self, y_true, y_pred) -> Tensor:
         return self.value(y_pred, y_true, self.from_logits)
@@ -52,13 +60,28 @@ class Loss:
         return {"name": self.name, "from_logits": self.from_logits}
 
 
+#: Keras' other names for the reductions
+_KERAS_REDUCTIONS = {"sum_over_batch_size": "mean", None: "none"}
+
+
+def _per_sample(elementwise: Tensor, reduction: str) -> Tensor:
+    """An elementwise loss reduced as Keras does: the mean over the last axis (one value
+    per sample; a 1-D loss already has one), then ``reduction`` over the samples."""
+    per_sample = elementwise.mean(axis=-1) if elementwise.ndim > 1 else elementwise
+    if reduction == "none":
+        return per_sample
+    return per_sample.sum() if reduction == "sum" else per_sample.mean()
+
+
 class MeanSquaredError(Loss):
     """MSE = (1/n) sum (y - yhat)^2."""
 
     name = "mse"
 
     def compute(self, y_pred, y_true, from_logits, checked=False):
-        return F.mse_loss(y_pred, y_true, reduction=self.reduction)
+        if self.reduction == "mean":           # the mean of the per-sample means
+            return F.mse_loss(y_pred, y_true)
+        return _per_sample(F.mse_loss(y_pred, y_true, reduction="none"), self.reduction)
 
 
 class CategoricalCrossentropy(Loss):
@@ -73,13 +96,16 @@ class CategoricalCrossentropy(Loss):
     kind = "categorical"
 
     def compute(self, y_pred, y_true, from_logits, checked=False):
+        positions = y_pred.shape[:-1]
         if y_pred.ndim > 2:          # (N, ..., C): one prediction per position, as Keras
             y_pred, y_true = _per_position(y_pred, y_true)
         if from_logits:
-            return F.cross_entropy(y_pred, y_true, reduction=self.reduction,
+            loss = F.cross_entropy(y_pred, y_true, reduction=self.reduction,
                                    check_targets=not checked)
-        return F.categorical_crossentropy(y_pred, y_true, reduction=self.reduction,
-                                         check_targets=not checked)
+        else:
+            loss = F.categorical_crossentropy(y_pred, y_true, reduction=self.reduction,
+                                              check_targets=not checked)
+        return loss.reshape(positions) if self.reduction == "none" else loss
 
 
 def _per_position(y_pred, y_true):
@@ -105,9 +131,10 @@ class BinaryCrossentropy(Loss):
     kind = "binary"
 
     def compute(self, y_pred, y_true, from_logits, checked=False):
-        if from_logits:
-            return F.binary_cross_entropy_with_logits(y_pred, y_true, self.reduction)
-        return F.binary_cross_entropy(y_pred, y_true, self.reduction)
+        bce = F.binary_cross_entropy_with_logits if from_logits else F.binary_cross_entropy
+        if self.reduction == "mean":
+            return bce(y_pred, y_true)
+        return _per_sample(bce(y_pred, y_true, "none"), self.reduction)
 
 
 _BY_NAME = {
