@@ -1,0 +1,287 @@
+"""Reference ops checked where the op catalogue's random data cannot see a mistake.
+
+Written from the mutants of `minigrad.functional` that the suite let through: ties,
+boundary values and slopes, rows of very different scales, defaults, the exact error
+messages, third derivatives (the `backward_graph` of the gradient ops themselves) and
+gradients asked for only some inputs.
+"""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import functional as F
+
+ERF = np.vectorize(__import__("math").erf)
+
+
+def t(a, grad=True):
+    return mg.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
+
+
+def nth_grads(f, x, n):
+    """[d f/dx, d2, ..., dn]: each the gradient of the sum of the one before."""
+    out, y = [], f(x)
+    for _ in range(n):
+        (y,) = mg.grad(y.sum(), [x], create_graph=True)
+        out.append(y.numpy())
+    return out
+
+
+# --- error messages, exactly -------------------------------------------------------------
+X = mg.tensor(np.ones((2, 3)))
+MESSAGES = [
+    (lambda: F.dropout(X, 1.0), "dropout rate must be in [0, 1), got 1.0"),
+    (lambda: F.dropout(X, -0.1), "dropout rate must be in [0, 1), got -0.1"),
+    (lambda: F.clip(X), "clip: give at least one of min and max"),
+    (lambda: F.concatenate([]), "concatenate: need at least one tensor"),
+    (lambda: F.concatenate([X, X, mg.ones(2, 4)], axis=0),
+     "concatenate: shapes (2, 3) and (2, 4) differ outside axis 0"),
+    (lambda: F.concatenate([X, mg.ones(2, 3, 1)], axis=1),
+     "concatenate: shapes (2, 3) and (2, 3, 1) differ outside axis 1"),
+    (lambda: F.stack([]), "stack: need at least one tensor"),
+    (lambda: F.stack([X, X, mg.ones(3, 2)]),
+     "stack: all shapes must be equal, got (2, 3) and (3, 2)"),
+    (lambda: F.pad(X, ((0, 1), (-1, 0))), "pad: negative pad width ((0, 1), (-1, 0))"),
+    (lambda: F.var(mg.ones(3), ddof=3),
+     "var: 3 elements with ddof=3 leave no degrees of freedom"),
+    (lambda: F.max(mg.ones(0)), "max/min of an empty tensor"),
+    (lambda: F.min(mg.ones(2, 0), axis=1), "max/min of an empty tensor"),
+    (lambda: F.squeeze(X, 1), "squeeze: axis 1 of shape (2, 3) is not 1"),
+    (lambda: F.nll_loss(X, np.ones((2, 3))),
+     "nll_loss takes integer class labels; use cross_entropy for probability targets"),
+    (lambda: F.binary_cross_entropy(X, np.ones(3)),
+     "binary_cross_entropy: target shape (3,) does not match prediction shape (2, 3)"),
+    (lambda: F.binary_cross_entropy_with_logits(X, np.ones((3, 2))),
+     "binary_cross_entropy_with_logits: target shape (3, 2) does not match prediction "
+     "shape (2, 3)"),
+]
+
+
+@pytest.mark.parametrize("call,message", MESSAGES, ids=[m[:40] for _, m in MESSAGES])
+def test_messages_are_exact(call, message):
+    with pytest.raises(ValueError) as e:
+        call()
+    assert str(e.value) == message
+
+
+def test_pad_of_zero_width_is_allowed():
+    assert F.pad(X, ((0, 0), (0, 0))).shape == (2, 3)
+    np.testing.assert_array_equal(F.pad(X, 1, value=5.0).numpy()[0], [5.0] * 5)
+
+
+def test_var_with_exactly_one_degree_of_freedom():
+    np.testing.assert_allclose(F.var(t([1.0, 3.0]), ddof=1).numpy(), 2.0)
+
+
+# --- defaults ------------------------------------------------------------------------------
+def test_dropout_defaults_to_half_while_training():
+    mg.manual_seed(0)
+    y = F.dropout(mg.ones(200, 100)).numpy()
+    assert set(np.unique(y)) == {0.0, 2.0}
+    assert abs((y == 0).mean() - 0.5) < 0.02
+
+
+def test_dropout_keeps_the_dtype_and_rate_zero_or_eval_is_the_identity():
+    mg.manual_seed(0)
+    x = mg.tensor(np.ones((50, 40), np.float32))
+    y = F.dropout(x, 0.25)
+    assert y.dtype == np.float32
+    assert abs((y.numpy() == 0).mean() - 0.25) < 0.03
+    np.testing.assert_array_equal(y.numpy()[y.numpy() != 0], np.float32(1 / 0.75))
+    assert F.dropout(x, 0.0) is x and F.dropout(x, 0.9, training=False) is x
+
+
+def test_reduction_defaults_drop_the_axis():
+    x = t(np.arange(6.0).reshape(2, 3))
+    assert F.var(x).shape == () and F.var(x, axis=1).shape == (2,)
+    np.testing.assert_allclose(F.var(x, axis=1).numpy(), [2 / 3, 2 / 3])     # ddof 0
+    for f in (F.max, F.min, F.argmax, F.argmin, F.logsumexp):
+        assert f(x, axis=0).shape == (3,), f
+        assert f(x, axis=0, keepdims=True).shape == (1, 3), f
+    assert F.argmax(x, keepdims=True).shape == (1, 1)
+    assert int(F.argmax(x, keepdims=True).numpy()[0, 0]) == 5
+    assert F.logsumexp(x).shape == ()
+
+
+def test_concatenate_and_stack_default_to_the_first_axis():
+    a, b = t(np.ones((2, 3))), t(np.zeros((2, 3)))
+    assert F.concatenate([a, b]).shape == (4, 3)
+    assert F.stack([a, b]).shape == (2, 2, 3)
+    assert F.stack([a, b], axis=-1).shape == (2, 3, 2)
+
+
+def test_expand_dims_counts_negative_axes_from_the_new_shape():
+    x = t(np.ones((2, 3)))
+    assert F.expand_dims(x, -1).shape == (2, 3, 1)
+    assert F.expand_dims(x, -3).shape == (1, 2, 3)
+
+
+def test_gelu_approximate_false_is_the_exact_form():
+    x = t(np.linspace(-3, 3, 7))
+    exact = x.numpy() * 0.5 * (1 + ERF(x.numpy() / np.sqrt(2)))
+    np.testing.assert_allclose(F.gelu(x, approximate=False).numpy(), exact, rtol=1e-12)
+    np.testing.assert_allclose(F.gelu(x).numpy(), exact, rtol=1e-12)
+
+
+def test_categorical_crossentropy_checks_labels_by_default():
+    with pytest.raises(ValueError, match="class label 3 is out of range for 3 classes"):
+        F.categorical_crossentropy(mg.tensor(np.full((2, 3), 1 / 3)), np.array([0, 3]))
+
+
+# --- ties, boundaries, slopes ------------------------------------------------------------
+@pytest.mark.parametrize("op", [F.maximum, F.minimum])
+def test_maximum_and_minimum_split_the_gradient_of_a_tie(op):
+    a, b = t([1.0, 2.0, 3.0]), t([1.0, 5.0, 0.0])
+    op(a, b).sum().backward()
+    wins_a = [0.5, 0.0, 1.0] if op is F.maximum else [0.5, 1.0, 0.0]
+    np.testing.assert_array_equal(a.grad.numpy(), wins_a)
+    np.testing.assert_array_equal(b.grad.numpy(), 1 - np.array(wins_a))
+
+
+def test_maximum_with_a_constant_and_in_float32():
+    a = mg.tensor(np.array([0.0, -1.0, 2.0], np.float32), requires_grad=True)
+    y = F.maximum(a, 0.0)
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert a.grad.dtype == np.float32
+    np.testing.assert_array_equal(a.grad.numpy(), [0.5, 0.0, 1.0])
+    b = t([3.0])
+    F.minimum(2.0, b).sum().backward()          # only the second input needs a gradient
+    np.testing.assert_array_equal(b.grad.numpy(), [0.0])
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.0, 2.0, -0.5])
+def test_leaky_relu_at_every_kind_of_slope(slope):
+    xs = np.array([-2.0, -0.5, 0.5, 3.0])
+    x = t(xs)
+    y = F.leaky_relu(x, slope)
+    np.testing.assert_allclose(y.numpy(), np.where(xs > 0, xs, slope * xs), rtol=1e-15)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.where(xs > 0, 1.0, slope), rtol=1e-15)
+    (g,) = mg.grad(F.leaky_relu(x, slope).sum(), [x], create_graph=True)
+    np.testing.assert_allclose(g.numpy(), np.where(xs > 0, 1.0, slope), rtol=1e-15)
+
+
+def test_clip_passes_the_gradient_at_its_bounds_and_blocks_it_outside():
+    x = t([-2.0, -1.0, 0.0, 1.0, 2.0])
+    F.clip(x, -1.0, 1.0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 1, 1, 1, 0])
+    x2 = t([-2.0, 2.0])
+    F.clip(x2, min=-1.0).sum().backward()
+    np.testing.assert_array_equal(x2.grad.numpy(), [0, 1])
+    x3 = t([-2.0, 2.0])
+    F.clip(x3, max=1.0).sum().backward()
+    np.testing.assert_array_equal(x3.grad.numpy(), [1, 0])
+
+
+def test_log_softmax_and_logsumexp_shift_each_row_by_its_own_maximum():
+    z = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -999.0, -1001.0]])
+    shifted = z - z.max(1, keepdims=True)
+    lse = z.max(1) + np.log(np.exp(shifted).sum(1))
+    np.testing.assert_allclose(F.logsumexp(t(z), axis=1).numpy(), lse, rtol=1e-15)
+    np.testing.assert_allclose(F.log_softmax(t(z), 1).numpy(),
+                               shifted - np.log(np.exp(shifted).sum(1, keepdims=True)),
+                               rtol=1e-12)
+    np.testing.assert_allclose(F.logsumexp(t(z.T), axis=0).numpy(), lse, rtol=1e-15)
+    np.testing.assert_allclose(F.log_softmax(t(z.T), 0).numpy().T,
+                               F.log_softmax(t(z), 1).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["log_softmax", "logsumexp"])
+def test_double_backprop_over_the_first_axis(op):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((3, 4))
+    w = rng.standard_normal((3, 4) if op == "log_softmax" else (4,))
+
+    def f(x):
+        y = F.log_softmax(x, 0) if op == "log_softmax" else F.logsumexp(x, axis=0)
+        return (y * mg.tensor(w) * y).sum()
+    x = t(z)
+    (g,) = mg.grad(f(x), [x], create_graph=True)
+    x2 = t(z)
+    f(x2).backward()
+    np.testing.assert_allclose(g.numpy(), x2.grad.numpy(), rtol=1e-12)
+    assert mg.gradgradcheck(f, [t(z)])
+
+
+def test_pow_gradient_for_the_exponent_at_a_zero_base():
+    base, expo = t([0.0, 0.0, 2.0]), t([0.0, 2.0, 3.0])
+    (base ** expo).sum().backward()
+    np.testing.assert_allclose(expo.grad.numpy(), [0.0, 0.0, 8 * np.log(2.0)], rtol=1e-15)
+    b2, e2 = t([0.0, 0.0, 2.0]), t([0.0, 2.0, 3.0])
+    (g,) = mg.grad((b2 ** e2).sum(), [e2], create_graph=True)
+    np.testing.assert_allclose(g.numpy(), [0.0, 0.0, 8 * np.log(2.0)], rtol=1e-15)
+
+
+def test_binary_crossentropy_clips_both_ends():
+    out = F.binary_cross_entropy(t([[0.0, 1.0]]), np.array([[1.0, 0.0]]), reduction="none")
+    np.testing.assert_allclose(out.numpy(), [[-np.log(1e-7), -np.log(1e-7)]], rtol=1e-9)
+
+
+def test_categorical_crossentropy_clips_a_certain_prediction_below_one():
+    out = F.categorical_crossentropy(t([[1.0, 0.0]]), np.array([[1.0, 0.0]]))
+    np.testing.assert_allclose(out.numpy(), -np.log1p(-1e-7), rtol=1e-9)
+    assert out.numpy() > 0
+
+
+# --- gradients for some of the inputs ---------------------------------------------------
+@pytest.mark.parametrize("need", [(True, False, False), (False, True, False),
+                                  (False, False, True), (True, True, False)])
+def test_conv2d_gradients_for_some_inputs(need):
+    rng = np.random.default_rng(1)
+    xs, ws, bs = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 2, 3)), \
+        rng.standard_normal(3)
+    x, w, b = t(xs, need[0]), t(ws, need[1]), t(bs, need[2])
+    gy = rng.standard_normal((2, 3, 4, 2))
+    (F.conv2d(x, w, b) * mg.tensor(gy)).sum().backward()
+    full = [t(xs), t(ws), t(bs)]
+    (F.conv2d(*full) * mg.tensor(gy)).sum().backward()
+    for mine, ref, n in zip((x, w, b), full, need):
+        if n:
+            np.testing.assert_allclose(mine.grad.numpy(), ref.grad.numpy(), rtol=1e-12)
+        else:
+            assert mine.grad is None
+
+
+def test_conv2d_without_bias_gradients():
+    rng = np.random.default_rng(2)
+    x, w = t(rng.standard_normal((1, 1, 4, 4))), t(rng.standard_normal((2, 1, 3, 3)))
+    assert mg.gradcheck(lambda a, b: F.conv2d(a, b), [x, w])
+
+
+# --- third derivatives: the backward_graph of the gradient ops ---------------------------
+def test_third_derivative_through_a_broadcast():
+    xs = np.array([[0.5], [-1.0], [2.0]])
+    c = mg.tensor(np.ones((3, 4)))
+    x = t(xs)
+    g1, g2, g3 = nth_grads(lambda v: (v + c) ** 3, x, 3)
+    np.testing.assert_allclose(g1, 4 * 3 * (xs + 1) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(g2, 4 * 6 * (xs + 1), rtol=1e-12)
+    np.testing.assert_allclose(g3, np.full((3, 1), 4 * 6.0), rtol=1e-12)
+
+
+def test_third_derivative_through_indexing():
+    xs = np.array([0.5, -1.0, 2.0, 3.0])
+    idx = np.array([0, 2, 2])
+    count = np.bincount(idx, minlength=4)
+    g1, g2, g3 = nth_grads(lambda v: v[idx] ** 3, t(xs), 3)
+    np.testing.assert_allclose(g1, 3 * xs ** 2 * count, rtol=1e-12)
+    np.testing.assert_allclose(g2, 6 * xs * count, rtol=1e-12)
+    np.testing.assert_allclose(g3, 6.0 * count, rtol=1e-12)
+
+
+def test_third_derivative_of_the_exact_gelu():
+    xs = np.linspace(-2.5, 2.5, 6)
+    phi = np.exp(-0.5 * xs ** 2) / np.sqrt(2 * np.pi)
+    g1, g2, g3 = nth_grads(lambda v: F.gelu(v), t(xs), 3)
+    np.testing.assert_allclose(g1, 0.5 * (1 + ERF(xs / np.sqrt(2))) + xs * phi, rtol=1e-12)
+    np.testing.assert_allclose(g2, phi * (2 - xs ** 2), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(g3, phi * (xs ** 3 - 4 * xs), rtol=1e-12, atol=1e-15)
+
+
+def test_third_derivative_across_devices():
+    pytest.importorskip("strict_backend")
+    xs = np.array([0.5, -1.0, 2.0])
+    g1, g2, g3 = nth_grads(lambda v: (v.to("strict") ** 3).to("cpu"), t(xs), 3)
+    np.testing.assert_allclose(g1, 3 * xs ** 2, rtol=1e-12)
+    np.testing.assert_allclose(g3, np.full(3, 6.0), rtol=1e-12)
