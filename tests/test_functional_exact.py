@@ -285,3 +285,122 @@ def test_third_derivative_across_devices():
     g1, g2, g3 = nth_grads(lambda v: (v.to("strict") ** 3).to("cpu"), t(xs), 3)
     np.testing.assert_allclose(g1, 3 * xs ** 2, rtol=1e-12)
     np.testing.assert_allclose(g3, np.full(3, 6.0), rtol=1e-12)
+
+
+# --- more messages, defaults and reductions ------------------------------------------------
+@pytest.mark.parametrize("call,kind,message", [
+    (lambda: F.mean(mg.ones(2, 0), axis=1), ValueError,
+     "mean of an empty selection (shape (2, 0), axis 1)"),
+    (lambda: F.broadcast_to(X, (3, 3)), ValueError, "cannot broadcast shape (2, 3) to (3, 3)"),
+    (lambda: X[np.array([0.5])], IndexError,
+     "tensors used as indices must be integer or bool, got float64"),
+    (lambda: X[0:1, np.array([1.0], np.float32)], IndexError,
+     "tensors used as indices must be integer or bool, got float32"),
+    (lambda: X[mg.tensor(np.array([0.0]))], IndexError,
+     "tensors used as indices must be integer or bool, got float64"),
+    (lambda: X[np.array([True, False]), np.array([0.5])], IndexError,
+     "tensors used as indices must be integer or bool, got float64"),
+])
+def test_more_messages_are_exact(call, kind, message):
+    with pytest.raises(kind) as e:
+        call()
+    assert str(e.value) == message
+
+
+def test_one_out_of_range_label_is_found():
+    with pytest.raises(ValueError) as e:
+        F.cross_entropy(mg.tensor(np.zeros((1, 3))), np.array([3]))
+    assert str(e.value) == ("class label 3 is out of range for 3 classes "
+                            "(labels must be in [0, 2])")
+    assert F.cross_entropy(mg.tensor(np.zeros((0, 3))), np.zeros(0, int),
+                           reduction="sum").item() == 0.0
+
+
+def test_flatten_defaults_to_every_axis():
+    assert F.flatten(mg.ones(2, 3, 4)).shape == (24,)
+    assert F.flatten(mg.ones(2, 3, 4), 1).shape == (2, 12)
+
+
+def test_conv_output_size_with_uneven_padding():
+    from minigrad.functional.conv import conv_output_size
+    assert conv_output_size(5, 2, 1, 0, 1) == 5
+    assert conv_output_size(7, 3, 2, 1, 2) == 4
+    assert conv_output_size(7, 3, 2, 2, 0) == 4
+    assert conv_output_size(6, 4, 1, 3, 0) == 6
+
+
+def test_same_padding_with_even_kernels_pads_more_after():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 2, 5, 6)), rng.standard_normal((3, 2, 2, 4))
+    mine = F.conv2d(t(x), t(w), padding="same")
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("ignore")
+        ref = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding="same")
+    np.testing.assert_allclose(mine.numpy(), ref.numpy(), rtol=1e-12, atol=1e-12)
+
+
+LOSS_P = np.array([[0.2, 0.7, 0.1], [0.5, 0.25, 0.25]])
+LOSS_T = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("name", ["mse", "bce", "bce_logits", "nll", "ce", "cce"])
+def test_each_loss_reduces_as_asked(name, reduction):
+    p, tgt, labels = LOSS_P, LOSS_T, np.array([1, 0])
+    z = np.log(p)
+    elementwise = {
+        "mse": lambda: (F.mse_loss, p, tgt, (p - tgt) ** 2),
+        "bce": lambda: (F.binary_cross_entropy, p, tgt,
+                        -(tgt * np.log(p) + (1 - tgt) * np.log(1 - p))),
+        "bce_logits": lambda: (F.binary_cross_entropy_with_logits, z, tgt,
+                               -(tgt * np.log(1 / (1 + np.exp(-z)))
+                                 + (1 - tgt) * np.log(1 - 1 / (1 + np.exp(-z))))),
+        "nll": lambda: (F.nll_loss, z, labels, -z[[0, 1], labels]),
+        "ce": lambda: (F.cross_entropy, z, labels, -z[[0, 1], labels]),
+        "cce": lambda: (F.categorical_crossentropy, p, tgt, -(tgt * np.log(p)).sum(1)),
+    }[name]
+    fn, pred, target, per = elementwise()
+    x = t(pred)
+    out = fn(x, target, reduction=reduction)
+    want = {"mean": per.mean(), "sum": per.sum(), "none": per}[reduction]
+    np.testing.assert_allclose(out.numpy(), want, rtol=1e-12)
+    assert out.shape == np.shape(want)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("targets", ["labels", "probabilities", "ignored"])
+def test_cross_entropy_double_backprop_for_every_reduction(reduction, targets):
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((4, 3))
+    target = {"labels": np.array([0, 2, 1, 2]),
+              "probabilities": rng.dirichlet(np.ones(3), 4),
+              "ignored": np.array([-100, -100, 1, -100])}[targets]     # one row kept
+    w = rng.standard_normal(4 if reduction == "none" else ())
+
+    def f(x):
+        y = F.cross_entropy(x, target, reduction=reduction)
+        return (y * y * mg.tensor(w)).sum()
+    x = t(z)
+    (g,) = mg.grad(f(x), [x], create_graph=True)
+    x2 = t(z)
+    f(x2).backward()
+    np.testing.assert_allclose(g.numpy(), x2.grad.numpy(), rtol=1e-12)
+    assert mg.gradgradcheck(f, [t(z)])
+
+
+def test_cross_entropy_with_every_row_ignored_has_no_gradient():
+    x = t(np.zeros((2, 3)))
+    loss = F.cross_entropy(x, np.array([-100, -100]), reduction="sum")
+    (g,) = mg.grad(loss, [x], create_graph=True)
+    np.testing.assert_array_equal(g.numpy(), np.zeros((2, 3)))
+
+
+def test_strided_max_pooling_keeps_float32_and_negative_values():
+    x = mg.tensor(-np.arange(32, dtype=np.float32).reshape(1, 2, 4, 4), requires_grad=True)
+    y = F.max_pool2d(x, 2)
+    assert y.dtype == np.float32 and float(y.numpy().max()) == 0.0
+    np.testing.assert_array_equal(y.numpy()[0, 0], [[0, -2], [-8, -10]])
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    assert x.grad.numpy().sum() == 8.0
