@@ -404,3 +404,55 @@ def test_strided_max_pooling_keeps_float32_and_negative_values():
     y.sum().backward()
     assert x.grad.dtype == np.float32
     assert x.grad.numpy().sum() == 8.0
+
+
+def test_pooling_messages_name_the_function():
+    for name, f in (("avg_pool2d", F.avg_pool2d), ("max_pool2d", F.max_pool2d)):
+        with pytest.raises(ValueError) as e:
+            f(mg.ones(1, 1, 2), 2)
+        assert str(e.value) == f"{name}: expected a 4-D input, got shape (1, 1, 2)"
+        with pytest.raises(ValueError) as e:
+            f(mg.ones(1, 1, 2, 2), 3)
+        assert str(e.value) == (f"{name}: window (3, 3) is larger than the input 2x2 "
+                                "(input shape (1, 1, 2, 2))")
+        with pytest.raises(ValueError) as e:
+            f(mg.ones(1, 1, 4, 4), 2, padding=2)
+        assert str(e.value) == f"{name}: padding 2 must be at most half the kernel (2, 2)"
+
+
+@pytest.mark.parametrize("include", [True, False])
+def test_average_pooling_of_a_window_cut_by_same_padding(include):
+    # 4 x 5 input, 2 x 2 windows, stride 2, 'same': one padded column on the right only
+    xs = np.arange(20.0).reshape(1, 1, 4, 5)
+    y = F.avg_pool2d(t(xs), 2, padding="same", count_include_pad=include).numpy()[0, 0]
+    last = xs[0, 0, :, 4]
+    want_last = [(last[0] + last[1]) / (4 if include else 2),
+                 (last[2] + last[3]) / (4 if include else 2)]
+    np.testing.assert_allclose(y[:, 2], want_last, rtol=1e-15)
+    np.testing.assert_allclose(y[0, 0], xs[0, 0, :2, :2].mean(), rtol=1e-15)
+
+
+def test_negative_labels_are_named():
+    with pytest.raises(ValueError) as e:
+        F.cross_entropy(mg.tensor(np.zeros((2, 4))), np.array([-1, 5]), ignore_index=None)
+    assert str(e.value) == ("class label -1 is out of range for 4 classes "
+                            "(labels must be in [0, 3])")
+
+
+@pytest.mark.parametrize("need", [(True, False, False), (False, True, False),
+                                  (False, False, True), (True, False, True)])
+@pytest.mark.parametrize("relu", [False, True])
+def test_linear_gradients_for_some_inputs(need, relu):
+    rng = np.random.default_rng(4)
+    xs, ws, bs = rng.standard_normal((5, 3)), rng.standard_normal((3, 2)), \
+        rng.standard_normal(2)
+    act = "relu" if relu else None
+    x, w, b = t(xs, need[0]), t(ws, need[1]), t(bs, need[2])
+    F.linear(x, w, b, activation=act).sum().backward()
+    full = [t(xs), t(ws), t(bs)]
+    F.linear(*full, activation=act).sum().backward()
+    for mine, ref, n in zip((x, w, b), full, need):
+        if n:
+            np.testing.assert_allclose(mine.grad.numpy(), ref.grad.numpy(), rtol=1e-12)
+        else:
+            assert mine.grad is None

@@ -166,3 +166,13 @@ def test_a_bad_reduction_is_named():
 def test_the_base_class_has_no_formula():
     with pytest.raises(NotImplementedError):
         losses.Loss()(Y, mg.tensor(P))
+
+
+def test_a_loss_object_checks_the_labels():
+    probs = np.full((2, 3), 1 / 3)
+    for loss in (losses.SparseCategoricalCrossentropy(),
+                 losses.SparseCategoricalCrossentropy(from_logits=True)):
+        with pytest.raises(ValueError, match="class label 3 is out of range for 3 classes"):
+            loss(np.array([0, 3]), mg.tensor(probs))
+        with pytest.raises(ValueError, match="class label 4 is out of range"):
+            loss(np.array([[0, 4]]), mg.tensor(np.full((1, 2, 3), 1 / 3)))
