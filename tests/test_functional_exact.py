@@ -456,3 +456,51 @@ def test_linear_gradients_for_some_inputs(need, relu):
             np.testing.assert_allclose(mine.grad.numpy(), ref.grad.numpy(), rtol=1e-12)
         else:
             assert mine.grad is None
+
+
+def test_linear_beyond_two_dimensions():
+    rng = np.random.default_rng(5)
+    xs, ws, bs = rng.standard_normal((2, 3, 4)), rng.standard_normal((4, 5)), \
+        rng.standard_normal(5)
+    y = F.linear(t(xs), t(ws), t(bs), activation="relu")
+    np.testing.assert_allclose(y.numpy(), np.maximum(xs @ ws + bs, 0), rtol=1e-12)
+    # a 1-D input and a batch of matrices go through matmul
+    v = F.linear(t(xs[0, 0]), t(ws), t(bs), activation="relu")
+    np.testing.assert_allclose(v.numpy(), np.maximum(xs[0, 0] @ ws + bs, 0), rtol=1e-12)
+    batched = rng.standard_normal((2, 4, 5))
+    z = F.linear(t(xs), t(batched), t(bs))
+    np.testing.assert_allclose(z.numpy(), xs @ batched + bs, rtol=1e-12)
+    z2 = F.linear(t(xs), t(batched))
+    np.testing.assert_allclose(z2.numpy(), xs @ batched, rtol=1e-12)
+    with pytest.raises(ValueError) as e:
+        F.linear(t(xs[0]), t(ws.T))
+    assert str(e.value) == "linear: shapes (3, 4) and (5, 4) cannot be multiplied (4 != 5)"
+    for f in (lambda: F.linear(t(xs[0]), t(ws), activation="tanh"),
+              lambda: F.max_pool2d(mg.ones(1, 1, 2, 2), 2, activation="tanh")):
+        with pytest.raises(ValueError) as e:
+            f()
+        assert str(e.value).endswith("only activation='relu' can be fused, got 'tanh'")
+
+
+def test_cross_entropy_rows_of_different_scales_and_soft_targets_per_row():
+    z = np.array([[1000.0, 1001.0, 999.0], [-1000.0, -999.0, -1001.0]])
+    p = np.array([[0.2, 0.5, 0.3], [0.0, 1.0, 0.0]])
+    lsm = z - z.max(1, keepdims=True)
+    lsm = lsm - np.log(np.exp(lsm).sum(1, keepdims=True))
+    out = F.cross_entropy(t(z), p, reduction="none")
+    np.testing.assert_allclose(out.numpy(), -(p * lsm).sum(1), rtol=1e-12)
+    x = t(z)
+    F.cross_entropy(x, p, reduction="none").sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp(lsm) - p, rtol=1e-9, atol=1e-15)
+
+
+def test_cross_entropy_with_every_row_ignored_is_nan_without_a_warning():
+    out = F.cross_entropy(t(np.zeros((2, 3))), np.array([-100, -100]))
+    assert np.isnan(out.item())      # the suite turns RuntimeWarnings into errors
+
+
+def test_reshape_message_is_exact():
+    with pytest.raises(ValueError) as e:
+        X.reshape(4, 2)
+    assert str(e.value) == ("cannot reshape a tensor of shape (2, 3) (6 elements) into "
+                            "shape (4, 2)")
