@@ -82,7 +82,9 @@ def _better(mode, monitor):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs in a row (Keras: with patience 2, the second epoch without improvement is the
+    last; with 0, the first)."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto",
                  restore_best_weights=False, verbose=0):
@@ -113,7 +115,7 @@ class EarlyStopping(Callback):
                 self.best_weights = self.model.state_dict()
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:       # `patience` epochs in a row without improvement
             self.model.stop_training = True
             self.stopped_epoch = epoch
             if self.restore_best_weights and self.best_weights is not None:
