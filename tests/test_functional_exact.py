@@ -504,3 +504,42 @@ def test_reshape_message_is_exact():
         X.reshape(4, 2)
     assert str(e.value) == ("cannot reshape a tensor of shape (2, 3) (6 elements) into "
                             "shape (4, 2)")
+
+
+def test_sum_and_mean_drop_the_axis_by_default():
+    x = t(np.ones((2, 3)))
+    assert F.sum(x).shape == () and F.sum(x, axis=0).shape == (3,)
+    assert F.mean(x, axis=1).shape == (2,) and F.sum(x, axis=1, keepdims=True).shape == (2, 1)
+
+
+@pytest.mark.parametrize("need", [(True, False, False), (False, True, False),
+                                  (False, False, True)])
+def test_linear_double_backprop_for_some_inputs(need):
+    rng = np.random.default_rng(6)
+    xs, ws, bs = rng.standard_normal((4, 3)), rng.standard_normal((3, 2)), \
+        rng.standard_normal(2)
+    x, w, b = t(xs, need[0]), t(ws, need[1]), t(bs, need[2])
+    wanted = [v for v, n in zip((x, w, b), need) if n]
+    grads = mg.grad((F.linear(x, w, b, activation="relu") ** 2).sum(), wanted,
+                    create_graph=True)
+    full = [t(xs), t(ws), t(bs)]
+    (F.linear(*full, activation="relu") ** 2).sum().backward()
+    ref = [v.grad.numpy() for v, n in zip(full, need) if n]
+    for g, r in zip(grads, ref):
+        np.testing.assert_allclose(g.numpy(), r, rtol=1e-12)
+
+
+def test_ignore_index_zero_without_the_label_check():
+    z = np.array([[2.0, 0.0, 1.0], [0.5, 1.5, 0.0], [1.0, 1.0, 3.0]])
+    labels = np.array([0, 1, 0])
+    out = F.cross_entropy(t(z), labels, ignore_index=0, check_targets=False)
+    lsm = z - np.log(np.exp(z).sum(1, keepdims=True))
+    np.testing.assert_allclose(out.numpy(), -lsm[1, 1], rtol=1e-12)
+
+
+def test_mse_gradient_reaches_a_target_of_another_dtype():
+    p = mg.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    target = t([0.0, 0.0])
+    F.mse_loss(p, target).backward()
+    np.testing.assert_allclose(target.grad.numpy(), [-1.0, -2.0], rtol=1e-6)
+    np.testing.assert_allclose(p.grad.numpy(), [1.0, 2.0], rtol=1e-6)
