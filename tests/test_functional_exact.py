@@ -543,3 +543,79 @@ def test_mse_gradient_reaches_a_target_of_another_dtype():
     F.mse_loss(p, target).backward()
     np.testing.assert_allclose(target.grad.numpy(), [-1.0, -2.0], rtol=1e-6)
     np.testing.assert_allclose(p.grad.numpy(), [1.0, 2.0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("need", [(True, False, False), (False, True, False),
+                                  (False, False, True)])
+def test_reference_conv2d_gradients_for_some_inputs(need):
+    with mg.kernels.reference_ops():             # Conv2d itself, not the fast kernel
+        test_conv2d_gradients_for_some_inputs(need)
+
+
+def test_stack_and_concatenate_check_the_second_tensor_too():
+    a = mg.ones(3, 4)
+    assert F.stack([a, a]).shape == (2, 3, 4) and F.stack([a, a], 1).shape == (3, 2, 4)
+    with pytest.raises(ValueError) as e:
+        F.stack([a, mg.ones(4, 3), a])
+    assert str(e.value) == "stack: all shapes must be equal, got (3, 4) and (4, 3)"
+    with pytest.raises(ValueError) as e:
+        F.concatenate([a, mg.ones(3, 5)], axis=0)
+    assert str(e.value) == "concatenate: shapes (3, 4) and (3, 5) differ outside axis 0"
+    with pytest.raises(ValueError) as e:
+        F.concatenate([mg.tensor(1.0), mg.tensor(2.0)])
+    assert str(e.value) == "concatenate: 0-d tensors have no axis to join along (use stack)"
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda: F.concatenate([X, X], axis=2), "concatenate: axis 2 is out of range for 2 axes"),
+    (lambda: F.concatenate([X, X], axis=-3), "concatenate: axis -3 is out of range for 2 axes"),
+    (lambda: F.stack([X, X], axis=3), "stack: axis 3 is out of range for 3 axes"),
+    (lambda: F.squeeze(mg.ones(1, 3), 4), "squeeze: axis 4 is out of range for 2 axes"),
+    (lambda: F.expand_dims(X, 7), "expand_dims: axis 7 is out of range for 3 axes"),
+    (lambda: F.flatten(X, 2), "flatten: axis 2 is out of range for 2 axes"),
+])
+def test_axes_out_of_range_are_errors_not_wrapped_around(call, message):
+    with pytest.raises(ValueError) as e:
+        call()
+    assert str(e.value) == message
+
+
+def test_axes_at_the_ends_of_the_range():
+    assert F.concatenate([X, X], axis=-2).shape == (4, 3)
+    assert F.stack([X, X], axis=-3).shape == (2, 2, 3) and F.stack([X, X], 2).shape == (2, 3, 2)
+    assert F.expand_dims(X, 2).shape == (2, 3, 1) and F.expand_dims(X, -3).shape == (1, 2, 3)
+    assert F.flatten(mg.ones(2, 3, 4), -2).shape == (2, 12)
+    assert F.flatten(mg.tensor(5.0)).shape == (1,)
+
+
+def test_squeeze_several_axes_and_leaky_relu_default_slope():
+    assert F.squeeze(mg.ones(1, 3, 1), (0, 2)).shape == (3,)
+    assert F.squeeze(mg.ones(1, 3, 1), [0, -1]).shape == (3,)
+    np.testing.assert_allclose(F.leaky_relu(t([-2.0, 3.0])).numpy(), [-0.02, 3.0])
+
+
+def test_linear_with_relu_and_no_bias():
+    xs, ws = np.array([[1.0, -2.0]]), np.array([[1.0, -1.0], [1.0, 1.0]])
+    np.testing.assert_allclose(F.linear(t(xs), t(ws), activation="relu").numpy(),
+                               [[0.0, 0.0]])
+    np.testing.assert_allclose(F.linear(t(xs), t(ws)).numpy(), [[-1.0, -3.0]])
+
+
+def test_nll_loss_checks_its_labels():
+    with pytest.raises(ValueError, match="class label -1 is out of range for 3 classes"):
+        F.nll_loss(X, np.array([0, -1]))
+
+
+def test_cross_entropy_of_nothing_is_nan_in_the_inputs_dtype():
+    out = F.cross_entropy(mg.tensor(np.zeros((2, 3), np.float32)), np.array([-100, -100]))
+    assert out.dtype == np.float32 and np.isnan(out.item())
+
+
+def test_astype_of_a_tensor_requiring_gradients_to_integers_leaves_the_graph():
+    x = t([1.7, -2.2])
+    y = x.astype(np.int32)
+    assert y.dtype == np.int32 and not y.requires_grad
+    np.testing.assert_array_equal(y.numpy(), [1, -2])
+    with pytest.raises(ValueError) as e:
+        F.cross_entropy(mg.ones(4), np.array([0]))
+    assert str(e.value) == "expected outputs of shape (N, C), got (4,)"

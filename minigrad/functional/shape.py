@@ -264,13 +264,23 @@ class Concatenate(Function):
         return tuple(out)
 
 
+def _axis_in_range(axis: int, nd: int, where: str) -> int:
+    """``axis`` counted from 0 (negative ones from the end); an axis outside ``nd`` axes
+    is an error, as in NumPy (never wrapped around)."""
+    if not -nd <= axis < nd:
+        raise ValueError(f"{where}: axis {axis} is out of range for {nd} axes")
+    return axis % nd
+
+
 def concatenate(tensors, axis: int = 0) -> Tensor:
     """Join tensors along an existing axis; shapes must match except along ``axis``."""
     ts = [_as_tensor(t) for t in tensors]
     if not ts:
         raise ValueError("concatenate: need at least one tensor")
     nd = ts[0].ndim
-    axis = axis % nd if nd else 0
+    if nd == 0:
+        raise ValueError("concatenate: 0-d tensors have no axis to join along (use stack)")
+    axis = _axis_in_range(axis, nd, "concatenate")
     for t in ts[1:]:
         if t.ndim != nd or any(a != b for i, (a, b) in enumerate(zip(t.shape, ts[0].shape))
                                if i != axis):
@@ -287,7 +297,7 @@ def stack(tensors, axis: int = 0) -> Tensor:
     for t in ts[1:]:
         if t.shape != ts[0].shape:
             raise ValueError(f"stack: all shapes must be equal, got {ts[0].shape} and {t.shape}")
-    axis = axis % (ts[0].ndim + 1)
+    axis = _axis_in_range(axis, ts[0].ndim + 1, "stack")
     return concatenate([expand_dims(t, axis) for t in ts], axis=axis)
 
 
@@ -327,6 +337,7 @@ def pad(x, pad_width, value: float = 0.0) -> Tensor:
 def flatten(x, start_dim: int = 0) -> Tensor:
     """Merge the axes from ``start_dim`` on (``start_dim=1`` keeps the batch axis)."""
     x = _as_tensor(x)
+    start_dim = _axis_in_range(start_dim, max(x.ndim, 1), "flatten")
     return reshape(x, x.shape[:start_dim] + (-1,))
 
 
@@ -336,7 +347,8 @@ def squeeze(x, axis=None) -> Tensor:
     if axis is None:
         shape = tuple(s for s in x.shape if s != 1)
     else:
-        axes = {a % x.ndim for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+        axes = {_axis_in_range(a, x.ndim, "squeeze")
+                for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
         for a in axes:
             if x.shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} of shape {x.shape} is not 1")
@@ -347,7 +359,7 @@ def squeeze(x, axis=None) -> Tensor:
 def expand_dims(x, axis: int) -> Tensor:
     """Insert an axis of length one at ``axis``."""
     x = _as_tensor(x)
-    axis = axis % (x.ndim + 1)
+    axis = _axis_in_range(axis, x.ndim + 1, "expand_dims")
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
