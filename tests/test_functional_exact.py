@@ -619,3 +619,14 @@ def test_astype_of_a_tensor_requiring_gradients_to_integers_leaves_the_graph():
     with pytest.raises(ValueError) as e:
         F.cross_entropy(mg.ones(4), np.array([0]))
     assert str(e.value) == "expected outputs of shape (N, C), got (4,)"
+
+
+def test_reference_conv2d_without_bias():
+    rng = np.random.default_rng(7)
+    xs, ws = rng.standard_normal((1, 2, 5, 4)), rng.standard_normal((3, 2, 2, 2))
+    with mg.kernels.reference_ops():
+        for need in ((True, False), (False, True)):
+            x, w = t(xs, need[0]), t(ws, need[1])
+            F.conv2d(x, w).sum().backward()
+            assert (x.grad is None) != need[0] and (w.grad is None) != need[1]
+        assert mg.gradcheck(lambda a, b: F.conv2d(a, b), [t(xs), t(ws)])
