@@ -285,3 +285,30 @@ def test_tensorboard_arguments_are_checked():
         cb.TensorBoard(histogram_freq=-1)
     assert str(e.value) == "TensorBoard: histogram_freq must be an integer >= 0, got -1"
     assert cb.TensorBoard(log_dir=__import__("pathlib").Path("x")).log_dir == "x"
+
+
+def test_history_plot_draws_each_metric_with_its_validation_curve():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    h = cb.History()
+    h.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.5, "accuracy": 0.5})
+    h.on_epoch_end(1, {"loss": 0.5, "val_loss": 0.75, "accuracy": 0.75})
+    axes = h.plot()
+    assert len(axes) == 2
+    loss_ax, acc_ax = axes
+    assert [ln.get_label() for ln in loss_ax.get_lines()] == ["loss", "val_loss"]
+    assert list(loss_ax.get_lines()[0].get_xdata()) == [1, 2]
+    assert list(loss_ax.get_lines()[1].get_ydata()) == [1.5, 0.75]
+    assert loss_ax.get_title() == "loss" and loss_ax.get_xlabel() == "epoch"
+    assert loss_ax.get_ylabel() == "loss" and list(loss_ax.get_xticks()) == [1, 2]
+    assert [ln.get_label() for ln in acc_ax.get_lines()] == ["accuracy"]
+    assert loss_ax.get_lines()[0].get_marker() == "o"
+    assert loss_ax.get_lines()[1].get_linestyle() == "--"
+    only = h.plot(metrics=["accuracy"])
+    assert len(only) == 1 and only[0].get_title() == "accuracy"
+    fig, ax = plt.subplots()
+    got = h.plot(metrics=["loss"], ax=ax)
+    assert list(got) == [ax] and len(ax.get_lines()) == 2
+    assert ax.get_legend() is not None
+    plt.close("all")
