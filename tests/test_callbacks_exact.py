@@ -312,3 +312,50 @@ def test_history_plot_draws_each_metric_with_its_validation_curve():
     assert list(got) == [ax] and len(ax.get_lines()) == 2
     assert ax.get_legend() is not None
     plt.close("all")
+
+
+def test_an_equal_value_is_no_improvement_in_either_mode():
+    es = cb.EarlyStopping(monitor="val_accuracy")
+    assert run(es, [0.5, 0.5, 0.9], key="val_accuracy")[0] == [0, 1]
+    ck = cb.ModelCheckpoint("m-{epoch}.npz", monitor="val_accuracy", save_best_only=True)
+    _, model = run(ck, [0.5, 0.5], key="val_accuracy")
+    assert [p for _, p in model.saved] == ["m-1.npz"]
+
+
+def test_defaults_save_every_epoch_quietly(capsys):
+    ck = cb.ModelCheckpoint("e-{epoch}.npz")
+    _, model = run(ck, [0.5, 0.75, 1.0])          # worse and worse: saved all the same
+    assert [p for _, p in model.saved] == ["e-1.npz", "e-2.npz", "e-3.npz"]
+    s = cb.LearningRateScheduler(lambda epoch, lr: lr)
+    s.set_model(Model())
+    s.on_epoch_begin(0)
+    assert capsys.readouterr().out == ""
+    tb = cb.TensorBoard()
+    assert (tb.log_dir, tb.histogram_freq, tb.update_freq) == ("logs", 0, "epoch")
+
+
+def test_csv_logger_writes_the_header_into_an_empty_file(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text("")
+    log = cb.CSVLogger(path, append=True)
+    log.on_train_begin()
+    log.on_epoch_end(0, {"loss": 2.0})
+    assert path.read_text() == "epoch,loss\n0,2.0\n"
+
+
+def test_tensorboard_without_tensorboardx_says_how_to_get_it(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)
+    with pytest.raises(ImportError) as e:
+        cb.TensorBoard().on_train_begin()
+    assert str(e.value) == ("TensorBoard needs tensorboardX: pip install tensorboardX (or "
+                            "minigrad[interop])")
+
+
+def test_tensorboard_with_a_model_without_an_optimizer():
+    tb = cb.TensorBoard()
+    w = recording(tb)
+    tb.set_model(object())
+    tb.on_train_begin()
+    tb.on_epoch_end(0, {"loss": 1.0})
+    assert w["train"].scalars == [("epoch_loss", 1.0, 0)]

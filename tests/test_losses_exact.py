@@ -176,3 +176,13 @@ def test_a_loss_object_checks_the_labels():
             loss(np.array([0, 3]), mg.tensor(probs))
         with pytest.raises(ValueError, match="class label 4 is out of range"):
             loss(np.array([[0, 4]]), mg.tensor(np.full((1, 2, 3), 1 / 3)))
+
+
+def test_elementwise_losses_average_the_last_axis_of_sequences():
+    y = RNG.uniform(0.1, 0.9, (2, 3, 4))
+    p = RNG.uniform(0.1, 0.9, (2, 3, 4))
+    out, _ = call(losses.MeanSquaredError(reduction="none"), y, p)
+    np.testing.assert_allclose(out.numpy(), ((y - p) ** 2).mean(-1), rtol=1e-12)
+    out, _ = call(losses.BinaryCrossentropy(reduction="sum"), y, p)
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(-1)
+    np.testing.assert_allclose(out.numpy(), bce.sum(), rtol=1e-12)
