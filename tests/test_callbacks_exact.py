@@ -295,7 +295,8 @@ def test_history_plot_draws_each_metric_with_its_validation_curve():
     h.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.5, "accuracy": 0.5})
     h.on_epoch_end(1, {"loss": 0.5, "val_loss": 0.75, "accuracy": 0.75})
     axes = h.plot()
-    assert len(axes) == 2
+    assert len(axes) == 2 and len(axes[0].figure.axes) == 2
+    assert tuple(axes[0].figure.get_size_inches()) == (10.0, 3.5)   # 5 inches per plot
     loss_ax, acc_ax = axes
     assert [ln.get_label() for ln in loss_ax.get_lines()] == ["loss", "val_loss"]
     assert list(loss_ax.get_lines()[0].get_xdata()) == [1, 2]

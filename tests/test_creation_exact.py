@@ -125,3 +125,36 @@ def test_from_dlpack_shares_memory_and_names_what_it_cannot_take():
         mg.from_dlpack(FakeDLPack(4))
     assert str(e.value) == ("from_dlpack: DLPack device type 4 is not supported (CPU and "
                             "CUDA are)")
+
+
+def test_devices_dtypes_and_defaults_are_passed_through():
+    for make in (mg.rand, mg.randn):
+        t = make(2, 3, device="strict", dtype="float16")
+        assert t.device == "strict" and t.dtype == np.float16 and not t.requires_grad
+        assert not make(2).requires_grad
+    assert mg.zeros_like(mg.zeros(2, device="strict")).device == "strict"
+    a = mg.arange(4, dtype="int32")
+    assert a.dtype == np.int32 and mg.arange(1.0, 2.0, 0.5, dtype="float16").dtype == np.float16
+    with pytest.raises((TypeError, ValueError)) as e:
+        mg.arange("0", 10)
+    assert str(e.value).startswith("arange: start must be")
+    assert not mg.from_dlpack(np.zeros(2)).requires_grad
+
+
+class OnlyDLPack:
+    def __dlpack__(self, stream=None):
+        raise AssertionError("not reached")
+
+
+def test_from_dlpack_needs_both_protocol_methods_and_cupy_for_cuda_memory():
+    with pytest.raises(TypeError, match="got OnlyDLPack"):
+        mg.from_dlpack(OnlyDLPack())
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed")
+    except ImportError:
+        pass
+    with pytest.raises(ValueError) as e:
+        mg.from_dlpack(FakeDLPack(2))
+    assert str(e.value) == ("from_dlpack: the array is in CUDA memory; install CuPy to use "
+                            "it from minigrad")
