@@ -18,6 +18,31 @@ def t(a, grad=True):
     return mg.tensor(np.asarray(a, dtype=np.float64), requires_grad=grad)
 
 
+def assert_create_graph_gradient_is_the_plain_one(f, z):
+    """The gradient of ``f`` at ``z`` taken with create_graph=True equals the plain
+    backward's, and its own derivative passes gradgradcheck."""
+    x = t(z)
+    (g,) = mg.grad(f(x), [x], create_graph=True)
+    x2 = t(z)
+    f(x2).backward()
+    np.testing.assert_allclose(g.numpy(), x2.grad.numpy(), rtol=1e-12)
+    assert mg.gradgradcheck(f, [t(z)])
+
+
+def assert_gradients_for_some_inputs(fn, arrays, need):
+    """When only the inputs marked in ``need`` require gradients, theirs equal those of
+    the computation with every input requiring one, and the others get none."""
+    mine = [t(a, n) for a, n in zip(arrays, need)]
+    fn(*mine).sum().backward()
+    full = [t(a) for a in arrays]
+    fn(*full).sum().backward()
+    for m, ref, n in zip(mine, full, need):
+        if n:
+            np.testing.assert_allclose(m.grad.numpy(), ref.grad.numpy(), rtol=1e-12)
+        else:
+            assert m.grad is None
+
+
 def nth_grads(f, x, n):
     """[d f/dx, d2, ..., dn]: each the gradient of the sum of the one before."""
     out, y = [], f(x)
@@ -196,12 +221,7 @@ def test_double_backprop_over_the_first_axis(op):
     def f(x):
         y = F.log_softmax(x, 0) if op == "log_softmax" else F.logsumexp(x, axis=0)
         return (y * mg.tensor(w) * y).sum()
-    x = t(z)
-    (g,) = mg.grad(f(x), [x], create_graph=True)
-    x2 = t(z)
-    f(x2).backward()
-    np.testing.assert_allclose(g.numpy(), x2.grad.numpy(), rtol=1e-12)
-    assert mg.gradgradcheck(f, [t(z)])
+    assert_create_graph_gradient_is_the_plain_one(f, z)
 
 
 def test_pow_gradient_for_the_exponent_at_a_zero_base():
@@ -231,16 +251,9 @@ def test_conv2d_gradients_for_some_inputs(need):
     rng = np.random.default_rng(1)
     xs, ws, bs = rng.standard_normal((2, 2, 5, 4)), rng.standard_normal((3, 2, 2, 3)), \
         rng.standard_normal(3)
-    x, w, b = t(xs, need[0]), t(ws, need[1]), t(bs, need[2])
-    gy = rng.standard_normal((2, 3, 4, 2))
-    (F.conv2d(x, w, b) * mg.tensor(gy)).sum().backward()
-    full = [t(xs), t(ws), t(bs)]
-    (F.conv2d(*full) * mg.tensor(gy)).sum().backward()
-    for mine, ref, n in zip((x, w, b), full, need):
-        if n:
-            np.testing.assert_allclose(mine.grad.numpy(), ref.grad.numpy(), rtol=1e-12)
-        else:
-            assert mine.grad is None
+    gy = mg.tensor(rng.standard_normal((2, 3, 4, 2)))
+    assert_gradients_for_some_inputs(lambda x, w, b: F.conv2d(x, w, b) * gy, (xs, ws, bs),
+                                     need)
 
 
 def test_conv2d_without_bias_gradients():
@@ -381,12 +394,7 @@ def test_cross_entropy_double_backprop_for_every_reduction(reduction, targets):
     def f(x):
         y = F.cross_entropy(x, target, reduction=reduction)
         return (y * y * mg.tensor(w)).sum()
-    x = t(z)
-    (g,) = mg.grad(f(x), [x], create_graph=True)
-    x2 = t(z)
-    f(x2).backward()
-    np.testing.assert_allclose(g.numpy(), x2.grad.numpy(), rtol=1e-12)
-    assert mg.gradgradcheck(f, [t(z)])
+    assert_create_graph_gradient_is_the_plain_one(f, z)
 
 
 def test_cross_entropy_with_every_row_ignored_has_no_gradient():
@@ -447,15 +455,8 @@ def test_linear_gradients_for_some_inputs(need, relu):
     xs, ws, bs = rng.standard_normal((5, 3)), rng.standard_normal((3, 2)), \
         rng.standard_normal(2)
     act = "relu" if relu else None
-    x, w, b = t(xs, need[0]), t(ws, need[1]), t(bs, need[2])
-    F.linear(x, w, b, activation=act).sum().backward()
-    full = [t(xs), t(ws), t(bs)]
-    F.linear(*full, activation=act).sum().backward()
-    for mine, ref, n in zip((x, w, b), full, need):
-        if n:
-            np.testing.assert_allclose(mine.grad.numpy(), ref.grad.numpy(), rtol=1e-12)
-        else:
-            assert mine.grad is None
+    assert_gradients_for_some_inputs(lambda x, w, b: F.linear(x, w, b, activation=act),
+                                     (xs, ws, bs), need)
 
 
 def test_linear_beyond_two_dimensions():
