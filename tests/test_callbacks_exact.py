@@ -301,6 +301,7 @@ def test_history_plot_draws_each_metric_with_its_validation_curve():
     assert [ln.get_label() for ln in loss_ax.get_lines()] == ["loss", "val_loss"]
     assert list(loss_ax.get_lines()[0].get_xdata()) == [1, 2]
     assert list(loss_ax.get_lines()[1].get_ydata()) == [1.5, 0.75]
+    assert list(loss_ax.get_lines()[1].get_xdata()) == [1, 2]      # epochs, counted from 1
     assert loss_ax.get_title() == "loss" and loss_ax.get_xlabel() == "epoch"
     assert loss_ax.get_ylabel() == "loss" and list(loss_ax.get_xticks()) == [1, 2]
     assert [ln.get_label() for ln in acc_ax.get_lines()] == ["accuracy"]
