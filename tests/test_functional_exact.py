@@ -89,6 +89,14 @@ def test_messages_are_exact(call, message):
     assert str(e.value) == message
 
 
+def test_pad_widths_must_be_integers():
+    for bad in (1.5, ((0, 1), (0.5, 0)), True):
+        with pytest.raises(TypeError) as e:
+            F.pad(X, bad)
+        assert str(e.value) == f"pad: pad widths must be integers, got {bad}"
+    assert F.pad(X, np.int32(1)).shape == (4, 5)
+
+
 def test_pad_of_zero_width_is_allowed():
     assert F.pad(X, ((0, 0), (0, 0))).shape == (2, 3)
     np.testing.assert_array_equal(F.pad(X, 1, value=5.0).numpy()[0], [5.0] * 5)

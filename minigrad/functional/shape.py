@@ -324,7 +324,10 @@ class Pad(Function):
 def pad(x, pad_width, value: float = 0.0) -> Tensor:
     """Constant padding, ``pad_width`` as in ``numpy.pad`` (an int, a pair, or pairs)."""
     x = _as_tensor(x)
-    pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
+    raw = np.asarray(pad_width)
+    if raw.dtype.kind not in "iu":                  # 1.5 would pad 1, silently
+        raise TypeError(f"pad: pad widths must be integers, got {pad_width}")
+    pw = np.broadcast_to(raw.astype(np.int64), (x.ndim, 2))
     if (pw < 0).any():
         raise ValueError(f"pad: negative pad width {pad_width}")
     return Pad(tuple(tuple(int(v) for v in row) for row in pw), value).apply(x)
