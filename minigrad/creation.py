@@ -52,9 +52,10 @@ def zeros(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tenso
                  requires_grad)
 
 
-def empty(*shape, dtype=None, device=None) -> Tensor:
+def empty(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """An uninitialised tensor (contents arbitrary)."""
-    return _make(lambda xp, s, dt: xp.empty(s, dtype=dt), _shape(shape), dtype, device, False)
+    return _make(lambda xp, s, dt: xp.empty(s, dtype=dt), _shape(shape), dtype, device,
+                 requires_grad)
 
 
 def ones(*shape, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -122,9 +123,10 @@ def ones_like(t: Tensor, dtype=None, requires_grad: bool = False) -> Tensor:
     return ones(t.shape, dtype=dtype or t.dtype, device=t.device, requires_grad=requires_grad)
 
 
-def full_like(t: Tensor, fill_value, dtype=None) -> Tensor:
+def full_like(t: Tensor, fill_value, dtype=None, requires_grad: bool = False) -> Tensor:
     """``fill_value`` with ``t``'s shape, dtype and device."""
-    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device)
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=t.device,
+                requires_grad=requires_grad)
 
 
 #: DLPack's device types: 1 the CPU, 2 CUDA, 3 CUDA host (pinned) memory

@@ -22,6 +22,9 @@ def test_empty_has_the_shape_dtype_and_device_asked_for():
     assert e.shape == (3, 2) and e.dtype == np.float32 and not e.requires_grad
     assert mg.empty((4,), dtype="int32").dtype == np.int32
     assert mg.empty(2, device="strict").device == "strict"
+    assert mg.empty(2, requires_grad=True).requires_grad
+    assert mg.full_like(e, 1.0, requires_grad=True).requires_grad
+    assert not mg.full_like(e, 1.0).requires_grad
 
 
 def test_full_and_the_like_constructors():
