@@ -11,9 +11,12 @@ import minigrad.functional as F
 from minigrad import testing
 
 
+# Strategies are built inside the tests (data.draw), not in @given: then a test sees the
+# kit as it is when it runs (mutation testing switches a mutant on only then).
 @settings(max_examples=60)
-@given(testing.shapes())
-def test_default_shapes_stay_in_their_ranges(shape):
+@given(st.data())
+def test_default_shapes_stay_in_their_ranges(data):
+    shape = data.draw(testing.shapes())
     assert 0 <= len(shape) <= 3 and all(1 <= s <= 4 for s in shape)
 
 
@@ -25,8 +28,9 @@ def test_default_shapes_reach_their_ends():
 
 
 @settings(max_examples=40)
-@given(testing.broadcastable_shapes(num=3, max_dims=2, max_side=3))
-def test_broadcastable_shapes_honour_their_arguments(shapes):
+@given(st.data())
+def test_broadcastable_shapes_honour_their_arguments(data):
+    shapes = data.draw(testing.broadcastable_shapes(num=3, max_dims=2, max_side=3))
     assert len(shapes) == 3 and all(isinstance(s, tuple) for s in shapes)
     assert all(len(s) <= 2 and all(d <= 3 for d in s) for s in shapes)
     np.broadcast_shapes(*shapes)
@@ -39,8 +43,9 @@ def test_default_pair_of_broadcastable_shapes():
 
 
 @settings(max_examples=60)
-@given(testing.arrays((5,)))
-def test_default_arrays_are_float64_in_minus_three_to_three(a):
+@given(st.data())
+def test_default_arrays_are_float64_in_minus_three_to_three(data):
+    a = data.draw(testing.arrays((5,)))
     assert a.dtype == np.float64 and a.shape == (5,)
     assert np.all(np.abs(a) <= 3.0) and np.all(np.isfinite(a))
 
@@ -51,9 +56,10 @@ def test_arrays_reach_the_ends_of_their_range():
 
 
 @settings(max_examples=30)
-@given(testing.arrays(st.sampled_from([(4,), (2, 3), (7,)]), distinct=True,
-                      min_distance=0.1))
-def test_distinct_arrays_are_the_centred_grid(a):
+@given(st.data())
+def test_distinct_arrays_are_the_centred_grid(data):
+    a = data.draw(testing.arrays(st.sampled_from([(4,), (2, 3), (7,)]), distinct=True,
+                                 min_distance=0.1))
     gap = max(0.2, 6.0 / a.size)
     flat = np.sort(a.reshape(-1))
     np.testing.assert_allclose(flat, (np.arange(a.size) - a.size // 2 + 0.5) * gap,
@@ -61,8 +67,9 @@ def test_distinct_arrays_are_the_centred_grid(a):
 
 
 @settings(max_examples=10)
-@given(testing.arrays((7,), distinct=True, min_distance=0.5))
-def test_distinct_arrays_keep_twice_min_distance_apart(a):
+@given(st.data())
+def test_distinct_arrays_keep_twice_min_distance_apart(data):
+    a = data.draw(testing.arrays((7,), distinct=True, min_distance=0.5))
     # 6 / 7 is below 2 * 0.5: the gap is twice the minimum distance
     np.testing.assert_allclose(np.sort(a), np.arange(-3, 4) + 0.5, rtol=1e-12)
 
@@ -75,10 +82,15 @@ def test_avoid_moves_values_exactly_min_distance_away():
         [1.25, 0.75, 1.25, 2.0]
 
 
-@given(testing.tensors((2,), requires_grad=False, device="strict", low=5.0, high=6.0))
 @settings(max_examples=5)
-def test_tensors_pass_their_options_through(x):
+@given(st.data())
+def test_tensors_pass_their_options_through(data):
+    x = data.draw(testing.tensors((2,), requires_grad=False, device="strict", low=5.0,
+                                  high=6.0))
+    d = data.draw(testing.tensors())
+    assert d.requires_grad and d.device == "cpu" and d.dtype == np.float64 and d.ndim <= 3
     assert not x.requires_grad and x.device == "strict" and x.dtype == np.float64
+    assert x.shape == (2,)
     assert np.all((x.numpy() >= 5.0) & (x.numpy() <= 6.0))
 
 
@@ -134,3 +146,33 @@ def test_assert_matches_options():
     # an input the function does not use: zero gradients on both sides
     testing.assert_matches(lambda t, u: F.tanh(t), lambda t, u: F.tanh(t),
                            [x, mg.tensor(np.ones(2), dtype="float64", requires_grad=True)])
+
+
+def test_second_order_tolerances_reach_gradgradcheck():
+    x = mg.tensor(np.array([0.5, 1.5]), dtype="float64", requires_grad=True)
+    with pytest.raises(mg.GradcheckError):
+        testing.check_gradients(lambda t: WrongSecondOrder().apply(t), [x])
+    # 3x^2 against 2x^2 on [0.5, 1.5]: an absolute error of at most 2.25
+    assert testing.check_gradients(lambda t: WrongSecondOrder().apply(t), [x],
+                                   atol=5.0, rtol=0.0)
+
+
+def test_assert_matches_uses_atol_for_values_and_gradients():
+    x = mg.tensor(np.array([0.0, 1.0]), dtype="float64", requires_grad=True)
+    tiny = 1e-12
+    # values: 1e-12 apart around 0, within the default atol (1e-9), not within rtol alone
+    testing.assert_matches(lambda t: t * 0 + tiny, lambda t: t * 0, [x])
+    with pytest.raises(AssertionError, match="outputs differ"):
+        testing.assert_matches(lambda t: t * 0 + tiny, lambda t: t * 0, [x], atol=0.0)
+    # gradients: the same values, a gradient of 1e-12 against 0
+
+    class TinyGrad(mg.Function):
+        def forward(self, a):
+            return a * 0
+
+        def backward(self, gy):
+            return gy * tiny
+    testing.assert_matches(lambda t: TinyGrad().apply(t), lambda t: t * 0, [x])
+    with pytest.raises(AssertionError, match="gradients of input 0 differ"):
+        testing.assert_matches(lambda t: TinyGrad().apply(t), lambda t: t * 0, [x],
+                               atol=0.0)
