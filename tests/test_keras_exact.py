@@ -122,3 +122,40 @@ def test_load_model_without_compile_skips_bad_settings(tmp_path):
     assert m.optimizer is None and m.loss is None
     ok = models.load_model(saved(tmp_path))
     assert type(ok.optimizer).__name__ == "Adam" and ok.loss.name == "mse"
+
+
+def test_to_categorical_of_one_label_and_of_sequences_of_labels():
+    assert to_categorical([2]).shape == (1, 3)
+    out = to_categorical(np.array([[[0], [2], [1]], [[1], [1], [0]]]))   # (2, 3, 1)
+    assert out.shape == (2, 3, 3)
+    np.testing.assert_array_equal(out[0, 1], [0, 0, 1])
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop"])
+def test_load_model_restores_the_optimizer_and_the_model_name(tmp_path, name):
+    m = models.Sequential([layers.Dense(2, input_shape=(3,))], name="mine")
+    m.compile(optimizer=name, loss="mse")
+    path = m.save(tmp_path / "m.npz")
+    back = models.load_model(path)
+    assert type(back.optimizer) is type(m.optimizer) and back.name == "mine"
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(layers_cfg=[{"config": {}}]), "bad layer entry in the architecture: {{'config': {{}}}}"),
+    (dict(compile_cfg={"optimizer": {}, "loss": "mse"}),
+     "{path}: unknown optimizer None in the saved compile settings (load with compile=False)"),
+    (dict(compile_cfg={"optimizer": {"name": "LossScaleOptimizer",
+                                     "inner_optimizer": {"name": "Nadam"}}, "loss": "mse"}),
+     "{path}: unknown optimizer 'Nadam' in the saved compile settings (load with "
+     "compile=False)"),
+    (dict(compile_cfg={"optimizer": {"name": "LossScaleOptimizer", "initial_scale": -1,
+                                     "inner_optimizer": {"name": "SGD"}}, "loss": "mse"}),
+     "{path}: bad compile settings ("),
+])
+def test_more_load_model_refusals(tmp_path, kw, message):
+    path = saved(tmp_path, **kw)
+    with pytest.raises(wio.WeightsFileError) as e:
+        models.load_model(path)
+    assert str(e.value).startswith(message.format(path=path))
+    if not message.endswith("("):
+        assert str(e.value) == message.format(path=path)
