@@ -176,3 +176,26 @@ def test_assert_matches_uses_atol_for_values_and_gradients():
     with pytest.raises(AssertionError, match="gradients of input 0 differ"):
         testing.assert_matches(lambda t: TinyGrad().apply(t), lambda t: t * 0, [x],
                                atol=0.0)
+
+
+def test_more_defaults_of_the_strategies():
+    assert 1 in find(testing.shapes(), lambda s: 1 in s)                 # sides from 1
+    # within 0.5 of an avoided point, but never within the default 0.01
+    v = find(testing.arrays((1,), avoid=(0.0,)), lambda a: abs(a[0]) < 0.5)[0]
+    assert 0.01 <= abs(v) < 0.5
+
+
+@settings(max_examples=40)
+@given(st.data())
+def test_default_broadcastable_shapes_and_distinct_shapes(data):
+    pair = data.draw(testing.broadcastable_shapes())
+    assert all(len(s) <= 3 and all(d <= 4 for d in s) for s in pair)
+    shape = data.draw(st.sampled_from([(2, 3), (3, 1, 2)]))
+    assert data.draw(testing.arrays(shape, distinct=True)).shape == shape
+
+
+@pytest.mark.parametrize("device,dtype", [("strict", "float64"), ("cpu", "float32")])
+def test_assert_matches_on_other_devices_and_dtypes(device, dtype):
+    x = mg.tensor(np.linspace(-1, 1, 4), dtype=dtype, device=device, requires_grad=True)
+    testing.assert_matches(F.tanh, lambda t: (mg.exp(2 * t) - 1) / (mg.exp(2 * t) + 1), [x],
+                           rtol=1e-5, atol=1e-6)
