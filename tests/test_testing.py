@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import minigrad as mg
 import minigrad.functional as F
@@ -28,23 +27,25 @@ def test_broadcastable_shapes_broadcast(pair):
     np.broadcast_shapes(*pair)
 
 
+class WrongSecondOrder(mg.Function):
+    """x^3 with a right first derivative and a wrong create_graph one."""
+
+    def forward(self, a):
+        self.a = a
+        return a ** 3
+
+    def backward(self, gy):
+        return gy * 3 * self.a ** 2
+
+    def backward_graph(self, gy):
+        t = self.inputs[0]
+        return gy * 2 * t * t                # 2 x^2: wrong
+
+
 @settings(max_examples=5)
 @given(testing.tensors(testing.shapes(max_dims=2), avoid=(0.0,)))
 def test_check_gradients_passes_a_right_op_and_reports_a_wrong_one(x):
     assert testing.check_gradients(F.relu, [x])
-
-    class WrongSecondOrder(mg.Function):
-        def forward(self, a):
-            self.a = a
-            return a ** 3
-
-        def backward(self, gy):
-            return gy * 3 * self.a ** 2
-
-        def backward_graph(self, gy):
-            t = self.inputs[0]
-            return gy * 2 * t * t                # 2 x^2: wrong
-
     with pytest.raises(mg.GradcheckError, match="second-order check: create_graph"):
         testing.check_gradients(lambda t: WrongSecondOrder().apply(t), [x])
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 import minigrad.functional as F
 from minigrad import testing
+from test_testing import WrongSecondOrder
 
 
 # Strategies are built inside the tests (data.draw), not in @given: then a test sees the
@@ -92,19 +93,6 @@ def test_tensors_pass_their_options_through(data):
     assert not x.requires_grad and x.device == "strict" and x.dtype == np.float64
     assert x.shape == (2,)
     assert np.all((x.numpy() >= 5.0) & (x.numpy() <= 6.0))
-
-
-class WrongSecondOrder(mg.Function):
-    def forward(self, a):
-        self.a = a
-        return a ** 3
-
-    def backward(self, gy):
-        return gy * 3 * self.a ** 2
-
-    def backward_graph(self, gy):
-        t = self.inputs[0]
-        return gy * 2 * t * t                    # 2 x^2: wrong
 
 
 class WrongFirstOrder(mg.Function):
