@@ -4,8 +4,6 @@ from __future__ import annotations
 import math
 from typing import Iterable, Optional
 
-import numpy as np
-
 from ..tensor import get_default_dtype
 from .. import kernels
 from . import fusion
