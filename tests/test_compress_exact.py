@@ -15,12 +15,18 @@ def mlp(seed=0):
                               layers.Dense(3)])
 
 
-def test_pruning_zeroes_the_optimizers_moments_of_pruned_weights():
+def adam_trained_dense_pair(seed):
+    """Dense(6) -> Dense(3) after one Adam step (so the optimizer has moments)."""
     mg.manual_seed(0)
     m = models.Sequential([layers.Dense(6, input_shape=(4,)), layers.Dense(3)])
     m.compile(optimizer="adam", loss="mse")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     m.train_on_batch(rng.random((8, 4), dtype=np.float32), rng.random((8, 3), dtype=np.float32))
+    return m
+
+
+def test_pruning_zeroes_the_optimizers_moments_of_pruned_weights():
+    m = adam_trained_dense_pair(seed=0)
     kernel = m.layers[0].kernel
     state = m.optimizer.state[kernel]
     assert all(np.abs(a).min() > 0 for a in (state["m"], state["v"]))
@@ -124,11 +130,7 @@ def test_distiller_messages():
 
 def test_structured_pruning_zeroes_the_moments_too_and_plain_modules_prune():
     from minigrad import nn
-    mg.manual_seed(0)
-    m = models.Sequential([layers.Dense(6, input_shape=(4,)), layers.Dense(3)])
-    m.compile(optimizer="adam", loss="mse")
-    rng = np.random.default_rng(1)
-    m.train_on_batch(rng.random((8, 4), dtype=np.float32), rng.random((8, 3), dtype=np.float32))
+    m = adam_trained_dense_pair(seed=1)
     compress.prune(m, amount=0.5, structured=True)
     for layer in m.layers:
         state = m.optimizer.state[layer.kernel]
