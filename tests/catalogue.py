@@ -232,6 +232,18 @@ CATALOGUE = [
     Op("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, shapes()),
     Op("rsub_scalar", lambda a: 2.0 - a, lambda a: 2.0 - a, shapes()),
     Op("rdiv_scalar", lambda a: 1.5 / a, lambda a: 1.5 / a, shapes(), (off_zero,)),
+    # a Python number as one operand stays a number inside the Function (no array is
+    # made for it): its backward must still work where xp routines want arrays (CuPy)
+    Op("pow_zero_exponent", lambda a: a ** 0, lambda a: a ** 0, shapes()),
+    Op("rpow_scalar", lambda a: 2.0 ** a, lambda a: 2.0 ** a, shapes()),
+    Op("maximum_scalar", lambda a: F.maximum(a, 0.3), lambda a: np.maximum(a, 0.3), shapes(),
+       (distinct,)),
+    Op("minimum_scalar_first", lambda a: F.minimum(0.3, a), lambda a: np.minimum(0.3, a),
+       shapes(), (distinct,)),
+    Op("where_scalar", lambda a: F.where(mg.tensor(
+        np.arange(a.size).reshape(a.shape) % 2 == 0, device=a.device), a, 0.5),
+       lambda a: np.where(np.arange(a.size).reshape(a.shape) % 2 == 0, a, 0.5),
+       shapes(min_dims=1)),
     Op("neg", lambda a: -a, np.negative, shapes()),
     Op("exp", F.exp, np.exp, shapes()),
     Op("log", F.log, np.log, shapes(), (positive,)),

@@ -187,6 +187,21 @@ def _accepts_host(fn):
     return f
 
 
+#: xp routines that CuPy runs only on arrays: they call a method of their first argument
+#: (``cupy.where`` calls ``condition.astype``, ``cupy.sum`` calls ``a.sum``), so a Python
+#: or NumPy scalar there raises on a GPU. (Ufuncs such as ``xp.exp`` take scalars.)
+ARRAY_FIRST = frozenset("""where sum mean max min amax amin prod cumsum clip transpose
+    reshape squeeze expand_dims moveaxis swapaxes broadcast_to take argmax argmin sort
+    var std any all nonzero count_nonzero""".split())
+
+
+def _check_array_first(name, args):
+    if name in ARRAY_FIRST and args and not isinstance(args[0], StrictArray):
+        raise StrictArrayError(
+            f"xp.{name}: first argument is {type(args[0]).__name__}, not a device array "
+            f"(cupy.{name} needs a cupy.ndarray there)")
+
+
 class _StrictModule(types.ModuleType):
     """``xp`` of the strict backend: numpy functions that take and give StrictArrays."""
 
@@ -204,6 +219,7 @@ class _StrictModule(types.ModuleType):
             return attr
 
         def f(*args, **kwargs):
+            _check_array_first(name, args)
             args = _unwrap(list(args), f"xp.{name}")
             kwargs = {k: _unwrap(v, f"xp.{name}") for k, v in kwargs.items()}
             return _wrap(attr(*args, **kwargs))

@@ -159,7 +159,9 @@ class Pow(Function):
         gx0 = gx1 = None
         with np.errstate(divide="ignore", invalid="ignore"):
             if n0:
-                gx0 = gy * xp.where(x1 == 0, 0, x1 * x0 ** (x1 - 1))
+                # asarray: the exponent may be a Python number (x ** 3), and CuPy's
+                # where takes only an array as the condition
+                gx0 = gy * xp.where(xp.asarray(x1 == 0), 0, x1 * x0 ** (x1 - 1))
             if n1:
                 gx1 = gy * xp.where((x0 == 0) & (x1 >= 0), 0, self.y * xp.log(x0))
         return gx0, gx1
@@ -173,7 +175,10 @@ class Pow(Function):
             if n0:
                 gx0 = gy * where(a1 == 0, 0.0, x1 * x0 ** (x1 - 1))
             if n1:
-                gx1 = gy * where((a0 == 0) & (a1 >= 0), 0.0, (x0 ** x1) * log(x0))
+                # a constant base (2 ** x) stays a number: log(x0) as a Tensor would be a
+                # host array next to device ones
+                ln_x0 = float(np.log(a0)) if isinstance(a0, SCALAR_TYPES) else log(x0)
+                gx1 = gy * where((a0 == 0) & (a1 >= 0), 0.0, (x0 ** x1) * ln_x0)
         return gx0, gx1
 
 
