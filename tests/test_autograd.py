@@ -576,15 +576,82 @@ def test_the_cuda_kernels_are_built_from_the_cupy_module():
     built = []
 
     class FakeCupy:
+        ones = staticmethod(np.ones)
+
         @staticmethod
         def ElementwiseKernel(inputs, outputs, body, name):
             built.append((inputs, outputs, name))
             return lambda *a: ("launched", name, len(a))
     ks = elementwise_kernels(FakeCupy)
-    assert [b[2] for b in built] == ["minigrad_relu_grad", "minigrad_adam_step"]
+    assert [b[2] for b in built] == ["minigrad_relu_grad", "minigrad_adam_step",
+                                     "minigrad_gelu_tanh", "minigrad_gelu_tanh_grad"]
     assert built[1][:2] == ("T g, T b1, T b2, T lr_c1, T c2inv, T eps", "T p, T m, T v")
+    assert built[2][:2] == ("T x, T k, T c", "T y, T t")
+    assert built[3][:2] == ("T gy, T x, T t, T k, T c", "T gx")
     assert ks["relu_grad"](1, 2) == ("launched", "minigrad_relu_grad", 2)
     assert ks["adam_step"](*range(9)) is None
+    x = np.ones(3, np.float32)
+    assert ks["gelu_tanh"](x, 0.5, 0.25) == ("launched", "minigrad_gelu_tanh", 3)
+    assert ks["gelu_tanh_grad"](x, x, x, 0.5, 0.25) == \
+        ("launched", "minigrad_gelu_tanh_grad", 5)
+    assert sorted(ks) == ["adam_step", "gelu_tanh", "gelu_tanh_grad", "relu_grad",
+                          "sum_rows"]
+    a = np.arange(12.0).reshape(4, 3)
+    assert ks["sum_rows"](a).tolist() == [18.0, 22.0, 26.0]     # ones @ a
+
+
+@pytest.mark.parametrize("name", ["gelu_tanh", "gelu_tanh_grad", "sum_rows"])
+def test_each_new_kernel_is_used_when_right_and_refused_when_off(monkeypatch, name):
+    """The self-check compares every result of a kernel (GELU gives two) with its generic
+    version; one off by 1e-3 is refused with a warning, an exact one used silently."""
+    from minigrad.kernels import elementwise
+    generic = elementwise.GENERIC[name]
+
+    def off(*args):
+        out = generic(*args)
+        last = out[-1] if isinstance(out, tuple) else out
+        last *= 1.001                             # the last result (t for GELU) is off
+        return out
+    x = mg.tensor([1.0, 2.0], device="strict")
+    import warnings
+    for kernel, used in ((lambda *a: generic(*a), True), (off, False)):
+        monkeypatch.setattr(elementwise, "_checked", {})
+        monkeypatch.setitem(elementwise.FUSED, "strict", {name: kernel})
+        if used:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                assert elementwise.fused(name, x.data) is kernel
+        else:
+            with pytest.warns(UserWarning, match=f"fused kernel {name} disagrees"):
+                assert elementwise.fused(name, x.data) is generic
+
+
+def test_gelu_and_bias_gradients_run_through_the_kernels(monkeypatch):
+    """GELU's forward and backward, and the bias gradients of Dense, Conv2D and
+    LayerNormalization, ask for their kernels (a fused one replaces the generic)."""
+    from minigrad.kernels import elementwise
+    asked = []
+
+    def spy(name):
+        def kernel(*args):
+            asked.append(name)
+            return elementwise.GENERIC[name](*args)
+        return kernel
+    monkeypatch.setattr(elementwise, "_checked", {})
+    monkeypatch.setitem(elementwise.FUSED, "strict",
+                        {n: spy(n) for n in ("gelu_tanh", "gelu_tanh_grad", "sum_rows")})
+    x = mg.randn(2, 3, 4, device="strict", requires_grad=True)
+    W = mg.randn(4, 5, device="strict", requires_grad=True)
+    b = mg.randn(5, device="strict", requires_grad=True)
+    F.gelu(F.linear(x, W, b), approximate="tanh").sum().backward()
+    assert asked.count("gelu_tanh") == 2 and asked.count("gelu_tanh_grad") == 2  # + checks
+    assert asked.count("sum_rows") == 2
+    asked.clear()
+    w, c = mg.ones(4, device="strict", requires_grad=True), mg.zeros(4, device="strict",
+                                                                    requires_grad=True)
+    F.layer_norm(x, (4,), w, c).sum().backward()
+    assert asked == ["sum_rows", "sum_rows"]                 # the weight's and the bias's
+    np.testing.assert_allclose(c.grad.numpy(), np.full(4, 6.0))
 
 
 # --- from mutation testing: the engine's less travelled paths ----------------------------

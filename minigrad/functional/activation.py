@@ -204,38 +204,18 @@ class GELUTanh(Function):
     """y = x (1 + tanh(k (x + c x^3))) / 2, k = sqrt(2 / pi), c = 0.044715 (GPT-2's
     approximation of x Phi(x)); dy/dx in :func:`_gelu_tanh_grad`.
 
-    ``forward`` and ``backward`` evaluate these formulas in place, in two buffers each
-    (the Transformer's largest activations: one NumPy pass per operator otherwise, each
-    into a fresh array); ``backward_graph`` uses :func:`_gelu_tanh_grad` as written."""
+    ``forward`` and ``backward`` run these formulas as the kernels ``gelu_tanh`` and
+    ``gelu_tanh_grad`` (:mod:`minigrad.kernels.elementwise`: in two buffers with NumPy,
+    one launch on CUDA; GELU runs on a Transformer's largest activations);
+    ``backward_graph`` uses :func:`_gelu_tanh_grad` as written."""
 
     def forward(self, x):
-        xp = get_array_module(x)
-        t = xp.asarray(x * x)          # t = tanh(x (k + k c x^2)) = tanh(k (x + c x^3))
-        t *= _K_TANH * _C_TANH
-        t += _K_TANH
-        t *= x
-        xp.tanh(t, out=t)
-        self.x, self.t = x, t
-        y = xp.asarray(t + 1)          # y = x (1 + t) / 2
-        y *= x
-        y *= 0.5
+        y, self.t = fused("gelu_tanh", x)(x, _K_TANH, _C_TANH)
+        self.x = x
         return y
 
     def backward(self, gy):
-        xp = get_array_module(gy)
-        x, t = self.x, self.t
-        g = xp.asarray(x * x)          # k (1 + 3 c x^2)
-        g *= 3 * _K_TANH * _C_TANH
-        g += _K_TANH
-        s = xp.asarray(t * t)          # 1 - t^2
-        xp.subtract(1, s, out=s)
-        g *= s
-        g *= x
-        g += t                         # (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2
-        g += 1
-        g *= 0.5
-        g *= gy
-        return g
+        return fused("gelu_tanh_grad", gy)(gy, self.x, self.t, _K_TANH, _C_TANH)
 
     def backward_graph(self, gy):
         x = self.inputs[0]

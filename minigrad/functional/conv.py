@@ -22,6 +22,7 @@ from .. import kernels
 from ..autograd import Function
 from ..backend import get_array_module
 from ..checks import int_pair, positive_int
+from ..kernels.elementwise import fused
 from ..tensor import Tensor
 from .activation import relu as relu_
 from .arithmetic import _as_tensor
@@ -99,7 +100,7 @@ class Conv2d(Function):
         if need[1]:
             gW = (self.cols.T @ g).reshape(self.W.shape)
         if len(need) == 3 and need[2]:
-            gb = g.sum(axis=0)
+            gb = fused("sum_rows", g)(g)
         return (gx, gW, gb) if len(need) == 3 else (gx, gW)
 
 

@@ -109,7 +109,7 @@ class Linear(Function):
         gx = gy @ self.W.T if need[0] else None
         gW = self.x.T @ gy if need[1] else None
         if len(need) == 3:
-            gb = gy.sum(axis=0) if need[2] else None
+            gb = fused("sum_rows", gy)(gy) if need[2] else None
             return gx, gW, gb
         return gx, gW
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
+from ..kernels.elementwise import fused
 from ..tensor import Tensor
 from .activation import dropout, softmax
 from .arithmetic import _as_tensor
@@ -100,10 +101,22 @@ def _layer_norm_grads(gy, xhat, inv, w, axes, lead, need):
         gx -= g.mean(axis=axes, keepdims=True)
         gx *= inv
     if need[1]:
-        gw = (gy * xhat).sum(axis=lead) if lead else gy * xhat
+        gw = _sum_lead(gy * xhat, lead)
     if need[2]:
-        gb = gy.sum(axis=lead) if lead else gy
+        gb = _sum_lead(gy, lead)
     return gx, gw, gb
+
+
+def _sum_lead(a, lead):
+    """``a`` summed over its leading axes ``lead``: a Tensor op in the graph double
+    backprop builds, the ``sum_rows`` kernel on arrays."""
+    if not lead:
+        return a
+    if isinstance(a, Tensor):
+        return a.sum(axis=lead)
+    rest = a.shape[len(lead):]
+    rows = a.reshape(-1, math.prod(rest))
+    return fused("sum_rows", rows)(rows).reshape(rest)
 
 
 def _normalise(x, axes, eps):

@@ -1,4 +1,5 @@
-"""Fused elementwise kernels for the hot paths: the ReLU gradient and the Adam update.
+"""Fused elementwise kernels for the hot paths: the ReLU gradient, the Adam update, GELU
+(tanh form) and its gradient, the sum over rows (bias gradients).
 
 Each kernel has a generic version written with the array module's operations (NumPy, or
 any backend); a backend may have a fused one (on CUDA, one CuPy ``ElementwiseKernel``
@@ -9,6 +10,10 @@ dropped, with a warning, if it fails or disagrees.
 * ``relu_grad(gy, y) -> gy * (y > 0)``
 * ``adam_step(p, g, m, v, b1, b2, lr_c1, c2inv, eps)`` updates p, m, v in place:
   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  p -= lr_c1 m / (sqrt(c2inv v) + eps)
+* ``gelu_tanh(x, k, c) -> (y, t)``: t = tanh(k (x + c x^3)), y = x (1 + t) / 2
+* ``gelu_tanh_grad(gy, x, t, k, c) -> gy ((1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2)``
+* ``sum_rows(a) -> a.sum(axis=0)`` for a 2-D ``a`` (on CUDA a matrix-vector product with
+  ones, which cuBLAS runs at full memory speed)
 """
 from __future__ import annotations
 
@@ -18,7 +23,8 @@ import numpy as np
 
 from ..backend import get_array_module, get_backend
 
-__all__ = ["fused", "relu_grad_generic", "adam_step_generic", "FUSED"]
+__all__ = ["fused", "relu_grad_generic", "adam_step_generic", "gelu_tanh_generic",
+           "gelu_tanh_grad_generic", "sum_rows_generic", "FUSED"]
 
 
 def relu_grad_generic(gy, y):
@@ -42,7 +48,54 @@ def adam_step_generic(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
     p -= tmp
 
 
-GENERIC = {"relu_grad": relu_grad_generic, "adam_step": adam_step_generic}
+def gelu_tanh_generic(x, k, c):
+    """In two buffers: one NumPy pass per operator, never a fresh array per operator
+    (GELU runs on a Transformer's largest activations)."""
+    xp = get_array_module(x)
+    t = xp.asarray(x * x)          # t = tanh(x (k + k c x^2)) = tanh(k (x + c x^3))
+    t *= k * c
+    t += k
+    t *= x
+    xp.tanh(t, out=t)
+    y = xp.asarray(t + 1)          # y = x (1 + t) / 2
+    y *= x
+    y *= 0.5
+    return y, t
+
+
+def gelu_tanh_grad_generic(gy, x, t, k, c):
+    xp = get_array_module(gy)
+    g = xp.asarray(x * x)          # k (1 + 3 c x^2)
+    g *= 3 * k * c
+    g += k
+    s = xp.asarray(t * t)          # 1 - t^2
+    xp.subtract(1, s, out=s)
+    g *= s
+    g *= x
+    g += t                         # (1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2
+    g += 1
+    g *= 0.5
+    g *= gy
+    return g
+
+
+def sum_rows_generic(a):
+    return a.sum(axis=0)
+
+
+GENERIC = {"relu_grad": relu_grad_generic, "adam_step": adam_step_generic,
+           "gelu_tanh": gelu_tanh_generic, "gelu_tanh_grad": gelu_tanh_grad_generic,
+           "sum_rows": sum_rows_generic}
+
+#: for each kernel, its self-check's arguments from ``a()`` (a fresh random array of 64
+#: values) and the array module
+SAMPLES = {
+    "relu_grad": lambda a, xp: (a(), a()),
+    "adam_step": lambda a, xp: (a(), a(), a(), xp.abs(a()), 0.9, 0.999, 1e-3, 1.001, 1e-7),
+    "gelu_tanh": lambda a, xp: (3 * a(), 0.7978845608, 0.044715),
+    "gelu_tanh_grad": lambda a, xp: (a(), 3 * a(), xp.tanh(a()), 0.7978845608, 0.044715),
+    "sum_rows": lambda a, xp: (a().reshape(16, 4),),
+}
 
 #: {backend name: {kernel name: fused kernel}}; the CUDA kernels are built on first use
 FUSED: dict = {}
@@ -59,25 +112,32 @@ def _fused_kernels(b) -> dict:
     return FUSED[b.name]
 
 
+def _arrays(value):
+    """The arrays in a kernel's result (an array, a tuple of them, or None)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, tuple) else [value]
+
+
 def _self_check(b, name, kernel, dtype) -> bool:
+    """Run the kernel and the generic version on the same random arguments (copies of
+    them: some kernels update arrays in place) and compare every result and every array
+    argument afterwards."""
     xp, generic = b.xp, GENERIC[name]
     rng = np.random.default_rng(0)
 
-    def arrs(k):
-        return [b.from_host(rng.standard_normal(64).astype(dtype), 0) for _ in range(k)]
+    def a():
+        return b.from_host(rng.standard_normal(64).astype(dtype), 0)
     try:
-        if name == "relu_grad":
-            gy, y = arrs(2)
-            ok = bool(xp.allclose(kernel(gy, y), generic(gy, y)))
-        else:
-            p, g, m, v = arrs(4)
-            v = xp.abs(v)
-            args = (0.9, 0.999, 1e-3, 1.001, 1e-7)
-            p2, m2, v2 = p.copy(), m.copy(), v.copy()
-            kernel(p, g, m, v, *args)
-            generic(p2, g, m2, v2, *args)
-            ok = all(bool(xp.allclose(a, c, rtol=1e-5, atol=1e-6))
-                     for a, c in ((p, p2), (m, m2), (v, v2)))
+        args = SAMPLES[name](a, xp)
+        mine = [v.copy() if hasattr(v, "copy") else v for v in args]
+        got, want = kernel(*mine), generic(*args)
+        pairs = list(zip(_arrays(got), _arrays(want)))
+        pairs += [(m, v) for m, v in zip(mine, args) if hasattr(v, "shape")]
+        tol = max(1e-5, 8 * float(np.finfo(dtype).eps))      # float16: rounding
+        ok = len(_arrays(got)) == len(_arrays(want)) and all(
+            m.shape == v.shape and bool(xp.allclose(m, v, rtol=tol, atol=tol / 10))
+            for m, v in pairs)
     except Exception as exc:  # a kernel that does not compile or run
         warnings.warn(f"fused kernel {name} failed on {b.name} ({exc}); using the generic one",
                       stacklevel=3)

@@ -1,5 +1,6 @@
-"""CUDA fast paths: CuPy ``ElementwiseKernel``s, built when the 'cuda' backend first needs
-them (checked against their generic versions by :mod:`minigrad.kernels.elementwise`)."""
+"""CUDA fast paths: CuPy ``ElementwiseKernel``s (and the sum over rows as a cuBLAS
+matrix-vector product), built when the 'cuda' backend first needs them (checked against
+their generic versions by :mod:`minigrad.kernels.elementwise`)."""
 from __future__ import annotations
 
 __all__ = ["elementwise_kernels"]
@@ -16,6 +17,25 @@ def elementwise_kernels(cupy) -> dict:
            p -= lr_c1 * m / (sqrt(v * c2inv) + eps);""",
         "minigrad_adam_step")
 
+    gelu = cupy.ElementwiseKernel(
+        "T x, T k, T c", "T y, T t",
+        """t = tanh(k * (x + c * x * x * x));
+           y = (T)0.5 * x * ((T)1 + t);""",
+        "minigrad_gelu_tanh")
+    gelu_grad = cupy.ElementwiseKernel(
+        "T gy, T x, T t, T k, T c", "T gx",
+        """gx = gy * (T)0.5 * ((T)1 + t + x * ((T)1 - t * t) * k * ((T)1 + (T)3 * c * x * x));""",
+        "minigrad_gelu_tanh_grad")
+
     def adam_step(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
         adam(g, b1, b2, lr_c1, c2inv, eps, p, m, v)
-    return {"relu_grad": lambda gy, y: relu_grad(gy, y), "adam_step": adam_step}
+
+    def sum_rows(a):
+        # ones (1, N) @ a (N, D): a matrix-vector product that cuBLAS streams at memory
+        # speed (a reduction over the first axis reads down the columns)
+        return cupy.ones(a.shape[0], dtype=a.dtype) @ a
+    return {"relu_grad": lambda gy, y: relu_grad(gy, y), "adam_step": adam_step,
+            "gelu_tanh": lambda x, k, c: gelu(x, x.dtype.type(k), x.dtype.type(c)),
+            "gelu_tanh_grad": lambda gy, x, t, k, c: gelu_grad(gy, x, t, x.dtype.type(k),
+                                                             x.dtype.type(c)),
+            "sum_rows": sum_rows}
