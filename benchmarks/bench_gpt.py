@@ -11,8 +11,14 @@ Generation: tokens per second when sampling 64 new tokens after an 8-token promp
 1, with the key/value cache (one position per step) and without (the whole sequence each
 step).
 
+``--device cuda`` runs both frameworks on the GPU (the comparison is then minigrad on CuPy
+against PyTorch on CUDA); ``--size large`` trains a bigger model (6 blocks, width 384,
+6 heads, context 256, batch 64: nanoGPT's character-level Shakespeare model), where a GPU
+is busy computing rather than launching kernels.
+
     python benchmarks/bench_gpt.py            # table + JSON in benchmarks/results/
     python benchmarks/bench_gpt.py --quick    # 2 rounds, fewer steps
+    python benchmarks/bench_gpt.py --device cuda --size large
 """
 import argparse
 import json
@@ -25,9 +31,21 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 from common import machine, median_step, save, table, vm_hwm_mb  # noqa: E402
 
-CONFIG = dict(vocab=65, block=64, layers=4, heads=4, width=128, batch=32)
+SIZES = {"small": dict(vocab=65, block=64, layers=4, heads=4, width=128, batch=32),
+         "large": dict(vocab=65, block=256, layers=6, heads=6, width=384, batch=64)}
+CONFIG = dict(SIZES["small"])
+DEVICE = "cpu"
+
+
+def configure(size, device):
+    """Set the model size and the device (the workers get both on their command line)."""
+    global DEVICE
+    CONFIG.clear()
+    CONFIG.update(SIZES[size])
+    DEVICE = device
 
 
 def make_minigrad(path=None):
@@ -39,7 +57,7 @@ def make_minigrad(path=None):
     if path is not None and os.path.exists(path):
         with np.load(path) as d:
             model.load_state_dict({k[2:]: d[k] for k in d.files if k.startswith("w.")})
-    return model, optim
+    return model.to(DEVICE), optim
 
 
 def write_setup(path):
@@ -53,9 +71,11 @@ def write_setup(path):
 
 def minigrad_step(path):
     model, optim = make_minigrad(path)
+    import minigrad as mg
     with np.load(path) as d:
         tokens = d["tokens"]
-    x, y = tokens[:, :-1], tokens[:, 1:]
+    x = mg.tensor(tokens[:, :-1], device=DEVICE)
+    y = mg.tensor(tokens[:, 1:], device=DEVICE)
     opt = optim.AdamW(optim.weight_decay_groups(model, 0.1), lr=3e-4)
 
     def step():
@@ -125,7 +145,7 @@ def torch_model(path):
                 x = b(x)
             return self.head(self.ln_f(x))
 
-    return GPT(), torch.from_numpy(W["tokens"])
+    return GPT().to(DEVICE), torch.from_numpy(W["tokens"]).to(DEVICE)
 
 
 def torch_step(path):
@@ -164,12 +184,28 @@ def worker(kind, path, steps):
         return
     median, first = median_step({"minigrad": minigrad_step, "torch": torch_step}[kind](path),
                                 steps)
-    print(json.dumps({"median_s": median, "first_loss": first, "rss_mb": vm_hwm_mb()}))
+    print(json.dumps({"median_s": median, "first_loss": first, "rss_mb": vm_hwm_mb(),
+                      "gpu_mb": gpu_peak_mb(kind)}))
 
 
-def run_worker(kind, path, steps):
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, path, str(steps)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+def gpu_peak_mb(kind):
+    """GPU memory the framework's allocator holds after the steps (None on the CPU):
+    CuPy's pool keeps every block it allocated, PyTorch's peak of reserved memory."""
+    if not DEVICE.startswith("cuda"):
+        return None
+    if kind == "torch":
+        import torch
+        return torch.cuda.max_memory_reserved() / 2**20
+    import cupy
+    return cupy.get_default_memory_pool().total_bytes() / 2**20
+
+
+def run_worker(kind, path, steps, size, device):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, path, str(steps),
+           "--size", size, "--device", device]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"worker {kind} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -177,13 +213,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--worker", nargs=3, metavar=("KIND", "PATH", "STEPS"))
+    ap.add_argument("--size", choices=sorted(SIZES), default="small")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both frameworks)")
+    ap.add_argument("--out", default=None, help="folder for the JSON (default: results/)")
     args = ap.parse_args()
+    configure(args.size, args.device)
     if args.worker:
         worker(args.worker[0], args.worker[1], int(args.worker[2]))
         return
     try:
-        import torch  # noqa: F401
+        import torch
         kinds = ["minigrad", "torch"]
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            kinds = ["minigrad"]
     except ImportError:
         kinds = ["minigrad"]
     rounds, steps = (2, 8) if args.quick else (3, 15)
@@ -192,40 +234,52 @@ def main():
     write_setup(path)
     got = {k: [] for k in kinds}
     rss = {k: [] for k in kinds}
+    gpu = {}
     first = {}
     for _ in range(rounds):
         for k in kinds:
-            r = run_worker(k, path, steps)
+            r = run_worker(k, path, steps, args.size, args.device)
             got[k].append(r["median_s"])
             rss[k].append(r["rss_mb"])
+            gpu[k] = r.get("gpu_mb")
             first[k] = r["first_loss"]
     t = {k: float(np.median(v)) for k, v in got.items()}
     peak = {k: float(np.max(v)) for k, v in rss.items()}
-    gen = {k: run_worker(k, path, 0)["tokens_per_s"]
+    gen = {k: run_worker(k, path, 0, args.size, args.device)["tokens_per_s"]
            for k in ("generate_cache", "generate_no_cache")}
-    res = {"machine": machine(), "config": CONFIG,
+    res = {"machine": machine(), "config": CONFIG, "size": args.size,
+           "device": args.device,
            "method": f"alternating fresh processes, {rounds} rounds, median of per-process "
                      f"medians of {steps} steps; peak RSS = VmHWM",
            "minigrad_ms": t["minigrad"] * 1e3, "minigrad_rss_mb": peak["minigrad"],
-           "minigrad_first_loss": first["minigrad"],
+           "minigrad_first_loss": first["minigrad"], "minigrad_gpu_mb": gpu["minigrad"],
            "generate_tokens_per_s_cache": gen["generate_cache"],
            "generate_tokens_per_s_no_cache": gen["generate_no_cache"]}
-    rows = [["minigrad", f"{t['minigrad'] * 1e3:.1f}", f"{peak['minigrad']:.0f}",
-             f"{first['minigrad']:.5f}"]]
+
+    def row(name, k):
+        mb = "-" if gpu[k] is None else f"{gpu[k]:.0f}"
+        return [name, f"{t[k] * 1e3:.1f}", f"{peak[k]:.0f}", mb, f"{first[k]:.5f}"]
+    rows = [row("minigrad", "minigrad")]
     if "torch" in kinds:
         res.update(torch_ms=t["torch"] * 1e3, ratio=t["minigrad"] / t["torch"],
-                   torch_rss_mb=peak["torch"], torch_first_loss=first["torch"])
-        rows.append(["PyTorch", f"{t['torch'] * 1e3:.1f}", f"{peak['torch']:.0f}",
-                     f"{first['torch']:.5f}"])
-        if abs(first["torch"] - first["minigrad"]) > 1e-3:
-            raise SystemExit(f"the two models disagree: first losses {first}")
-    print(f"GPT training step ({CONFIG}), AdamW")
-    print(table(rows, ["framework", "step ms", "peak RSS MB", "first loss"]))
+                   torch_rss_mb=peak["torch"], torch_first_loss=first["torch"],
+                   torch_gpu_mb=gpu["torch"])
+        rows.append(row("PyTorch", "torch"))
+    print(f"GPT training step ({CONFIG}), AdamW, on {args.device}")
+    print(table(rows, ["framework", "step ms", "peak RSS MB", "GPU pool MB", "first loss"]))
     if "torch" in kinds:
         print(f"time ratio minigrad / PyTorch: {res['ratio']:.2f}")
     print(f"generation, batch 1: {gen['generate_cache']:.0f} tokens/s with the cache, "
           f"{gen['generate_no_cache']:.0f} without")
-    print("wrote", save("gpt", res))
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        common.RESULTS = args.out
+    name = "gpt" if (args.size, args.device) == ("small", "cpu") else \
+        f"gpt-{args.size}-{args.device.replace(':', '')}"
+    print("wrote", save(name, res))
+    tol = 1e-3 if args.device == "cpu" else 1e-2     # PyTorch may use TF32 on a GPU
+    if "torch" in kinds and abs(first["torch"] - first["minigrad"]) > tol:
+        raise SystemExit(f"the two models disagree: first losses {first}")
 
 
 if __name__ == "__main__":
