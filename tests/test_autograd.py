@@ -795,3 +795,123 @@ def test_double_backprop_through_a_function_without_backward_graph_says_so():
     with pytest.raises(NotImplementedError,
                        match=r"^Plain does not support double backprop \(create_graph=True\)$"):
         mg.grad(Plain().apply(x).sum(), x, create_graph=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_cuda_kernels_compute_what_the_generic_versions_do(monkeypatch, dtype):
+    """Each CUDA kernel's source, run by a NumPy stand-in for CuPy's ElementwiseKernel
+    (tests/fake_cupy.py), passes the self-check and agrees with its generic version on
+    other data (values away from ReLU's kink), in place where the generic works in place."""
+    import fake_cupy
+    from minigrad.kernels import elementwise
+    from minigrad.kernels.cuda import elementwise_kernels
+    kernels = elementwise_kernels(fake_cupy)
+    monkeypatch.setattr(elementwise, "_checked", {})
+    monkeypatch.setitem(elementwise.FUSED, "cpu", kernels)
+    rng = np.random.default_rng(5)
+
+    def a(*shape):
+        return rng.standard_normal(shape or (6, 7)).astype(dtype)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in sorted(kernels):
+            assert elementwise.fused(name, a()) is kernels[name], name
+    K, C = 0.7978845608028654, 0.044715
+    cases = {"relu_grad": (a(), a()), "gelu_tanh": (3 * a(), K, C),
+             "gelu_tanh_grad": (a(), 3 * a(), np.tanh(a()), K, C), "sum_rows": (a(),),
+             "adam_step": (a(), a(), a(), np.abs(a()), 0.8, 0.99, 2e-3, 1.5, 1e-6)}
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12)
+    for name, args in cases.items():
+        mine = [v.copy() if isinstance(v, np.ndarray) else v for v in args]
+        before = [np.copy(v) for v in mine[:4]]
+        got = kernels[name](*mine)
+        want = elementwise.GENERIC[name](*args)
+        if name == "adam_step":                       # p, m, v updated in place
+            for m, v, b in zip(mine[:4], args[:4], before):
+                np.testing.assert_allclose(m, v, **tol)
+            assert not any(np.allclose(m, b) for m, b in zip(mine[:4], before)
+                           if m is not mine[1])       # p, m and v all moved
+            continue
+        for g, w in zip(got if isinstance(got, tuple) else (got,),
+                        want if isinstance(want, tuple) else (want,)):
+            assert g.dtype == dtype and g.shape == w.shape, name
+            np.testing.assert_allclose(g, w, **tol)
+
+
+def _checked_kernel(monkeypatch, name, kernel, x):
+    """fused(name, x) with ``kernel`` as the strict backend's fused one, freshly checked."""
+    from minigrad.kernels import elementwise
+    monkeypatch.setattr(elementwise, "_checked", {})
+    monkeypatch.setitem(elementwise.FUSED, "strict", {name: kernel})
+    return elementwise.fused(name, x.data)
+
+
+def test_the_self_check_runs_in_the_arrays_dtype_with_its_tolerance(monkeypatch):
+    """A kernel wrong only in float32 is refused for float32 arrays (the check's samples
+    have the arrays' dtype); float16 rounding (2e-3) passes for float16, while 1e-5 off
+    values near zero, or 5e-7 off the zeros of the ReLU gradient, fail in float32 and
+    pass within float32's absolute tolerance (1e-6) respectively."""
+    from minigrad.kernels import elementwise
+    relu = elementwise.relu_grad_generic
+
+    def wrong_in_float32(gy, y):
+        return gy if gy.dtype == np.float32 else relu(gy, y)
+    x32 = mg.tensor([1.0, 2.0], device="strict")
+    x64 = mg.tensor([1.0, 2.0], dtype="float64", device="strict")
+    x16 = mg.tensor([1.0, 2.0], dtype="float16", device="strict")
+    with pytest.warns(UserWarning, match="disagrees"):
+        assert _checked_kernel(monkeypatch, "relu_grad", wrong_in_float32, x32) is relu
+    assert _checked_kernel(monkeypatch, "relu_grad", wrong_in_float32, x64) is \
+        wrong_in_float32
+
+    def rounded(gy, y):
+        return relu(gy, y) * gy.dtype.type(1.002)
+    assert _checked_kernel(monkeypatch, "relu_grad", rounded, x16) is rounded
+    with pytest.warns(UserWarning, match="disagrees"):
+        _checked_kernel(monkeypatch, "relu_grad", rounded, x32)
+
+    def shifted(by):
+        return lambda gy, y: relu(gy, y) + gy.dtype.type(by)
+    with pytest.warns(UserWarning, match="disagrees"):
+        _checked_kernel(monkeypatch, "relu_grad", shifted(1e-5), x32)
+    k = shifted(5e-7)
+    assert _checked_kernel(monkeypatch, "relu_grad", k, x32) is k
+
+
+def test_a_refused_kernel_is_reported_where_it_was_asked_for(monkeypatch):
+    """The warnings point at the caller of fused() (here this file), not at minigrad."""
+    def broken(*args):
+        raise RuntimeError("no")
+
+    def off(gy, y):
+        return gy
+    from minigrad.kernels import elementwise
+    x = mg.tensor([1.0, 2.0], device="strict")
+    for kernel, match in ((broken, "failed"), (off, "disagrees")):
+        monkeypatch.setattr(elementwise, "_checked", {})
+        monkeypatch.setitem(elementwise.FUSED, "strict", {"relu_grad": kernel})
+        with pytest.warns(UserWarning, match=match) as rec:
+            elementwise.fused("relu_grad", x.data)
+        assert [w.filename for w in rec] == [__file__]
+
+
+def test_the_cuda_backend_gets_the_cuda_kernels_and_others_none(monkeypatch):
+    """Built once per backend on first use: 'cuda' from its array module (here the NumPy
+    stand-in for CuPy), any other backend an empty table."""
+    import types
+
+    import fake_cupy
+    from minigrad.kernels import elementwise
+    monkeypatch.setattr(elementwise, "FUSED", {})
+    cuda = types.SimpleNamespace(name="cuda", xp=fake_cupy)
+    table = elementwise._fused_kernels(cuda)
+    assert sorted(table) == ["adam_step", "gelu_tanh", "gelu_tanh_grad", "relu_grad",
+                             "sum_rows"]
+    assert elementwise._fused_kernels(cuda) is table is elementwise.FUSED["cuda"]
+    x = np.array([[-1.0, 2.0]], np.float32)
+    assert table["relu_grad"](np.ones_like(x), x).tolist() == [[0.0, 1.0]]
+    for name in ("cpu", "strict"):
+        assert elementwise._fused_kernels(types.SimpleNamespace(name=name, xp=np)) == {}
+        assert elementwise.FUSED[name] == {}
+    assert sorted(elementwise.FUSED) == ["cpu", "cuda", "strict"]

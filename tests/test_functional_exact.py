@@ -639,3 +639,53 @@ def test_reference_conv2d_without_bias():
             F.conv2d(x, w).sum().backward()
             assert (x.grad is None) != need[0] and (w.grad is None) != need[1]
         assert mg.gradcheck(lambda a, b: F.conv2d(a, b), [t(xs), t(ws)])
+
+
+# --- from the mutants of minigrad.kernels.cpu.conv ---------------------------------------
+@pytest.mark.parametrize("cin, pool, relu", [(3, 2, True), (9, 2, False), (9, None, True),
+                                             (3, None, False)])
+@pytest.mark.parametrize("wants", [(True, False, False), (False, True, False),
+                                   (False, False, True), (True, True, False),
+                                   (False, True, True), (True, False, True)])
+def test_fast_convolutions_give_each_asked_gradient_and_only_those(cin, pool, relu, wants):
+    """The fused kernels keep or drop the product's gradient depending on which inputs
+    want one (an input gradient with frozen weights: saliency maps, adversarial
+    examples): each subset gives the reference ops' gradients, and None for the rest."""
+    rng = np.random.default_rng(0)
+    arrays = (rng.standard_normal((2, 6, 6, cin)), rng.standard_normal((3, 3, cin, 4)),
+              rng.standard_normal(4))
+    gy = None
+
+    def grads(fast):
+        nonlocal gy
+        x, W, b = (t(a, w) for a, w in zip(arrays, wants))
+        with mg.kernels.reference_ops(not fast):
+            y = F.conv2d(x, W, b, padding=1, layout="NHWC",
+                         activation="relu" if relu else None, max_pool=pool)
+            gy = rng.standard_normal(y.shape) if gy is None else gy
+            y.backward(mg.tensor(gy))
+        return x.grad, W.grad, b.grad
+    for got, want, asked in zip(grads(True), grads(False), wants):
+        if asked:
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-12)
+        else:
+            assert got is None and want is None
+
+
+@pytest.mark.parametrize("cin, pool", [(3, 2), (9, 2), (9, None), (3, None)])
+def test_fast_convolutions_stay_in_float32_and_keep_a_byte_per_pooled_value(cin, pool):
+    """float32 in, float32 out and float32 gradients (no float64 buffer on the way: the
+    gradients would come back in float64); the pooled kernel keeps one byte per pooled
+    value for its backward, as documented."""
+    rng = np.random.default_rng(1)
+    x = mg.tensor(rng.standard_normal((2, 6, 6, cin)).astype(np.float32), requires_grad=True)
+    W = mg.tensor(rng.standard_normal((3, 3, cin, 4)).astype(np.float32), requires_grad=True)
+    b = mg.tensor(rng.standard_normal(4).astype(np.float32), requires_grad=True)
+    y = F.conv2d(x, W, b, padding=1, layout="NHWC", activation="relu", max_pool=pool)
+    assert type(y.creator).__name__ == ("Conv2dMaxPool" if pool else "Conv2dGemm")
+    if pool:
+        assert y.creator.first.dtype == np.uint8
+    y.backward(mg.tensor(rng.standard_normal(y.shape).astype(np.float32)))
+    assert [t.dtype for t in (y, x.grad, W.grad, b.grad)] == [np.float32] * 4
+    for t in (x, W, b):
+        assert t.grad.data.dtype == np.float32

@@ -119,15 +119,15 @@ def _arrays(value):
     return list(value) if isinstance(value, tuple) else [value]
 
 
-def _self_check(b, name, kernel, dtype) -> bool:
+def _self_check(b, name, kernel, dtype, index=0) -> bool:
     """Run the kernel and the generic version on the same random arguments (copies of
-    them: some kernels update arrays in place) and compare every result and every array
-    argument afterwards."""
+    them: some kernels update arrays in place), on device ``index`` of backend ``b``, and
+    compare every result and every array argument afterwards."""
     xp, generic = b.xp, GENERIC[name]
     rng = np.random.default_rng(0)
 
     def a():
-        return b.from_host(rng.standard_normal(64).astype(dtype), 0)
+        return b.from_host(rng.standard_normal(64).astype(dtype), index)
     try:
         args = SAMPLES[name](a, xp)
         mine = [v.copy() if hasattr(v, "copy") else v for v in args]
@@ -158,5 +158,5 @@ def fused(name: str, x):
     key = (b.name, name, x.dtype.str)
     ok = _checked.get(key)
     if ok is None:
-        ok = _checked[key] = _self_check(b, name, kernel, x.dtype)
+        ok = _checked[key] = _self_check(b, name, kernel, x.dtype, b.array_index(x))
     return kernel if ok else GENERIC[name]
