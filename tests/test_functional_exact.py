@@ -689,3 +689,82 @@ def test_fast_convolutions_stay_in_float32_and_keep_a_byte_per_pooled_value(cin,
     assert [t.dtype for t in (y, x.grad, W.grad, b.grad)] == [np.float32] * 4
     for t in (x, W, b):
         assert t.grad.data.dtype == np.float32
+
+
+# --- from the mutants of minigrad.functional.conv: the checks, one axis at a time -------
+def _error(f):
+    with pytest.raises((ValueError, TypeError)) as e:
+        f()
+    return f"{e.type.__name__}: {e.value}"
+
+
+def _nhwc(h, w, c=2):
+    return mg.zeros((1, h, w, c))
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: F.conv2d(_nhwc(5, 3), mg.zeros((3, 4, 2, 1)), layout="NHWC"),
+     "ValueError: conv2d: kernel 3x4 is larger than the (padded) input 5x3 "
+     "(input shape (1, 5, 3, 2))"),
+    (lambda: F.conv2d(_nhwc(3, 5), mg.zeros((4, 3, 2, 1)), layout="NHWC"),
+     "ValueError: conv2d: kernel 4x3 is larger than the (padded) input 3x5 "
+     "(input shape (1, 3, 5, 2))"),
+    (lambda: F.conv2d(_nhwc(3, 3), mg.zeros((4, 5, 2, 1)), padding=(0, 1), layout="NHWC"),
+     "ValueError: conv2d: kernel 4x5 is larger than the (padded) input 3x5 "
+     "(input shape (1, 3, 3, 2))"),
+    (lambda: F.conv2d(_nhwc(5, 5), mg.zeros((3, 3, 2, 1)), stride="a", layout="NHWC"),
+     "TypeError: conv2d: stride must be an integer, got 'a'"),
+    (lambda: F.conv2d(_nhwc(5, 5), mg.zeros((3, 3, 2, 1)), max_pool=0, layout="NHWC"),
+     "ValueError: conv2d: max_pool must be an integer >= 1, got 0"),
+    (lambda: F.max_pool2d(_nhwc(5, 3), (2, 4), layout="NHWC"),
+     "ValueError: max_pool2d: window (2, 4) is larger than the input 5x3 "
+     "(input shape (1, 5, 3, 2))"),
+    (lambda: F.max_pool2d(_nhwc(5, 3), (6, 2), layout="NHWC"),
+     "ValueError: max_pool2d: window (6, 2) is larger than the input 5x3 "
+     "(input shape (1, 5, 3, 2))"),
+    (lambda: F.max_pool2d(_nhwc(5, 5), (2, 2), padding=(0, 2), layout="NHWC"),
+     "ValueError: max_pool2d: padding (0, 2) must be at most half the kernel (2, 2)"),
+    (lambda: F.max_pool2d(_nhwc(5, 5), (2, 2), padding=(2, 0), layout="NHWC"),
+     "ValueError: max_pool2d: padding (2, 0) must be at most half the kernel (2, 2)"),
+    (lambda: F.max_pool2d(_nhwc(5, 5), "a", layout="NHWC"),
+     "TypeError: max_pool2d: kernel_size must be an integer, got 'a'"),
+    (lambda: F.max_pool2d(_nhwc(5, 5), 2, stride="a", layout="NHWC"),
+     "TypeError: max_pool2d: stride must be an integer, got 'a'"),
+    (lambda: F.max_pool2d(_nhwc(5, 5), 2, stride=0, layout="NHWC"),
+     "ValueError: max_pool2d: stride must be an integer >= 1, got 0"),
+    (lambda: F.max_pool2d(_nhwc(5, 5), (2, 4), padding=(2, 0), layout="NHWC"),
+     "ValueError: max_pool2d: padding (2, 0) must be at most half the kernel (2, 4)"),
+    (lambda: F.max_pool2d(mg.zeros((5, 5, 2)), 2, layout="NHWC"),
+     "ValueError: max_pool2d: expected a 4-D input, got shape (5, 5, 2)"),
+    (lambda: F.conv2d(mg.zeros((5, 5, 2)), mg.zeros((3, 3, 2, 1)), layout="NHWC"),
+     "ValueError: conv2d: expected a 4-D input (N, H, W, C), got shape (5, 5, 2)"),
+    (lambda: F.conv2d(_nhwc(5, 5), mg.zeros((3, 3, 2)), layout="NHWC"),
+     "ValueError: conv2d: expected a 4-D kernel, got shape (3, 3, 2)"),
+    (lambda: F.conv2d(_nhwc(5, 5), mg.zeros((3, 3, 3, 1)), layout="NHWC"),
+     "ValueError: conv2d: input has 2 channels but the kernel expects 3 (input shape "
+     "(1, 5, 5, 2), kernel shape (3, 3, 3, 1))"),
+    (lambda: F.conv2d(_nhwc(5, 5), mg.zeros((3, 3, 2, 1)), mg.zeros(2), layout="NHWC"),
+     "ValueError: conv2d: bias must have shape (1,), got (2,)"),
+    (lambda: F.conv2d(_nhwc(5, 5), mg.zeros((3, 3, 2, 1)), max_pool=4, layout="NHWC"),
+     "ValueError: conv2d: max_pool 4 must be >= 1 and fit the convolution's output 3x3 "
+     "(input shape (1, 5, 5, 2))"),
+])
+def test_convolution_and_pooling_checks_name_the_axis_that_fails(make, message):
+    assert _error(make) == message
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: F.conv2d(_nhwc(3, 4), mg.zeros((3, 4, 2, 1)), layout="NHWC"), (1, 1, 1, 1)),
+    (lambda: F.conv2d(_nhwc(3, 3), mg.zeros((3, 5, 2, 1)), padding=(0, 1), layout="NHWC"),
+     (1, 1, 1, 1)),
+    (lambda: F.max_pool2d(_nhwc(5, 3), (5, 3), layout="NHWC"), (1, 1, 1, 2)),
+    (lambda: F.max_pool2d(_nhwc(4, 4), (2, 2), padding=(1, 0), layout="NHWC"), (1, 3, 2, 2)),
+    (lambda: F.max_pool2d(_nhwc(4, 4), (2, 2), padding=(0, 1), layout="NHWC"), (1, 2, 3, 2)),
+    (lambda: F.max_pool2d(_nhwc(3, 5), (4, 4), padding=(1, 0), layout="NHWC"), (1, 1, 1, 2)),
+    (lambda: F.max_pool2d(_nhwc(5, 3), (2, 4), padding=(0, 1), layout="NHWC"), (1, 2, 1, 2)),
+    (lambda: F.conv2d(_nhwc(5, 5), mg.zeros((3, 3, 2, 1)), max_pool=3, layout="NHWC"),
+     (1, 1, 1, 1)),
+])
+def test_convolution_and_pooling_accept_the_boundary_cases(make, shape):
+    """A kernel as large as the (padded) input, padding of exactly half the kernel."""
+    assert make().shape == shape
