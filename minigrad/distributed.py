@@ -59,9 +59,11 @@ def init():
 
 
 def _abort_on_error(kind, value, tb):
+    # one write: mpiexec forwards each chunk of a rank's stderr on its own, and the abort
+    # can end the job between two of them (the traceback was seen lost that way)
     sys.stderr.write(f"minigrad.distributed: rank {_world['rank']} of {_world['size']} "
-                     f"failed; aborting the job:\n")
-    sys.stderr.write("".join(traceback.format_exception(kind, value, tb)))
+                     f"failed; aborting the job:\n"
+                     + "".join(traceback.format_exception(kind, value, tb)))
     sys.stderr.flush()
     _world["comm"].Abort(1)
 
