@@ -54,7 +54,10 @@ def main():
     for name, args_, nbytes in (("gelu_tanh", (x, K, C), 3 * n4),
                                 ("gelu_tanh_grad", (gy, x, t, K, C), 4 * n4),
                                 ("sum_rows", (x,), n4),
-                                ("sum_rows", (narrow,), narrow.size * 4)):
+                                ("sum_rows", (narrow,), narrow.size * 4),
+                                ("layer_norm", (narrow, 1e-5), 2 * narrow.size * 4),
+                                ("layer_norm_grad", (gy[:, :d], narrow, narrow[:, :1] ** 2 + 1),
+                                 3 * narrow.size * 4)):
         generic = elementwise.GENERIC[name]
         fns = {"generic": lambda a=args_, g=generic: g(*a)}
         kernel = elementwise.fused(name, args_[0])     # the generic one when none passed

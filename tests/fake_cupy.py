@@ -7,6 +7,11 @@ C body with NumPy, one statement at a time over whole arrays (the same values, a
 statement is elementwise): ``(T)`` casts are dropped, ``c ? a : b`` becomes a
 ``where``, and ``tanh``/``sqrt`` are NumPy's. A type placeholder must be bound by an
 input array, as CuPy requires; names the body uses that are not parameters fail.
+
+``ReductionKernel(in_params, out_params, map_expr, reduce_expr, post_map_expr, identity,
+name)``, called with the inputs and ``axis``/``keepdims``, evaluates the map expression
+over the broadcast inputs, reduces it with NumPy (``a + b`` is a sum, ``max(a, b)`` a
+maximum; others fail) and runs the post-map statement with ``a`` the reduced values.
 """
 from __future__ import annotations
 
@@ -72,3 +77,34 @@ class ElementwiseKernel:
 
 
 ones = np.ones
+
+
+_REDUCTIONS = {"a + b": np.add, "max(a, b)": np.maximum}
+
+
+class ReductionKernel:
+    def __init__(self, in_params, out_params, map_expr, reduce_expr, post_map_expr,
+                 identity, name):
+        self.ins, self.outs = _params(in_params), _params(out_params)
+        if len(self.outs) != 1 or reduce_expr not in _REDUCTIONS:
+            raise NotImplementedError(f"{name}: only one output and {sorted(_REDUCTIONS)}")
+        self.map = compile(" ".join(_statements(map_expr)), name, "eval")
+        self.reduce = _REDUCTIONS[reduce_expr]
+        self.post = compile("\n".join(_statements(post_map_expr)), name, "exec")
+        self.identity, self.name = float(identity), name
+
+    def __call__(self, *args, axis=None, keepdims=False):
+        if len(args) != len(self.ins):
+            raise TypeError(f"{self.name}: wrong number of arguments ({len(args)})")
+        dtypes = {typ: a.dtype for (typ, _), a in zip(self.ins, args)
+                  if isinstance(a, np.ndarray)}
+        env = dict(_FUNCTIONS)
+        for (typ, name), a in zip(self.ins, args):
+            env[name] = np.asarray(a, dtype=dtypes[typ])
+        mapped = np.broadcast_to(eval(self.map, {"__builtins__": {}}, env),
+                                 np.broadcast_shapes(*(np.shape(a) for a in args)))
+        env["a"] = self.reduce.reduce(mapped, axis=axis, keepdims=keepdims,
+                                      initial=self.identity)
+        exec(self.post, {"__builtins__": {}}, env)
+        typ, out = self.outs[0]
+        return np.asarray(env[out], dtype=dtypes[typ])

@@ -583,9 +583,18 @@ def test_the_cuda_kernels_are_built_from_the_cupy_module():
         def ElementwiseKernel(inputs, outputs, body, name):
             built.append((inputs, outputs, name))
             return lambda *a: ("launched", name, len(a))
+
+        @staticmethod
+        def ReductionKernel(inputs, outputs, map_expr, reduce_expr, post, identity, name):
+            built.append((inputs, outputs, name))
+            return lambda *a, **k: ("reduced", name, len(a), k)
     ks = elementwise_kernels(FakeCupy)
-    assert [b[2] for b in built] == ["minigrad_relu_grad", "minigrad_adam_step",
-                                     "minigrad_gelu_tanh", "minigrad_gelu_tanh_grad"]
+    assert [b[2] for b in built] == [
+        "minigrad_relu_grad", "minigrad_adam_step", "minigrad_gelu_tanh",
+        "minigrad_gelu_tanh_grad", "minigrad_centred_squares", "minigrad_inv_std",
+        "minigrad_normalise", "minigrad_row_dot", "minigrad_layer_norm_grad"]
+    assert built[4][:2] == ("T x, T mean", "T q")
+    assert built[8][:2] == ("T g, T xhat, T inv, T gsum, T dsum, T n", "T gx")
     assert built[1][:2] == ("T g, T b1, T b2, T lr_c1, T c2inv, T eps", "T p, T m, T v")
     assert built[2][:2] == ("T x, T k, T c", "T y, T t")
     assert built[3][:2] == ("T gy, T x, T t, T k, T c", "T gx")
@@ -595,8 +604,8 @@ def test_the_cuda_kernels_are_built_from_the_cupy_module():
     assert ks["gelu_tanh"](x, 0.5, 0.25) == ("launched", "minigrad_gelu_tanh", 3)
     assert ks["gelu_tanh_grad"](x, x, x, 0.5, 0.25) == \
         ("launched", "minigrad_gelu_tanh_grad", 5)
-    assert sorted(ks) == ["adam_step", "gelu_tanh", "gelu_tanh_grad", "relu_grad",
-                          "sum_rows"]
+    assert sorted(ks) == ["adam_step", "gelu_tanh", "gelu_tanh_grad", "layer_norm",
+                          "layer_norm_grad", "relu_grad", "sum_rows"]
     a = np.arange(12.0).reshape(4, 3)
     assert ks["sum_rows"](a).tolist() == [18.0, 22.0, 26.0]     # ones @ a
 
@@ -821,7 +830,9 @@ def test_the_cuda_kernels_compute_what_the_generic_versions_do(monkeypatch, dtyp
     K, C = 0.7978845608028654, 0.044715
     cases = {"relu_grad": (a(), a()), "gelu_tanh": (3 * a(), K, C),
              "gelu_tanh_grad": (a(), 3 * a(), np.tanh(a()), K, C), "sum_rows": (a(),),
-             "adam_step": (a(), a(), a(), np.abs(a()), 0.8, 0.99, 2e-3, 1.5, 1e-6)}
+             "adam_step": (a(), a(), a(), np.abs(a()), 0.8, 0.99, 2e-3, 1.5, 1e-6),
+             "layer_norm": (2 * a() - 1, 1e-3),
+             "layer_norm_grad": (a(), a(), np.abs(a(6, 1)) + 0.2)}
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12)
     for name, args in cases.items():
         mine = [v.copy() if isinstance(v, np.ndarray) else v for v in args]
@@ -838,6 +849,43 @@ def test_the_cuda_kernels_compute_what_the_generic_versions_do(monkeypatch, dtyp
                         want if isinstance(want, tuple) else (want,)):
             assert g.dtype == dtype and g.shape == w.shape, name
             np.testing.assert_allclose(g, w, **tol)
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_layer_norm_through_the_cuda_kernels_equals_the_reference(monkeypatch, k):
+    """F.layer_norm over the last k axes of a 3-D input runs its forward and input
+    gradient as the layer_norm kernels on rows of the normalised axes: with the CUDA
+    kernels' sources (run by tests/fake_cupy.py) as the CPU's, the output and all three
+    gradients equal those of the generic kernels; each kernel is asked for once."""
+    import fake_cupy
+    from minigrad.kernels import elementwise
+    from minigrad.kernels.cuda import elementwise_kernels
+    cuda = elementwise_kernels(fake_cupy)
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((3, 4, 5)) * 2 + 1
+    w0, b0 = rng.standard_normal(x0.shape[3 - k:]), rng.standard_normal(x0.shape[3 - k:])
+    gy = rng.standard_normal(x0.shape)
+    results, asked = [], []
+
+    def spy(name):
+        def kernel(*args):
+            asked.append(name)
+            return cuda[name](*args)
+        return kernel
+    import warnings
+    for table in ({}, {n: spy(n) for n in ("layer_norm", "layer_norm_grad")}):
+        monkeypatch.setattr(elementwise, "_checked", {})
+        monkeypatch.setitem(elementwise.FUSED, "cpu", table)
+        x, w, b = (mg.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")          # a kernel refused by its check fails
+            y = F.layer_norm(x, x0.shape[3 - k:], w, b, eps=1e-3)
+            y.backward(mg.tensor(gy))
+        results.append([y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
+    assert asked.count("layer_norm") == 2 and asked.count("layer_norm_grad") == 2  # + checks
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert not np.allclose(results[0][1], 0)
 
 
 def _checked_kernel(monkeypatch, name, kernel, x):
@@ -910,8 +958,8 @@ def test_the_cuda_backend_gets_the_cuda_kernels_and_others_none(monkeypatch):
     monkeypatch.setattr(elementwise, "FUSED", {})
     cuda = types.SimpleNamespace(name="cuda", xp=fake_cupy)
     table = elementwise._fused_kernels(cuda)
-    assert sorted(table) == ["adam_step", "gelu_tanh", "gelu_tanh_grad", "relu_grad",
-                             "sum_rows"]
+    assert sorted(table) == ["adam_step", "gelu_tanh", "gelu_tanh_grad", "layer_norm",
+                             "layer_norm_grad", "relu_grad", "sum_rows"]
     assert elementwise._fused_kernels(cuda) is table is elementwise.FUSED["cuda"]
     x = np.array([[-1.0, 2.0]], np.float32)
     assert table["relu_grad"](np.ones_like(x), x).tolist() == [[0.0, 1.0]]

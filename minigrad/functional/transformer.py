@@ -94,12 +94,16 @@ def _layer_norm_grads(gy, xhat, inv, w, axes, lead, need):
     ``need`` says which of the three are wanted (None for the others)."""
     g = gy if w is None else gy * w
     gx = gw = gb = None
-    if need[0]:
-        # inv * (g - mean(g) - xhat * mean(g * xhat)); the in-place steps work on the
-        # fresh arrays of the backward (a Tensor's "-=" makes a new Tensor of the graph)
-        gx = g - xhat * (g * xhat).mean(axis=axes, keepdims=True)
-        gx -= g.mean(axis=axes, keepdims=True)
-        gx *= inv
+    if need[0] and isinstance(g, Tensor):
+        # inv * (g - mean(g) - xhat * mean(g * xhat)), the means over ``axes``
+        gx = (g - xhat * (g * xhat).mean(axis=axes, keepdims=True)
+              - g.mean(axis=axes, keepdims=True)) * inv
+    elif need[0]:
+        # the same on arrays, by the rows of the normalised axes: the layer_norm_grad
+        # kernel (one of the formula's row reductions per launch on CUDA)
+        n = math.prod(g.shape[len(lead):])
+        gx = fused("layer_norm_grad", g)(g.reshape(-1, n), xhat.reshape(-1, n),
+                                         inv.reshape(-1, 1)).reshape(g.shape)
     if need[1]:
         gw = _sum_lead(gy * xhat, lead)
     if need[2]:
@@ -121,11 +125,17 @@ def _sum_lead(a, lead):
 
 def _normalise(x, axes, eps):
     """(xhat, inv) with inv = 1 / sqrt(var + eps): two passes (mean, then the squares of
-    the centred values), so rows of equal values give xhat = 0 exactly."""
+    the centred values), so rows of equal values give xhat = 0 exactly. On arrays, by
+    rows of the normalised axes: the ``layer_norm`` kernel (its generic version is these
+    lines; on CUDA one launch per pass)."""
+    if not isinstance(x, Tensor) and x.size:
+        n = math.prod(x.shape[x.ndim - len(axes):])
+        xhat, inv = fused("layer_norm", x)(x.reshape(-1, n), eps)
+        return xhat.reshape(x.shape), inv.reshape(x.shape[:x.ndim - len(axes)] +
+                                                  (1,) * len(axes))
     xc = x - x.mean(axis=axes, keepdims=True)
     inv = ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
-    xc *= inv                  # in place on arrays; a new Tensor in the graph of Tensors
-    return xc, inv
+    return xc * inv, inv
 
 
 class LayerNorm(Function):

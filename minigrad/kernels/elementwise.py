@@ -1,5 +1,6 @@
-"""Fused elementwise kernels for the hot paths: the ReLU gradient, the Adam update, GELU
-(tanh form) and its gradient, the sum over rows (bias gradients).
+"""Fused kernels for the hot paths: the ReLU gradient, the Adam update, GELU (tanh form)
+and its gradient, the sum over rows (bias gradients), layer normalisation of rows and its
+gradient.
 
 Each kernel has a generic version written with the array module's operations (NumPy, or
 any backend); a backend may have a fused one (on CUDA, one CuPy ``ElementwiseKernel``
@@ -14,6 +15,10 @@ dropped, with a warning, if it fails or disagrees.
 * ``gelu_tanh_grad(gy, x, t, k, c) -> gy ((1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2)``
 * ``sum_rows(a) -> a.sum(axis=0)`` for a 2-D ``a`` (on CUDA a matrix-vector product with
   ones, which cuBLAS runs at full memory speed)
+* ``layer_norm(x, eps) -> (xhat, inv)`` for each row of a 2-D ``x``: inv = 1 / sqrt(var +
+  eps) as an (R, 1) column, xhat = (x - mean) inv
+* ``layer_norm_grad(g, xhat, inv) -> inv (g - mean(g) - xhat mean(g xhat))``, the means
+  over each row (the input gradient of layer_norm, ``g`` the gradient of xhat)
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ import numpy as np
 from ..backend import get_array_module, get_backend
 
 __all__ = ["fused", "relu_grad_generic", "adam_step_generic", "gelu_tanh_generic",
-           "gelu_tanh_grad_generic", "sum_rows_generic", "FUSED"]
+           "gelu_tanh_grad_generic", "sum_rows_generic", "layer_norm_generic",
+           "layer_norm_grad_generic", "FUSED"]
 
 
 def relu_grad_generic(gy, y):
@@ -83,9 +89,26 @@ def sum_rows_generic(a):
     return a.sum(axis=0)
 
 
+def layer_norm_generic(x, eps):
+    """Two passes over each row (the mean, then the squares of the centred values), so
+    rows of equal values give xhat = 0 exactly."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    inv = ((xc * xc).mean(axis=1, keepdims=True) + eps) ** -0.5
+    xc *= inv
+    return xc, inv
+
+
+def layer_norm_grad_generic(g, xhat, inv):
+    gx = g - xhat * (g * xhat).mean(axis=1, keepdims=True)
+    gx -= g.mean(axis=1, keepdims=True)
+    gx *= inv
+    return gx
+
+
 GENERIC = {"relu_grad": relu_grad_generic, "adam_step": adam_step_generic,
            "gelu_tanh": gelu_tanh_generic, "gelu_tanh_grad": gelu_tanh_grad_generic,
-           "sum_rows": sum_rows_generic}
+           "sum_rows": sum_rows_generic, "layer_norm": layer_norm_generic,
+           "layer_norm_grad": layer_norm_grad_generic}
 
 #: for each kernel, its self-check's arguments from ``a()`` (a fresh random array of 64
 #: values) and the array module
@@ -95,6 +118,9 @@ SAMPLES = {
     "gelu_tanh": lambda a, xp: (3 * a(), 0.7978845608, 0.044715),
     "gelu_tanh_grad": lambda a, xp: (a(), 3 * a(), xp.tanh(a()), 0.7978845608, 0.044715),
     "sum_rows": lambda a, xp: (a().reshape(16, 4),),
+    "layer_norm": lambda a, xp: (3 * a().reshape(4, 16) + 1, 1e-5),
+    "layer_norm_grad": lambda a, xp: (a().reshape(4, 16), a().reshape(4, 16),
+                                      xp.abs(a()[:4]).reshape(4, 1) + 0.5),
 }
 
 #: {backend name: {kernel name: fused kernel}}; the CUDA kernels are built on first use

@@ -1,6 +1,6 @@
-"""CUDA fast paths: CuPy ``ElementwiseKernel``s (and the sum over rows as a cuBLAS
-matrix-vector product), built when the 'cuda' backend first needs them (checked against
-their generic versions by :mod:`minigrad.kernels.elementwise`)."""
+"""CUDA fast paths: CuPy ``ElementwiseKernel``s and ``ReductionKernel``s (and the sum over
+rows as a cuBLAS matrix-vector product), built when the 'cuda' backend first needs them
+(checked against their generic versions by :mod:`minigrad.kernels.elementwise`)."""
 from __future__ import annotations
 
 __all__ = ["elementwise_kernels"]
@@ -27,6 +27,33 @@ def elementwise_kernels(cupy) -> dict:
         """gx = gy * (T)0.5 * ((T)1 + t + x * ((T)1 - t * t) * k * ((T)1 + (T)3 * c * x * x));""",
         "minigrad_gelu_tanh_grad")
 
+    # layer normalisation of rows: the mean, the sum of the centred squares and the
+    # normalised values each one launch (the generic version takes seven); the gradient
+    # two row reductions and one elementwise launch (eight)
+    centred_squares = cupy.ReductionKernel(
+        "T x, T mean", "T q", "(x - mean) * (x - mean)", "a + b", "q = a", "0",
+        "minigrad_centred_squares")
+    inv_std = cupy.ElementwiseKernel(
+        "T q, T n, T eps", "T inv", "inv = (T)1 / sqrt(q / n + eps)", "minigrad_inv_std")
+    normalise = cupy.ElementwiseKernel(
+        "T x, T mean, T inv", "T xhat", "xhat = (x - mean) * inv", "minigrad_normalise")
+    row_dot = cupy.ReductionKernel(
+        "T g, T xhat", "T s", "g * xhat", "a + b", "s = a", "0", "minigrad_row_dot")
+    norm_grad = cupy.ElementwiseKernel(
+        "T g, T xhat, T inv, T gsum, T dsum, T n", "T gx",
+        "gx = inv * (g - gsum / n - xhat * (dsum / n))", "minigrad_layer_norm_grad")
+
+    def layer_norm(x, eps):
+        n = x.dtype.type(x.shape[1])
+        mean = x.mean(axis=1, keepdims=True)
+        inv = inv_std(centred_squares(x, mean, axis=1, keepdims=True), n, x.dtype.type(eps))
+        return normalise(x, mean, inv), inv
+
+    def layer_norm_grad(g, xhat, inv):
+        n = g.dtype.type(g.shape[1])
+        return norm_grad(g, xhat, inv, g.sum(axis=1, keepdims=True),
+                         row_dot(g, xhat, axis=1, keepdims=True), n)
+
     def adam_step(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
         adam(g, b1, b2, lr_c1, c2inv, eps, p, m, v)
 
@@ -38,4 +65,5 @@ def elementwise_kernels(cupy) -> dict:
             "gelu_tanh": lambda x, k, c: gelu(x, x.dtype.type(k), x.dtype.type(c)),
             "gelu_tanh_grad": lambda gy, x, t, k, c: gelu_grad(gy, x, t, x.dtype.type(k),
                                                              x.dtype.type(c)),
-            "sum_rows": sum_rows}
+            "sum_rows": sum_rows, "layer_norm": layer_norm,
+            "layer_norm_grad": layer_norm_grad}
