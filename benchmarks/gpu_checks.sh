@@ -5,8 +5,10 @@
 # and large model), the GPU-vs-CPU benchmark, and mixed precision against float32 (step
 # times, and the article CNN's accuracy after MIXED_ACCURACY epochs in each, when set).
 # Everything goes to ${OUT:-benchmarks/results}/gpu/ and one log; the folder is packed
-# into gpu-results.tgz at the end. TESTS_S and MIXED_S bound the two longest phases.
+# into gpu-results.tgz at the end. TESTS_S and MIXED_S bound the two longest phases; SKIP
+# names phases to leave out (tests kernels gpt profile gpu_vs_cpu mixed).
 #   MINIGRAD_DATA=/path/with/mnist bash benchmarks/gpu_checks.sh
+#   SKIP="gpu_vs_cpu mixed" bash benchmarks/gpu_checks.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-benchmarks/results}"
@@ -15,6 +17,7 @@ mkdir -p "$res"
 log="$out/gpu-log.txt"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MINIGRAD_NO_DOWNLOAD=1
 phase() { echo; echo "== $1 ($(date -u +%T))"; }
+want() { [[ " ${SKIP:-} " != *" $1 "* ]]; }
 {
   phase machine
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
@@ -23,29 +26,45 @@ phase() { echo; echo "== $1 ($(date -u +%T))"; }
   python3 -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())" || true
   nproc
 
-  phase "tests on cuda"
-  par=""
-  python3 -c "import xdist" 2>/dev/null && par="-n 8"
-  timeout "${TESTS_S:-200}" python3 -m pytest -p no:cacheprovider -v -rfE --tb=short $par \
-    -m "gpu and not slow" tests > "$res/tests.txt" 2>&1
-  echo "pytest exit $?"
-  grep -E "FAILED|ERROR" "$res/tests.txt" | grep -v "^\[gw" | head -n 80
-  tail -n 3 "$res/tests.txt"
+  if want tests; then
+    phase "tests on cuda"
+    par=""
+    python3 -c "import xdist" 2>/dev/null && par="-n 8"
+    timeout "${TESTS_S:-200}" python3 -m pytest -p no:cacheprovider -v -rfE --tb=short $par \
+      -m "gpu and not slow" tests > "$res/tests.txt" 2>&1
+    echo "pytest exit $?"
+    grep -E "FAILED|ERROR" "$res/tests.txt" | grep -v "^\[gw" | head -n 80
+    tail -n 3 "$res/tests.txt"
+  fi
 
-  phase "kernels: fused against generic, layer normalisation, dense backward"
-  timeout 60 python3 benchmarks/bench_gpu_kernels.py --device cuda --out "$res"
+  if want kernels; then
+    phase "kernels: fused against generic, layer normalisation, dense backward"
+    timeout 60 python3 benchmarks/bench_gpu_kernels.py --device cuda --out "$res"
+  fi
 
-  phase "GPT step on cuda, small"
-  timeout 70 python3 benchmarks/bench_gpt.py --device cuda --quick --out "$res"
-  phase "GPT step on cuda, large"
-  timeout 80 python3 benchmarks/bench_gpt.py --device cuda --size large --quick --out "$res"
+  if want gpt; then
+    phase "GPT step on cuda, small"
+    timeout 70 python3 benchmarks/bench_gpt.py --device cuda --quick --out "$res"
+    phase "GPT step on cuda, large"
+    timeout 80 python3 benchmarks/bench_gpt.py --device cuda --size large --quick --out "$res"
+  fi
 
-  phase "GPU vs CPU"
-  timeout 90 python3 benchmarks/bench_gpu_vs_cpu.py --quick --out "$res"
+  if want profile; then
+    phase "GPT step on cuda, large, per op (synchronised)"
+    timeout 60 python3 benchmarks/profile_gpt_ops.py --device cuda --sync --size large \
+      --steps 4 | tee "$res/profile-large.txt"
+  fi
 
-  phase "mixed precision"
-  timeout "${MIXED_S:-60}" python3 benchmarks/bench_mixed_precision.py --quick \
-    ${MIXED_ACCURACY:+--accuracy $MIXED_ACCURACY} --out "$res"
+  if want gpu_vs_cpu; then
+    phase "GPU vs CPU"
+    timeout 90 python3 benchmarks/bench_gpu_vs_cpu.py --quick --out "$res"
+  fi
+
+  if want mixed; then
+    phase "mixed precision"
+    timeout "${MIXED_S:-60}" python3 benchmarks/bench_mixed_precision.py --quick \
+      ${MIXED_ACCURACY:+--accuracy $MIXED_ACCURACY} --out "$res"
+  fi
   phase done
 } 2>&1 | tee "$log"
 tar czf "$out/gpu-results.tgz" -C "$out" gpu

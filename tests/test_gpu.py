@@ -93,3 +93,27 @@ def test_dataloader_and_predict_on_gpu():
     assert isinstance(p, np.ndarray) and p.shape == (10, 10)
     for (xb,) in DataLoader((x,), batch_size=4, device="cuda"):
         assert xb.device == "cuda"
+
+
+@pytest.mark.parametrize("shape", [(4, 96, 384), (2, 3, 1000), (5, 7)])
+def test_the_row_kernels_agree_with_the_cpu_on_wide_rows(shape):
+    """Layer normalisation and softmax over the last axis run as CuPy row kernels on the
+    GPU (each used, not refused by its self-check) and agree with the CPU, forward and
+    backward, on rows wider than one thread block."""
+    import warnings
+
+    import minigrad.functional as F
+    rng = np.random.default_rng(7)
+    x0 = (rng.standard_normal(shape) * 2 + 1).astype(np.float32)
+    w0, b0 = (rng.standard_normal(shape[-1:]).astype(np.float32) for _ in range(2))
+    gy = rng.standard_normal(shape).astype(np.float32)
+    got = {}
+    for dev in ("cpu", "cuda"):
+        x, w, b = (mg.tensor(a, device=dev, requires_grad=True) for a in (x0, w0, b0))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = F.layer_norm(x, shape[-1:], w, b) + F.softmax(x * 3, axis=-1)
+            y.backward(mg.tensor(gy, device=dev))
+        got[dev] = [y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()]
+    for a, b in zip(got["cpu"], got["cuda"]):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-4)

@@ -240,14 +240,29 @@ def gelu(x, approximate: str = "none") -> Tensor:
 
 class Softmax(Function):
     """y_i = e^(x_i - m) / sum_j e^(x_j - m), m = max x (no overflow);
-    gx = y * (gy - sum(gy * y))."""
+    gx = y * (gy - sum(gy * y)).
+
+    Over the last axis (attention's scores) both run as the row kernels ``softmax_rows``
+    and ``softmax_rows_grad`` (:mod:`minigrad.kernels.elementwise`: these formulas on the
+    rows of a 2-D view; on CUDA one launch per pass)."""
 
     autocast = "float32"
 
     def __init__(self, axis):
         self.axis = axis
 
+    def _rows(self, a):
+        """``a`` as a 2-D array of rows along the softmax axis, or None when that axis is
+        not the last one (or ``a`` is empty or 0-d)."""
+        if a.ndim == 0 or a.size == 0 or self.axis not in (-1, a.ndim - 1):
+            return None
+        return a.reshape(-1, a.shape[-1])
+
     def forward(self, x):
+        rows = self._rows(x)
+        if rows is not None:
+            self.y = fused("softmax_rows", x)(rows).reshape(x.shape)
+            return self.y
         xp = get_array_module(x)
         y = xp.asarray(x - x.max(axis=self.axis, keepdims=True))
         xp.exp(y, out=y)                       # in place: one array for the result
@@ -257,6 +272,9 @@ class Softmax(Function):
 
     def backward(self, gy):
         y = self.y
+        rows = self._rows(gy)
+        if rows is not None:
+            return fused("softmax_rows_grad", gy)(rows, self._rows(y)).reshape(gy.shape)
         gx = gy - (gy * y).sum(axis=self.axis, keepdims=True)
         gx *= y
         return gx

@@ -1,6 +1,6 @@
 """Fused kernels for the hot paths: the ReLU gradient, the Adam update, GELU (tanh form)
-and its gradient, the sum over rows (bias gradients), layer normalisation of rows and its
-gradient.
+and its gradient, the sum over rows (bias gradients), layer normalisation and softmax of
+rows and their gradients.
 
 Each kernel has a generic version written with the array module's operations (NumPy, or
 any backend); a backend may have a fused one (on CUDA, one CuPy ``ElementwiseKernel``
@@ -19,6 +19,8 @@ dropped, with a warning, if it fails or disagrees.
   eps) as an (R, 1) column, xhat = (x - mean) inv
 * ``layer_norm_grad(g, xhat, inv) -> inv (g - mean(g) - xhat mean(g xhat))``, the means
   over each row (the input gradient of layer_norm, ``g`` the gradient of xhat)
+* ``softmax_rows(x) -> exp(x - max) / sum(exp(x - max))`` over each row of a 2-D ``x``
+* ``softmax_rows_grad(gy, y) -> y (gy - sum(gy y))``, the sums over each row
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from ..backend import get_array_module, get_backend
 
 __all__ = ["fused", "relu_grad_generic", "adam_step_generic", "gelu_tanh_generic",
            "gelu_tanh_grad_generic", "sum_rows_generic", "layer_norm_generic",
-           "layer_norm_grad_generic", "FUSED"]
+           "layer_norm_grad_generic", "softmax_rows_generic", "softmax_rows_grad_generic",
+           "FUSED"]
 
 
 def relu_grad_generic(gy, y):
@@ -98,6 +101,20 @@ def layer_norm_generic(x, eps):
     return xc, inv
 
 
+def softmax_rows_generic(x):
+    xp = get_array_module(x)
+    y = x - x.max(axis=1, keepdims=True)
+    xp.exp(y, out=y)                       # in place: one array for the result
+    y /= y.sum(axis=1, keepdims=True)
+    return y
+
+
+def softmax_rows_grad_generic(gy, y):
+    gx = gy - (gy * y).sum(axis=1, keepdims=True)
+    gx *= y
+    return gx
+
+
 def layer_norm_grad_generic(g, xhat, inv):
     gx = g - xhat * (g * xhat).mean(axis=1, keepdims=True)
     gx -= g.mean(axis=1, keepdims=True)
@@ -108,7 +125,8 @@ def layer_norm_grad_generic(g, xhat, inv):
 GENERIC = {"relu_grad": relu_grad_generic, "adam_step": adam_step_generic,
            "gelu_tanh": gelu_tanh_generic, "gelu_tanh_grad": gelu_tanh_grad_generic,
            "sum_rows": sum_rows_generic, "layer_norm": layer_norm_generic,
-           "layer_norm_grad": layer_norm_grad_generic}
+           "layer_norm_grad": layer_norm_grad_generic, "softmax_rows": softmax_rows_generic,
+           "softmax_rows_grad": softmax_rows_grad_generic}
 
 #: for each kernel, its self-check's arguments from ``a()`` (a fresh random array of 64
 #: values) and the array module
@@ -121,6 +139,8 @@ SAMPLES = {
     "layer_norm": lambda a, xp: (3 * a().reshape(4, 16) + 1, 1e-5),
     "layer_norm_grad": lambda a, xp: (a().reshape(4, 16), a().reshape(4, 16),
                                       xp.abs(a()[:4]).reshape(4, 1) + 0.5),
+    "softmax_rows": lambda a, xp: (3 * a().reshape(4, 16),),
+    "softmax_rows_grad": lambda a, xp: (a().reshape(4, 16), xp.abs(a().reshape(4, 16)) / 8),
 }
 
 #: {backend name: {kernel name: fused kernel}}; the CUDA kernels are built on first use

@@ -43,6 +43,23 @@ def elementwise_kernels(cupy) -> dict:
         "T g, T xhat, T inv, T gsum, T dsum, T n", "T gx",
         "gx = inv * (g - gsum / n - xhat * (dsum / n))", "minigrad_layer_norm_grad")
 
+    # softmax of rows: the row maximum, a ReductionKernel of the exponentials and one
+    # elementwise launch (five launches generic); the gradient a row reduction and one
+    # elementwise launch (four)
+    exp_sum = cupy.ReductionKernel(
+        "T x, T m", "T s", "exp(x - m)", "a + b", "s = a", "0", "minigrad_exp_sum")
+    softmax = cupy.ElementwiseKernel(
+        "T x, T m, T s", "T y", "y = exp(x - m) / s", "minigrad_softmax")
+    softmax_grad = cupy.ElementwiseKernel(
+        "T gy, T y, T d", "T gx", "gx = y * (gy - d)", "minigrad_softmax_grad")
+
+    def softmax_rows(x):
+        m = x.max(axis=1, keepdims=True)
+        return softmax(x, m, exp_sum(x, m, axis=1, keepdims=True))
+
+    def softmax_rows_grad(gy, y):
+        return softmax_grad(gy, y, row_dot(gy, y, axis=1, keepdims=True))
+
     def layer_norm(x, eps):
         n = x.dtype.type(x.shape[1])
         mean = x.mean(axis=1, keepdims=True)
@@ -66,4 +83,5 @@ def elementwise_kernels(cupy) -> dict:
             "gelu_tanh_grad": lambda gy, x, t, k, c: gelu_grad(gy, x, t, x.dtype.type(k),
                                                              x.dtype.type(c)),
             "sum_rows": sum_rows, "layer_norm": layer_norm,
-            "layer_norm_grad": layer_norm_grad}
+            "layer_norm_grad": layer_norm_grad, "softmax_rows": softmax_rows,
+            "softmax_rows_grad": softmax_rows_grad}
