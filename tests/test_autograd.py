@@ -592,7 +592,10 @@ def test_the_cuda_kernels_are_built_from_the_cupy_module():
     assert [b[2] for b in built] == [
         "minigrad_relu_grad", "minigrad_adam_step", "minigrad_gelu_tanh",
         "minigrad_gelu_tanh_grad", "minigrad_centred_squares", "minigrad_inv_std",
-        "minigrad_normalise", "minigrad_row_dot", "minigrad_layer_norm_grad"]
+        "minigrad_normalise", "minigrad_row_dot", "minigrad_layer_norm_grad",
+        "minigrad_exp_sum", "minigrad_softmax", "minigrad_softmax_grad"]
+    assert built[9][:2] == ("T x, T m", "T s")
+    assert built[11][:2] == ("T gy, T y, T d", "T gx")
     assert built[4][:2] == ("T x, T mean", "T q")
     assert built[8][:2] == ("T g, T xhat, T inv, T gsum, T dsum, T n", "T gx")
     assert built[1][:2] == ("T g, T b1, T b2, T lr_c1, T c2inv, T eps", "T p, T m, T v")
@@ -605,7 +608,8 @@ def test_the_cuda_kernels_are_built_from_the_cupy_module():
     assert ks["gelu_tanh_grad"](x, x, x, 0.5, 0.25) == \
         ("launched", "minigrad_gelu_tanh_grad", 5)
     assert sorted(ks) == ["adam_step", "gelu_tanh", "gelu_tanh_grad", "layer_norm",
-                          "layer_norm_grad", "relu_grad", "sum_rows"]
+                          "layer_norm_grad", "relu_grad", "softmax_rows",
+                          "softmax_rows_grad", "sum_rows"]
     a = np.arange(12.0).reshape(4, 3)
     assert ks["sum_rows"](a).tolist() == [18.0, 22.0, 26.0]     # ones @ a
 
@@ -832,7 +836,8 @@ def test_the_cuda_kernels_compute_what_the_generic_versions_do(monkeypatch, dtyp
              "gelu_tanh_grad": (a(), 3 * a(), np.tanh(a()), K, C), "sum_rows": (a(),),
              "adam_step": (a(), a(), a(), np.abs(a()), 0.8, 0.99, 2e-3, 1.5, 1e-6),
              "layer_norm": (2 * a() - 1, 1e-3),
-             "layer_norm_grad": (a(), a(), np.abs(a(6, 1)) + 0.2)}
+             "layer_norm_grad": (a(), a(), np.abs(a(6, 1)) + 0.2),
+             "softmax_rows": (4 * a(),), "softmax_rows_grad": (a(), np.abs(a()) / 7)}
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12)
     for name, args in cases.items():
         mine = [v.copy() if isinstance(v, np.ndarray) else v for v in args]
@@ -886,6 +891,45 @@ def test_layer_norm_through_the_cuda_kernels_equals_the_reference(monkeypatch, k
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     assert not np.allclose(results[0][1], 0)
+
+
+@pytest.mark.parametrize("axis", [-1, 2, 1])
+def test_softmax_through_the_cuda_kernels_equals_the_reference(monkeypatch, axis):
+    """Softmax over the last axis runs as the softmax_rows kernels: with the CUDA kernels'
+    sources (tests/fake_cupy.py) as the CPU's, the output and gradient equal the generic
+    ones, masked (-inf) scores included; over another axis no kernel is asked for."""
+    import warnings
+
+    import fake_cupy
+    from minigrad.kernels import elementwise
+    from minigrad.kernels.cuda import elementwise_kernels
+    cuda = elementwise_kernels(fake_cupy)
+    rng = np.random.default_rng(4)
+    x0 = rng.standard_normal((2, 3, 5)) * 3
+    x0[..., 3:] = np.where(rng.random((2, 3, 2)) < 0.5, -np.inf, x0[..., 3:])
+    gy = rng.standard_normal(x0.shape)
+    results, asked = [], []
+
+    def spy(name):
+        def kernel(*args):
+            asked.append(name)
+            return cuda[name](*args)
+        return kernel
+    for table in ({}, {n: spy(n) for n in ("softmax_rows", "softmax_rows_grad")}):
+        monkeypatch.setattr(elementwise, "_checked", {})
+        monkeypatch.setitem(elementwise.FUSED, "cpu", table)
+        x = mg.tensor(x0, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            y = F.softmax(x, axis=axis)
+            y.backward(mg.tensor(gy))
+        results.append([y.numpy(), x.grad.numpy()])
+    last = axis in (-1, 2)
+    assert asked == (["softmax_rows"] * 2 + ["softmax_rows_grad"] * 2 if last else [])
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(results[0][0].sum(axis=axis), 1.0)
+    assert (results[0][0][np.isinf(x0)] == 0).all() if last else True
 
 
 def _checked_kernel(monkeypatch, name, kernel, x):
@@ -959,7 +1003,8 @@ def test_the_cuda_backend_gets_the_cuda_kernels_and_others_none(monkeypatch):
     cuda = types.SimpleNamespace(name="cuda", xp=fake_cupy)
     table = elementwise._fused_kernels(cuda)
     assert sorted(table) == ["adam_step", "gelu_tanh", "gelu_tanh_grad", "layer_norm",
-                             "layer_norm_grad", "relu_grad", "sum_rows"]
+                             "layer_norm_grad", "relu_grad", "softmax_rows",
+                             "softmax_rows_grad", "sum_rows"]
     assert elementwise._fused_kernels(cuda) is table is elementwise.FUSED["cuda"]
     x = np.array([[-1.0, 2.0]], np.float32)
     assert table["relu_grad"](np.ones_like(x), x).tolist() == [[0.0, 1.0]]
@@ -967,3 +1012,16 @@ def test_the_cuda_backend_gets_the_cuda_kernels_and_others_none(monkeypatch):
         assert elementwise._fused_kernels(types.SimpleNamespace(name=name, xp=np)) == {}
         assert elementwise.FUSED[name] == {}
     assert sorted(elementwise.FUSED) == ["cpu", "cuda", "strict"]
+
+
+def test_a_hooked_leafs_gradient_is_its_own_array():
+    """A leaf with a hook gets its gradient after the pass (held, then the hooks): still
+    a copy, never the array Add passed on to the other input or kept as retained grad."""
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g)
+    w = mg.tensor([3.0, 4.0], requires_grad=True)
+    y = x + w
+    y.retain_grad()
+    y.backward(mg.tensor([1.0, 1.0]))
+    x.grad.data[0] = 100.0
+    assert w.grad.tolist() == [1.0, 1.0] and y.grad.tolist() == [1.0, 1.0]
