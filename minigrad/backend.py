@@ -115,7 +115,8 @@ def cuda_unavailable_reason() -> Optional[str]:
 class Device:
     """A device: a backend kind plus an index, written like ``'cpu'`` or ``'cuda:1'``.
 
-    Devices compare equal to their string form, so ``t.device == 'cpu'`` works.
+    Devices compare equal to their string form, so ``t.device == 'cpu'`` works, and hash
+    as it (``'cpu'``, ``'cuda:1'``): a device finds the entry of its name in a dict.
     """
 
     __slots__ = ("kind", "index")
@@ -147,7 +148,7 @@ class Device:
         return isinstance(other, Device) and (self.kind, self.index) == (other.kind, other.index)
 
     def __hash__(self) -> int:
-        return hash((self.kind, self.index))
+        return hash(str(self))
 
 
 _CPU = Device("cpu")

@@ -1,0 +1,105 @@
+"""The backend registry, devices and per-device generators, exactly (the strict test
+backend of tests/strict_backend.py stands in for a GPU)."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import backend
+from minigrad.backend import Backend, Device
+
+
+def test_a_registered_backend_owns_its_array_type(monkeypatch):
+    class Arr(np.ndarray):
+        pass
+    monkeypatch.setattr(backend, "_BACKENDS", dict(backend._BACKENDS))
+    monkeypatch.setattr(backend, "_BY_TYPE", dict(backend._BY_TYPE))
+    b = Backend(name="toy", xp=np, array_type=Arr, from_host=lambda a, i: a.view(Arr),
+                to_host=np.asarray, as_strided=None, scatter_add=None)
+    backend.register_backend(b)
+    a = np.zeros(3).view(Arr)
+    assert backend.get_backend(a) is b
+    assert backend.as_device("toy").backend is b
+
+
+def test_cuda_availability_is_whether_a_cuda_backend_is_registered(monkeypatch):
+    monkeypatch.setattr(backend, "_BACKENDS", {k: v for k, v in backend._BACKENDS.items()
+                                               if k != "cuda"})
+    monkeypatch.setattr(backend, "_cuda_reason", "no GPU here")
+    assert backend.is_cuda_available() is False and mg.cuda.is_available() is False
+    assert backend.cuda_unavailable_reason() == "no GPU here"
+    backend._BACKENDS["cuda"] = backend._BACKENDS["strict"]
+    assert backend.is_cuda_available() is True
+    assert backend.cuda_unavailable_reason() is None
+
+
+def test_devices_print_and_hash_as_their_string_form():
+    assert str(Device("cpu")) == "cpu" and repr(Device("cpu")) == "device('cpu')"
+    assert str(Device("strict")) == "strict:0" and str(Device("strict", 2)) == "strict:2"
+    seen = {"cpu": 1, "strict:0": 2}
+    assert seen[mg.device("cpu")] == 1 and seen[mg.device("strict")] == 2
+    assert Device("cpu") in {"cpu"} and "strict:0" in {Device("strict")}
+    assert len({Device("cpu"), Device("cpu"), Device("strict"), Device("strict", 1)}) == 3
+
+
+def test_synchronize_waits_on_every_backend_or_the_one_asked(monkeypatch):
+    calls = []
+    for name, b in backend._BACKENDS.items():
+        monkeypatch.setattr(b, "synchronize", lambda name=name: calls.append(name))
+    backend.synchronize()
+    assert sorted(calls) == sorted(backend._BACKENDS)
+    calls.clear()
+    backend.synchronize("strict")
+    assert calls == ["strict"]
+    calls.clear()
+    backend.synchronize(Device("cpu"))
+    assert calls == ["cpu"]
+
+
+def _draws(device):
+    return np.asarray(backend.default_rng_for(device).random(5))
+
+
+def test_a_devices_generator_is_seeded_by_manual_seed_and_the_device_index(monkeypatch):
+    """Each (seed, device index) gives its own stream, from ``hash((seed, index))`` in 32
+    bits; the generator is made once per device and kept until the next manual_seed."""
+    strict = backend._BACKENDS["strict"]
+    monkeypatch.setattr(strict, "rngs", {})
+    try:
+        for seed in (3, 4):
+            mg.manual_seed(seed)
+            for index in (0, 1):
+                dev = Device("strict", index)
+                want = np.random.default_rng(hash((seed, index)) & 0xFFFFFFFF).random(5)
+                np.testing.assert_array_equal(_draws(dev), want)
+                assert backend.default_rng_for(dev) is backend.default_rng_for(dev)
+        mg.manual_seed(3)
+        assert backend.default_rng_for(Device("cpu")) is backend.host_rng()
+    finally:
+        mg.manual_seed(0)
+
+
+def test_an_unseeded_device_generator_is_fresh_entropy(monkeypatch):
+    strict = backend._BACKENDS["strict"]
+    monkeypatch.setattr(strict, "rngs", {})
+    monkeypatch.setattr(backend, "_seed", [None])
+    first = _draws(Device("strict"))
+    strict.rngs.clear()
+    assert not np.array_equal(first, _draws(Device("strict")))
+
+
+def test_dropout_masks_on_a_device_repeat_after_the_same_seed():
+    x = mg.ones(200, device="strict")
+    masks = []
+    for _ in range(2):
+        mg.manual_seed(11)
+        masks.append(mg.functional.dropout(x, 0.5, training=True).numpy())
+    np.testing.assert_array_equal(*masks)
+    mg.manual_seed(12)
+    assert not np.array_equal(masks[0], mg.functional.dropout(x, 0.5, training=True).numpy())
+    mg.manual_seed(0)
+
+
+@pytest.mark.parametrize("bad", [3, 1.5, object()])
+def test_a_device_that_is_not_a_string_is_a_type_error(bad):
+    with pytest.raises(TypeError, match="device must be a string like 'cpu' or 'cuda:0'"):
+        backend.as_device(bad)
