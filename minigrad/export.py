@@ -139,7 +139,7 @@ def _conv(g: _Graph, layer: Conv2D):
     inputs[0] = g.value
     g.op("Conv", inputs, "conv", kernel_shape=kernel, strides=strides, pads=pads)
     g.shape = layer.compute_output_shape(g.shape)
-    _activation(g, layer.activation, f"layer '{layer.name}'")
+    _activation(g, layer.activation, _where(layer))
 
 
 def _pool(g: _Graph, layer):
@@ -163,7 +163,7 @@ def _dense(g: _Graph, layer: Dense):
         g.op("Add", [g.value, g.const("bias", backend.to_host(layer.bias.data)
                                       .astype(np.float32))], "dense")
     g.shape = layer.compute_output_shape(g.shape)
-    _activation(g, layer.activation, f"layer '{layer.name}'")
+    _activation(g, layer.activation, _where(layer))
 
 
 def _batch_norm(g: _Graph, layer: BatchNormalization):
@@ -242,9 +242,13 @@ def _transformer_block(g: _Graph, block: TransformerBlock):
     g.op("Add", [x, f], "residual")
 
 
+def _where(layer) -> str:
+    """How error messages name a layer: ``layer 'conv2d_1' (Conv2D)``."""
+    return f"layer '{getattr(layer, 'name', type(layer).__name__)}' ({type(layer).__name__})"
+
+
 def _layer(g: _Graph, layer):
-    where = f"layer '{getattr(layer, 'name', type(layer).__name__)}' " \
-            f"({type(layer).__name__})"
+    where = _where(layer)
     if isinstance(layer, InputLayer) or type(layer) is Dropout:
         return
     if isinstance(layer, Conv2D):
@@ -265,9 +269,7 @@ def _layer(g: _Graph, layer):
         g.shape = g.shape + (layer.output_dim,)
     elif type(layer) is LayerNormalization:
         _layer_norm(g, layer, g.value)
-    elif type(layer) is TransformerBlock:
-        if len(g.shape) != 2:
-            raise ValueError(f"{where}: needs inputs (N, length, dim), got {g.shape}")
+    elif type(layer) is TransformerBlock:       # built on (length, dim) inputs only
         _transformer_block(g, layer)
     elif isinstance(layer, Activation):
         _activation(g, layer.activation, where)

@@ -95,11 +95,17 @@ class Sequential(Module):
             else:
                 return
 
-    def build(self, input_shape) -> None:
-        """Build every layer for inputs of ``input_shape`` (without the batch axis)."""
+    def build(self, input_shape=None) -> None:
+        """Build every layer for inputs of ``input_shape`` (without the batch axis; by
+        default the ``input_shape`` its first layer was given, as Keras' ``build()``)."""
         if not self._layers:
             raise ValueError("Sequential: add layers before building")
         first = self._layers[0]
+        if input_shape is None:
+            input_shape = getattr(first, "input_shape", None)
+            if input_shape is None:
+                raise ValueError("Sequential.build: give input_shape (the first layer was "
+                                 "given none)")
         if isinstance(first, Layer) and first.input_shape is None:
             first.input_shape = tuple(input_shape)
         self._build_from(tuple(input_shape))
