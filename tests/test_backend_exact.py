@@ -103,3 +103,31 @@ def test_dropout_masks_on_a_device_repeat_after_the_same_seed():
 def test_a_device_that_is_not_a_string_is_a_type_error(bad):
     with pytest.raises(TypeError, match="device must be a string like 'cpu' or 'cuda:0'"):
         backend.as_device(bad)
+
+
+def test_strided_views_are_read_only():
+    """Window views share memory with their array: writing through one would change many
+    positions at once, so they are read-only."""
+    x = np.arange(6.0)
+    v = backend.as_strided(x, (2, 3), (8, 8))
+    assert v.tolist() == [[0, 1, 2], [1, 2, 3]] and v.flags.writeable is False
+    with pytest.raises(ValueError):
+        v[0, 0] = 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_erf_with_scipy_without_it_and_on_another_device(monkeypatch, dtype):
+    import math
+    import sys
+    x = np.array([-1.5, 0.0, 0.3, 2.0], dtype=dtype)
+    want = np.array([math.erf(v) for v in x.astype(np.float64)])
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    for scipy_there in (True, False):     # (the first pass is SciPy's only where installed)
+        if not scipy_there:
+            monkeypatch.setitem(sys.modules, "scipy.special", None)
+        got = backend.erf(x)
+        assert got.dtype == dtype and got.shape == x.shape
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+        dev = backend.erf(mg.tensor(x, device="strict").data)
+        assert backend.get_backend(dev).name == "strict"
+        np.testing.assert_allclose(backend.to_host(dev), want, rtol=tol, atol=tol)

@@ -103,3 +103,26 @@ def test_batch_chunks_are_cache_sized_on_the_cpu_and_one_slice_elsewhere():
         [slice(0, 1), slice(1, 2), slice(2, 3)]                       # at least one item
     other = mg.zeros(3, device="strict").data
     assert tuning.batch_chunks(other, 9, per) == [slice(0, 9)]
+
+
+def test_batch_chunks_of_one_byte_items():
+    cpu = np.zeros(1)
+    n = tuning.CPU_CHUNK_BYTES + 1
+    assert tuning.batch_chunks(cpu, n, 1) == [slice(0, n - 1), slice(n - 1, n)]
+    assert tuning.batch_chunks(cpu, n, 0) == [slice(0, n)]      # nothing to chunk
+
+
+def test_flush_tiny_threshold_is_binades_above_the_smallest_normal_and_cpu_only():
+    tiny = np.finfo(np.float32).tiny
+    a = np.array([2.5 * tiny, 1.5 * tiny, -1.5 * tiny, 0.5], np.float32)
+    tuning.flush_tiny(a, 1)                        # below 2 * tiny: set to zero
+    assert a.tolist() == [np.float32(2.5 * tiny), 0.0, 0.0, 0.5]
+    b = np.array([3.9, 4.1]) * np.finfo(np.float64).tiny
+    tuning.flush_tiny(b, 2)
+    assert b[0] == 0 and b[1] != 0
+    dev = mg.tensor([1.5 * tiny], device="strict").data     # a GPU flushes in hardware
+    tuning.flush_tiny(dev, 1)
+    assert float(dev[0]) != 0
+    ints = np.array([0, 1])
+    tuning.flush_tiny(ints, 40)
+    assert ints.tolist() == [0, 1]
