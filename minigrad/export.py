@@ -121,10 +121,10 @@ def _pads(layer, H, W):
 def _spatial(g: _Graph, layer):
     """The (H, W, C) of the value, in Keras' order whatever the layout."""
     if layer.data_format != "channels_last":
-        raise ValueError(f"layer '{layer.name}': only channels_last models can be exported")
+        raise ValueError(f"{_where(layer)}: only channels_last models can be exported")
     if len(g.shape) != 3:
-        raise ValueError(f"layer '{layer.name}' ({type(layer).__name__}) gets inputs of "
-                         f"shape {g.shape}; ONNX export needs (H, W, C)")
+        raise ValueError(f"{_where(layer)} gets inputs of shape {g.shape}; ONNX export "
+                         "needs (H, W, C)")
     return g.shape
 
 
@@ -294,7 +294,7 @@ def export_onnx(model, path, opset: int = OPSET, name: Optional[str] = None) -> 
     onnx, helper, numpy_helper = _onnx()
     from onnx import TensorProto
     shape = model._input_shape() if hasattr(model, "_input_shape") else None
-    if shape is None or not model.parameters():
+    if shape is None:
         raise ValueError("export: build the model first (give the first layer input_shape "
                          "or call it on data)")
     g = _Graph(helper, numpy_helper, "input", shape)

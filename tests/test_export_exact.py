@@ -196,3 +196,56 @@ def test_export_errors_are_exact(tmp_path, monkeypatch):
     assert str(err.value) == ("ONNX export needs the onnx package: pip install onnx (or "
                               "minigrad[onnx], which adds onnxruntime to run the file)")
     assert not any(os.path.exists(tmp_path / f"{c}.onnx") for c in "abde")
+
+
+def test_batch_norm_and_pooling_nodes_and_weights_by_name_and_shape(tmp_path):
+    """Batch normalisation as a Mul and an Add whose weights broadcast per channel:
+    (C, 1, 1) after a convolution, (C,) after a dense layer."""
+    mg.manual_seed(0)
+    m = models.Sequential([layers.Conv2D(2, 3, input_shape=(6, 6, 1)),
+                           layers.BatchNormalization(), layers.MaxPooling2D(2),
+                           layers.Flatten(), layers.Dense(3), layers.BatchNormalization()])
+    proto = onnx.load(m.export(str(tmp_path / "bn.onnx")))
+    assert [(n.op_type, n.name) for n in proto.graph.node] == [
+        ("Transpose", "to_nchw_3"), ("Conv", "conv_4"), ("Mul", "bn_6"), ("Add", "bn_8"),
+        ("MaxPool", "max_pool_9"), ("Transpose", "to_nhwc_10"), ("Flatten", "flatten_11"),
+        ("MatMul", "dense_13"), ("Add", "dense_15"), ("Mul", "bn_17"), ("Add", "bn_19"),
+        ("Identity", "output_20")]
+    assert [(i.name, list(i.dims)) for i in proto.graph.initializer] == [
+        ("kernel_1", [2, 1, 3, 3]), ("bias_2", [2]), ("bn_scale_5", [2, 1, 1]),
+        ("bn_shift_7", [2, 1, 1]), ("kernel_12", [8, 3]), ("bias_14", [3]),
+        ("bn_scale_16", [3]), ("bn_shift_18", [3])]
+
+
+def test_a_channels_first_layer_is_refused_by_name(tmp_path):
+    m = models.Sequential([layers.Conv2D(2, 3, data_format="channels_first",
+                                         input_shape=(1, 6, 6), name="cf")])
+    with pytest.raises(ValueError) as err:
+        m.export(str(tmp_path / "cf.onnx"))
+    assert str(err.value) == "layer 'cf' (Conv2D): only channels_last models can be exported"
+
+
+def test_a_leaky_relu_layer_and_an_unsupported_layer(tmp_path):
+    m = models.Sequential([layers.Dense(2, input_shape=(3,)), layers.LeakyReLU(0.2)])
+    proto = onnx.load(m.export(str(tmp_path / "l.onnx")))
+    assert [(n.op_type, n.name) for n in proto.graph.node] == [
+        ("MatMul", "dense_2"), ("Add", "dense_4"), ("LeakyRelu", "leaky_relu_5"),
+        ("Identity", "output_6")]
+
+    class Doubler(layers.Layer):
+        def call(self, x):
+            return x * 2
+    bad = models.Sequential([layers.Dense(4, input_shape=(5,)), Doubler(name="twice")])
+    with pytest.raises(ValueError) as err:
+        bad.export(str(tmp_path / "x.onnx"))
+    assert str(err.value) == (
+        "layer 'twice' (Doubler) cannot be exported to ONNX (supported: Dense, Conv2D, "
+        "MaxPooling2D, AveragePooling2D, Flatten, Dropout, BatchNormalization, the "
+        "activations, Embedding, LayerNormalization and TransformerBlock)")
+
+
+def test_a_model_without_weights_exports(tmp_path):
+    m = models.Sequential([layers.Flatten(input_shape=(2, 3)), layers.Activation("tanh")])
+    path = m.export(str(tmp_path / "f.onnx"))
+    x = rng.standard_normal((4, 2, 3)).astype(np.float32)
+    np.testing.assert_allclose(run_onnx(path, x), m.predict(x), rtol=1e-6, atol=1e-6)
