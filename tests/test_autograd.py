@@ -858,20 +858,17 @@ def test_the_cuda_kernels_compute_what_the_generic_versions_do(monkeypatch, dtyp
             np.testing.assert_allclose(g, w, **tol)
 
 
-@pytest.mark.parametrize("k", [1, 2])
-def test_layer_norm_through_the_cuda_kernels_equals_the_reference(monkeypatch, k):
-    """F.layer_norm over the last k axes of a 3-D input runs its forward and input
-    gradient as the layer_norm kernels on rows of the normalised axes: with the CUDA
-    kernels' sources (run by tests/fake_cupy.py) as the CPU's, the output and all three
-    gradients equal those of the generic kernels; each kernel is asked for once."""
+def _generic_then_cuda_sources(monkeypatch, names, compute):
+    """``compute()`` (a list of arrays) run twice: with the CPU's generic kernels, then with
+    the CUDA kernels ``names`` built from their sources by tests/fake_cupy.py as the CPU's
+    (spied; a kernel refused by its self-check fails). Returns both results and the
+    names of the kernels asked for, in order."""
+    import warnings
+
     import fake_cupy
     from minigrad.kernels import elementwise
     from minigrad.kernels.cuda import elementwise_kernels
     cuda = elementwise_kernels(fake_cupy)
-    rng = np.random.default_rng(3)
-    x0 = rng.standard_normal((3, 4, 5)) * 2 + 1
-    w0, b0 = rng.standard_normal(x0.shape[3 - k:]), rng.standard_normal(x0.shape[3 - k:])
-    gy = rng.standard_normal(x0.shape)
     results, asked = [], []
 
     def spy(name):
@@ -879,17 +876,34 @@ def test_layer_norm_through_the_cuda_kernels_equals_the_reference(monkeypatch, k
             asked.append(name)
             return cuda[name](*args)
         return kernel
-    import warnings
-    for table in ({}, {n: spy(n) for n in ("layer_norm", "layer_norm_grad")}):
+    for table in ({}, {n: spy(n) for n in names}):
         monkeypatch.setattr(elementwise, "_checked", {})
         monkeypatch.setitem(elementwise.FUSED, "cpu", table)
-        x, w, b = (mg.tensor(a, requires_grad=True) for a in (x0, w0, b0))
         with warnings.catch_warnings():
-            warnings.simplefilter("error")          # a kernel refused by its check fails
-            y = F.layer_norm(x, x0.shape[3 - k:], w, b, eps=1e-3)
-            y.backward(mg.tensor(gy))
-        results.append([y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
-    assert asked.count("layer_norm") == 2 and asked.count("layer_norm_grad") == 2  # + checks
+            warnings.simplefilter("error")
+            results.append(compute())
+    return results, asked
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_layer_norm_through_the_cuda_kernels_equals_the_reference(monkeypatch, k):
+    """F.layer_norm over the last k axes of a 3-D input runs its forward and input
+    gradient as the layer_norm kernels on rows of the normalised axes: with the CUDA
+    kernels' sources as the CPU's, the output and all three gradients equal those of the
+    generic kernels; each kernel is asked for once (and once by its self-check)."""
+    rng = np.random.default_rng(3)
+    x0 = rng.standard_normal((3, 4, 5)) * 2 + 1
+    w0, b0 = rng.standard_normal(x0.shape[3 - k:]), rng.standard_normal(x0.shape[3 - k:])
+    gy = rng.standard_normal(x0.shape)
+
+    def compute():
+        x, w, b = (mg.tensor(a, requires_grad=True) for a in (x0, w0, b0))
+        y = F.layer_norm(x, x0.shape[3 - k:], w, b, eps=1e-3)
+        y.backward(mg.tensor(gy))
+        return [y.numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()]
+    results, asked = _generic_then_cuda_sources(monkeypatch, ("layer_norm",
+                                                              "layer_norm_grad"), compute)
+    assert asked.count("layer_norm") == 2 and asked.count("layer_norm_grad") == 2
     for got, want in zip(*results):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     assert not np.allclose(results[0][1], 0)
@@ -898,34 +912,20 @@ def test_layer_norm_through_the_cuda_kernels_equals_the_reference(monkeypatch, k
 @pytest.mark.parametrize("axis", [-1, 2, 1])
 def test_softmax_through_the_cuda_kernels_equals_the_reference(monkeypatch, axis):
     """Softmax over the last axis runs as the softmax_rows kernels: with the CUDA kernels'
-    sources (tests/fake_cupy.py) as the CPU's, the output and gradient equal the generic
-    ones, masked (-inf) scores included; over another axis no kernel is asked for."""
-    import warnings
-
-    import fake_cupy
-    from minigrad.kernels import elementwise
-    from minigrad.kernels.cuda import elementwise_kernels
-    cuda = elementwise_kernels(fake_cupy)
+    sources as the CPU's, the output and gradient equal the generic ones, masked (-inf)
+    scores included; over another axis no kernel is asked for."""
     rng = np.random.default_rng(4)
     x0 = rng.standard_normal((2, 3, 5)) * 3
     x0[..., 3:] = np.where(rng.random((2, 3, 2)) < 0.5, -np.inf, x0[..., 3:])
     gy = rng.standard_normal(x0.shape)
-    results, asked = [], []
 
-    def spy(name):
-        def kernel(*args):
-            asked.append(name)
-            return cuda[name](*args)
-        return kernel
-    for table in ({}, {n: spy(n) for n in ("softmax_rows", "softmax_rows_grad")}):
-        monkeypatch.setattr(elementwise, "_checked", {})
-        monkeypatch.setitem(elementwise.FUSED, "cpu", table)
+    def compute():
         x = mg.tensor(x0, requires_grad=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            y = F.softmax(x, axis=axis)
-            y.backward(mg.tensor(gy))
-        results.append([y.numpy(), x.grad.numpy()])
+        y = F.softmax(x, axis=axis)
+        y.backward(mg.tensor(gy))
+        return [y.numpy(), x.grad.numpy()]
+    results, asked = _generic_then_cuda_sources(monkeypatch, ("softmax_rows",
+                                                              "softmax_rows_grad"), compute)
     last = axis in (-1, 2)
     assert asked == (["softmax_rows"] * 2 + ["softmax_rows_grad"] * 2 if last else [])
     for got, want in zip(*results):
@@ -1046,3 +1046,13 @@ def test_astype_backward_casts_back_quietly_and_double_backprops():
     np.testing.assert_allclose(g.numpy(), [3.0, 12.0], rtol=1e-6)
     (h,) = mg.grad(g.sum(), x)
     np.testing.assert_allclose(h.numpy(), [6.0, -12.0], rtol=1e-6)
+
+
+def test_a_hook_may_return_a_plain_array_with_create_graph_too():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: g.numpy() * 2)
+    (x * x).sum().backward()
+    assert x.grad.tolist() == [4.0, 8.0]
+    (g,) = mg.grad((x * x * x).sum(), x, create_graph=True)
+    assert isinstance(g, mg.Tensor)
+    np.testing.assert_allclose(g.numpy(), [6.0, 24.0])

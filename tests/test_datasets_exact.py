@@ -274,3 +274,18 @@ def test_load_data_downloads_into_the_cache_and_loads_it(tmp_path, home, monkeyp
     assert mnist.data_source["mnist"] == f"full: {cache}"
     (xs, ys), _ = mnist.load_data(sample=True)
     assert np.array_equal(x, xs) and np.array_equal(y, ys)
+
+
+def test_a_download_with_other_content_fails_its_sha256(tmp_path, monkeypatch):
+    files = sample_files()
+    checks = content_checks(files)
+    wrong = dict(files)
+    wrong[mnist.FILES[0]] = files[mnist.FILES[2]]           # test images as train images
+    m, cache = _mirror(monkeypatch, tmp_path, wrong, urls=("http://up/",))
+    with pytest.raises(idx.ChecksumError) as err:
+        mnist._download("mnist", cache, checks)
+    got = hashlib.sha256(files[mnist.FILES[2]]).hexdigest()
+    assert str(err.value) == (f"http://up/{mnist.FILES[0]}: SHA-256 of the content is {got}, "
+                              f"expected {checks[mnist.FILES[0]][0]}; the file is corrupt or "
+                              "not the published one; the downloaded file was deleted")
+    assert os.listdir(cache) == []

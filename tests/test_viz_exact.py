@@ -184,3 +184,21 @@ def test_plot_graph_stacks_a_column_and_draws_on_given_axes():
     ax = viz.plot_graph(wide)
     assert tuple(ax.figure.get_size_inches()) == (16, 10)   # 17 columns, 9 rows: capped
     plt.close(ax.figure)
+
+
+def test_a_node_reached_twice_is_walked_once():
+    """An intermediate tensor used twice, and a Function with two outputs both used: one
+    node each, one edge per use."""
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    nodes, edges = viz.graph(y * y)
+    assert [n[:2] for n in nodes] == [("t0", "(2)"), ("f0", "Mul"), ("t1", "(2)"),
+                                      ("f1", "Mul"), ("t2", "leaf (2)"), ("t3", "const 2")]
+    assert edges == [("f0", "t0"), ("t1", "f0"), ("t1", "f0"), ("f1", "t1"), ("t2", "f1"),
+                     ("t3", "f1")]
+    from test_autograd import SplitHalves
+    a, b = SplitHalves().apply(mg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True))
+    nodes, edges = viz.graph(a * b)
+    assert [n[1] for n in nodes] == ["(2)", "Mul", "(2)", "(2)", "SplitHalves", "leaf (4)"]
+    assert edges == [("f0", "t0"), ("t1", "f0"), ("t2", "f0"), ("f1", "t2"), ("t3", "f1"),
+                     ("f1", "t1")]
