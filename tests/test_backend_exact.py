@@ -131,3 +131,45 @@ def test_erf_with_scipy_without_it_and_on_another_device(monkeypatch, dtype):
         dev = backend.erf(mg.tensor(x, device="strict").data)
         assert backend.get_backend(dev).name == "strict"
         np.testing.assert_allclose(backend.to_host(dev), want, rtol=tol, atol=tol)
+
+
+def test_device_strings_parse_exactly(monkeypatch):
+    assert backend.as_device("cpu") is backend.as_device(None) is backend.as_device("cpu:3")
+    assert (backend.as_device("strict:2").kind, backend.as_device("strict:2").index) == \
+        ("strict", 2)
+    assert backend.as_device("strict").index == 0
+    with pytest.raises(ValueError) as err:
+        backend.as_device("tpu:0")
+    assert str(err.value) == "unknown device 'tpu:0' (known kinds: " + \
+        ", ".join(sorted(backend._BACKENDS)) + ")"
+    with pytest.raises(ValueError) as err:
+        backend.as_device("strict:x")
+    assert str(err.value) == "bad device index in 'strict:x'"
+    monkeypatch.setattr(backend, "_BACKENDS", {k: v for k, v in backend._BACKENDS.items()
+                                               if k != "cuda"})
+    monkeypatch.setattr(backend, "_cuda_reason", "CuPy is not installed")
+    with pytest.raises(RuntimeError) as err:
+        backend.as_device("cuda:1")
+    assert str(err.value) == (
+        "device 'cuda:1' requested but CUDA is unavailable: CuPy is not installed. Install "
+        "the GPU extra (pip install 'minigrad[cuda]') on a machine with an NVIDIA GPU and "
+        "driver.")
+
+
+def test_device_of_an_array_asks_its_backend_for_the_index(monkeypatch):
+    strict = backend._BACKENDS["strict"]
+    monkeypatch.setattr(strict, "array_index", lambda a: 3)
+    d = backend.device_of(mg.zeros(2, device="strict").data)
+    assert (d.kind, d.index) == ("strict", 3)
+    assert backend.device_of(np.zeros(2)) is backend.as_device("cpu")
+
+
+def test_mixing_devices_in_one_op_is_refused_by_name():
+    a, b = mg.ones(2), mg.ones(2, device="strict")
+    for x, y, first, second in ((a, b, "cpu", "strict:0"), (b, a, "strict:0", "cpu")):
+        with pytest.raises(RuntimeError) as err:
+            x + y
+        assert str(err.value) == (f"Add: expected all tensors on the same device, found "
+                                  f"{first} and {second}. Move them with .to(device) first.")
+    with pytest.raises(RuntimeError, match="^Mul: .* found cpu and strict:0"):
+        mg.tensor([1.0, 2.0]) * 2.0 * b                  # a number first changes nothing
