@@ -15,7 +15,7 @@ import numpy as np
 from .. import backend
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels.elementwise import fused
+from ..kernels.elementwise import fused, softmax_rows_generic, softmax_rows_grad_generic
 from ..tensor import Tensor
 from .arithmetic import PiecewiseLinear, _as_tensor
 
@@ -242,9 +242,10 @@ class Softmax(Function):
     """y_i = e^(x_i - m) / sum_j e^(x_j - m), m = max x (no overflow);
     gx = y * (gy - sum(gy * y)).
 
-    Over the last axis (attention's scores) both run as the row kernels ``softmax_rows``
-    and ``softmax_rows_grad`` (:mod:`minigrad.kernels.elementwise`: these formulas on the
-    rows of a 2-D view; on CUDA one launch per pass)."""
+    Both run as the kernels ``softmax_rows`` and ``softmax_rows_grad``
+    (:mod:`minigrad.kernels.elementwise`, where these formulas are written): over the last
+    axis (attention's scores) on the rows of a 2-D view, on CUDA one launch per pass; over
+    another axis their generic versions along it."""
 
     autocast = "float32"
 
@@ -260,24 +261,17 @@ class Softmax(Function):
 
     def forward(self, x):
         rows = self._rows(x)
-        if rows is not None:
+        if rows is None:                       # another axis: the formula along it
+            self.y = softmax_rows_generic(x, self.axis)
+        else:
             self.y = fused("softmax_rows", x)(rows).reshape(x.shape)
-            return self.y
-        xp = get_array_module(x)
-        y = xp.asarray(x - x.max(axis=self.axis, keepdims=True))
-        xp.exp(y, out=y)                       # in place: one array for the result
-        y /= y.sum(axis=self.axis, keepdims=True)
-        self.y = y
-        return y
+        return self.y
 
     def backward(self, gy):
-        y = self.y
         rows = self._rows(gy)
-        if rows is not None:
-            return fused("softmax_rows_grad", gy)(rows, self._rows(y)).reshape(gy.shape)
-        gx = gy - (gy * y).sum(axis=self.axis, keepdims=True)
-        gx *= y
-        return gx
+        if rows is None:
+            return softmax_rows_grad_generic(gy, self.y, self.axis)
+        return fused("softmax_rows_grad", gy)(rows, self._rows(self.y)).reshape(gy.shape)
 
     def backward_graph(self, gy):
         from .reduce import sum as _sum

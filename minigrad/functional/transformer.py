@@ -20,7 +20,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels.elementwise import fused
+from ..kernels.elementwise import fused, layer_norm_generic, layer_norm_grad_generic
 from ..tensor import Tensor
 from .activation import dropout, softmax
 from .arithmetic import _as_tensor
@@ -94,10 +94,9 @@ def _layer_norm_grads(gy, xhat, inv, w, axes, lead, need):
     ``need`` says which of the three are wanted (None for the others)."""
     g = gy if w is None else gy * w
     gx = gw = gb = None
-    if need[0] and isinstance(g, Tensor):
+    if need[0] and (isinstance(g, Tensor) or not g.size):
         # inv * (g - mean(g) - xhat * mean(g * xhat)), the means over ``axes``
-        gx = (g - xhat * (g * xhat).mean(axis=axes, keepdims=True)
-              - g.mean(axis=axes, keepdims=True)) * inv
+        gx = layer_norm_grad_generic(g, xhat, inv, axes)
     elif need[0]:
         # the same on arrays, by the rows of the normalised axes: the layer_norm_grad
         # kernel (one of the formula's row reductions per launch on CUDA)
@@ -124,18 +123,14 @@ def _sum_lead(a, lead):
 
 
 def _normalise(x, axes, eps):
-    """(xhat, inv) with inv = 1 / sqrt(var + eps): two passes (mean, then the squares of
-    the centred values), so rows of equal values give xhat = 0 exactly. On arrays, by
-    rows of the normalised axes: the ``layer_norm`` kernel (its generic version is these
-    lines; on CUDA one launch per pass)."""
-    if not isinstance(x, Tensor) and x.size:
-        n = math.prod(x.shape[x.ndim - len(axes):])
-        xhat, inv = fused("layer_norm", x)(x.reshape(-1, n), eps)
-        return xhat.reshape(x.shape), inv.reshape(x.shape[:x.ndim - len(axes)] +
-                                                  (1,) * len(axes))
-    xc = x - x.mean(axis=axes, keepdims=True)
-    inv = ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
-    return xc * inv, inv
+    """(xhat, inv) with inv = 1 / sqrt(var + eps) over ``axes``: the formula of
+    :func:`minigrad.kernels.elementwise.layer_norm_generic`. On arrays, by rows of the
+    normalised axes: the ``layer_norm`` kernel (on CUDA one launch per pass)."""
+    if isinstance(x, Tensor) or not x.size:
+        return layer_norm_generic(x, eps, axes)
+    n = math.prod(x.shape[x.ndim - len(axes):])
+    xhat, inv = fused("layer_norm", x)(x.reshape(-1, n), eps)
+    return xhat.reshape(x.shape), inv.reshape(x.shape[:x.ndim - len(axes)] + (1,) * len(axes))
 
 
 class LayerNorm(Function):

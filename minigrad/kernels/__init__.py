@@ -20,9 +20,10 @@ MaxPool2d (+ ReLU)       cpu.pool.MaxPool2dStrided   stride == window, no paddin
                                                      strided views, a byte per output
 =======================  ==========================  ===================================
 
-The elementwise hot paths (the ReLU gradient, the Adam step, GELU and its gradient, the
-sum over rows of bias gradients) go through :func:`minigrad.kernels.elementwise.fused`: a
-generic version on every backend, and on CUDA one kernel launch each
+The elementwise and row hot paths (the ReLU gradient, the Adam step, GELU and its
+gradient, the sum over rows of bias gradients, layer normalisation and softmax of rows
+and their gradients) go through :func:`minigrad.kernels.elementwise.fused`: a generic
+version on every backend, and on CUDA one kernel launch per pass
 (:mod:`minigrad.kernels.cuda`), checked against the generic version on first use.
 """
 from __future__ import annotations

@@ -92,33 +92,37 @@ def sum_rows_generic(a):
     return a.sum(axis=0)
 
 
-def layer_norm_generic(x, eps):
-    """Two passes over each row (the mean, then the squares of the centred values), so
-    rows of equal values give xhat = 0 exactly."""
-    xc = x - x.mean(axis=1, keepdims=True)
-    inv = ((xc * xc).mean(axis=1, keepdims=True) + eps) ** -0.5
+def layer_norm_generic(x, eps, axes=-1):
+    """Two passes (the mean, then the squares of the centred values), so rows of equal
+    values give xhat = 0 exactly. Over ``axes`` (the last by default: the rows of a 2-D
+    ``x``); also on Tensors, where each in-place step makes a new Tensor of the graph
+    (LayerNorm's double backprop)."""
+    xc = x - x.mean(axis=axes, keepdims=True)
+    inv = ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
     xc *= inv
     return xc, inv
 
 
-def softmax_rows_generic(x):
-    xp = get_array_module(x)
-    y = x - x.max(axis=1, keepdims=True)
-    xp.exp(y, out=y)                       # in place: one array for the result
-    y /= y.sum(axis=1, keepdims=True)
-    return y
-
-
-def softmax_rows_grad_generic(gy, y):
-    gx = gy - (gy * y).sum(axis=1, keepdims=True)
-    gx *= y
+def layer_norm_grad_generic(g, xhat, inv, axes=-1):
+    """inv (g - mean(g) - xhat mean(g xhat)) over ``axes``; arrays or Tensors, as above."""
+    gx = g - xhat * (g * xhat).mean(axis=axes, keepdims=True)
+    gx -= g.mean(axis=axes, keepdims=True)
+    gx *= inv
     return gx
 
 
-def layer_norm_grad_generic(g, xhat, inv):
-    gx = g - xhat * (g * xhat).mean(axis=1, keepdims=True)
-    gx -= g.mean(axis=1, keepdims=True)
-    gx *= inv
+def softmax_rows_generic(x, axis=-1):
+    """Over ``axis`` (the last by default: the rows of a 2-D ``x``)."""
+    xp = get_array_module(x)
+    y = xp.asarray(x - x.max(axis=axis, keepdims=True))
+    xp.exp(y, out=y)                       # in place: one array for the result
+    y /= y.sum(axis=axis, keepdims=True)
+    return y
+
+
+def softmax_rows_grad_generic(gy, y, axis=-1):
+    gx = gy - (gy * y).sum(axis=axis, keepdims=True)
+    gx *= y
     return gx
 
 
