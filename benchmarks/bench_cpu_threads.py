@@ -140,10 +140,7 @@ def main():
             print(*rows[-1], flush=True)
     print(table(rows, ["round", "BLAS setting", "GELU 1 thread ms", "GELU 2 threads ms",
                        "speed-up", "Adam us", "MLP step ms", "PyTorch ms", "ratio"]))
-    if args.out:
-        import common
-        common.RESULTS = args.out
-    print("wrote", save("cpu-threads", res))
+    print("wrote", save("cpu-threads", res, args.out))
 
 
 if __name__ == "__main__":

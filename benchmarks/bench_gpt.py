@@ -31,7 +31,6 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import common  # noqa: E402
 from common import machine, median_step, save, table, vm_hwm_mb  # noqa: E402
 
 SIZES = {"small": dict(vocab=65, block=64, layers=4, heads=4, width=128, batch=32),
@@ -271,12 +270,9 @@ def main():
         print(f"time ratio minigrad / PyTorch: {res['ratio']:.2f}")
     print(f"generation, batch 1: {gen['generate_cache']:.0f} tokens/s with the cache, "
           f"{gen['generate_no_cache']:.0f} without")
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        common.RESULTS = args.out
     name = "gpt" if (args.size, args.device) == ("small", "cpu") else \
         f"gpt-{args.size}-{args.device.replace(':', '')}"
-    print("wrote", save(name, res))
+    print("wrote", save(name, res, args.out))
     tol = 1e-3 if args.device == "cpu" else 1e-2     # PyTorch may use TF32 on a GPU
     if "torch" in kinds and abs(first["torch"] - first["minigrad"]) > tol:
         raise SystemExit(f"the two models disagree: first losses {first}")

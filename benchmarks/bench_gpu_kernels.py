@@ -90,10 +90,7 @@ def main():
     record("dense backward x^T gy (384,16384)x(16384,1536)", {"xp": lambda: narrow.T @ gy},
            (gy.size + W.size + narrow.size) * 4)
     res = {"machine": common.machine(), "device": dev, "rows": out}
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        common.RESULTS = args.out
-    print("wrote", common.save(f"gpu-kernels-{dev.replace(':', '')}", res))
+    print("wrote", common.save(f"gpu-kernels-{dev.replace(':', '')}", res, args.out))
 
 
 if __name__ == "__main__":

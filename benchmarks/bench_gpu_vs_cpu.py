@@ -158,10 +158,7 @@ def main():
     args = ap.parse_args()
     res = {"machine": common.machine(), "models": bench_models(args.quick),
            "ops": bench_ops(args.quick)}
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        common.RESULTS = args.out
-    path = common.save("gpu_vs_cpu", res)
+    path = common.save("gpu_vs_cpu", res, args.out)
     print("wrote", path)
     png = plot(res["models"], path.replace(".json", ".png"))
     if png:

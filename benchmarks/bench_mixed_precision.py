@@ -125,9 +125,7 @@ def main():
     payload = {"machine": common.machine(), "steps": bench_steps(dev, args.quick)}
     if args.accuracy:
         payload["accuracy"] = accuracy(dev, args.accuracy)
-    if args.out:
-        common.RESULTS = args.out
-    print("saved", common.save(f"mixed-precision-{dev}", payload))
+    print("saved", common.save(f"mixed-precision-{dev}", payload, args.out))
 
 
 if __name__ == "__main__":

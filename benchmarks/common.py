@@ -135,10 +135,12 @@ def median_step(fn, steps: int, warmup: int = 3):
     return float(np.median(ts)), first
 
 
-def save(name: str, payload: dict) -> str:
-    os.makedirs(RESULTS, exist_ok=True)
+def save(name: str, payload: dict, folder=None) -> str:
+    """Write ``payload`` as ``<name>-<UTC date>.json`` in ``folder`` (default: results/)."""
+    folder = folder or RESULTS
+    os.makedirs(folder, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d")
-    path = os.path.join(RESULTS, f"{name}-{stamp}.json")
+    path = os.path.join(folder, f"{name}-{stamp}.json")
     with open(path, "w") as f:
         json.dump(payload, f, indent=2)
     return path
