@@ -25,6 +25,10 @@ import numpy as np
 __all__ = ["save_arrays", "read_headers", "load_arrays", "WeightsFileError"]
 
 CONFIG_KEY = "__minigrad_config__"
+#: the "format" and "version" of a whole-model file (``Sequential.save``); a reader refuses
+#: a version newer than its own
+MODEL_FORMAT = "minigrad-model"
+MODEL_VERSION = 1
 MAX_MEMBER_BYTES = 8 << 30
 
 

@@ -173,3 +173,43 @@ def test_mixing_devices_in_one_op_is_refused_by_name():
                                   f"{first} and {second}. Move them with .to(device) first.")
     with pytest.raises(RuntimeError, match="^Mul: .* found cpu and strict:0"):
         mg.tensor([1.0, 2.0]) * 2.0 * b                  # a number first changes nothing
+
+
+def test_anything_that_is_not_a_registered_array_lives_on_the_cpu():
+    cpu = backend._BACKENDS["cpu"]
+    for x in (3.0, 2, [1.0, 2.0], np.float32(1.0), None):
+        assert backend.get_backend(x) is cpu
+
+
+def test_move_copies_only_across_devices_and_names_the_index(monkeypatch):
+    a = np.arange(3.0)
+    assert backend.move(a, Device("cpu")) is a
+    s = mg.ones(2, device="strict").data
+    assert backend.move(s, Device("strict")) is s
+    strict = backend._BACKENDS["strict"]
+    seen = []
+    real = strict.from_host
+    monkeypatch.setattr(strict, "from_host", lambda h, i: (seen.append(i), real(h, i))[1])
+    backend.move(a, Device("strict", 2))
+    assert seen == [2]
+
+
+def test_manual_seed_seeds_the_generator_of_every_backend(monkeypatch):
+    seeds = []
+    strict = backend._BACKENDS["strict"]
+    monkeypatch.setattr(strict, "seed", lambda s: seeds.append(s))
+    mg.manual_seed(123)
+    assert seeds == [123]
+
+
+def test_device_of_passes_the_array_to_its_backend(monkeypatch):
+    strict = backend._BACKENDS["strict"]
+    arr = mg.zeros(2, device="strict").data
+    monkeypatch.setattr(strict, "array_index", lambda a: 5 if a is arr else 0)
+    assert backend.device_of(arr).index == 5
+
+
+def test_a_device_equals_no_unknown_name_and_no_other_object():
+    d = Device("cpu")
+    assert d != "banana" and d != "tpu:0" and d != 3 and d != None  # noqa: E711
+    assert d == "cpu" and Device("strict", 1) == "strict:1" and Device("strict", 1) != "strict"

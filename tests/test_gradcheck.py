@@ -223,3 +223,23 @@ def test_gradgradcheck_reports_in_full():
     with pytest.raises(mg.GradcheckError) as info:
         mg.gradgradcheck(lambda t: Tanh(plain="wrong", graph="wrong").apply(t), [x])
     assert str(info.value).endswith(". The plain backward is wrong too (see gradcheck)")
+
+
+def test_gradcheck_report_gives_both_values_and_their_errors():
+    class Wrong(mg.Function):
+        def forward(self, a):
+            return a * 2
+
+        def backward(self, gy):
+            return gy * 3
+
+    with pytest.raises(mg.GradcheckError) as info:
+        mg.gradcheck(lambda t: Wrong().apply(t), [x64(5)])
+    msg = str(info.value)
+    m = re.search(r"^gradient mismatch for input 0 at index \((\d+),\): analytic (\S+) vs "
+                  r"numeric (\S+) \(abs err (\S+), rel err (\S+); atol=1e-05, rtol=0.001\); "
+                  r"(\d+) of 5 elements out of tolerance$", msg)
+    assert m, msg
+    a, n = float(m.group(2)), float(m.group(3))
+    assert a == pytest.approx(1.5 * n, rel=1e-6)
+    assert m.group(4) == f"{abs(a - n):.3g}" and m.group(5) == f"{abs(a - n) / abs(n):.3g}"

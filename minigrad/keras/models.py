@@ -59,9 +59,14 @@ def load_model(path, compile: bool = True) -> Sequential:
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and (when
     saved) the compile settings."""
     cfg = wio.read_config(path)
-    if not cfg or cfg.get("format") != "minigrad-model":
+    if not cfg or cfg.get("format") != wio.MODEL_FORMAT:
         raise wio.WeightsFileError(f"{path} holds no model architecture (was it written by "
                                    "save_weights? use model.load_weights)")
+    version = cfg.get("version")
+    if type(version) is not int or not 1 <= version <= wio.MODEL_VERSION:
+        raise wio.WeightsFileError(
+            f"{path}: model file version {version!r} is not one this minigrad reads (1 to "
+            f"{wio.MODEL_VERSION}); a newer minigrad wrote it, or the file is damaged")
     mcfg = cfg["model"]
     if mcfg.get("class_name") != "Sequential":
         raise wio.WeightsFileError(f"unsupported model class {mcfg.get('class_name')!r}")

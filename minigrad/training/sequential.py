@@ -28,7 +28,8 @@ class Sequential(_LayerStack, Model):
         """Save architecture (JSON) and weights in one .npz file (no pickle, atomic)."""
         if not self.parameters():
             raise RuntimeError("save: the model has no weights yet (build it first)")
-        cfg = {"format": "minigrad-model", "version": 1, "model": self.get_config()}
+        cfg = {"format": wio.MODEL_FORMAT, "version": wio.MODEL_VERSION,
+               "model": self.get_config()}
         if self.loss is not None:
             cfg["compile"] = {"loss": self.loss.name, "optimizer": self.optimizer.get_config(),
                               "metrics": list(self.metrics_names)}
