@@ -160,10 +160,11 @@ class Function:
     # Used by the backward engine only: the gradient of the output that is pending while
     # the Function waits in the engine's queue (a list, one per output, when it has
     # several), whether it has several outputs, and whether some output wants its
-    # gradient kept (Tensor.retain_grad).
+    # gradient kept (Tensor.retain_grad) or has hooks.
     _gy = None
     _multi = False
     _watch = False
+    _hooked = ()       # outputs with tensor hooks, held until backward reaches them
     #: How the op runs inside :class:`minigrad.mixed_precision.autocast`: ``"low"`` (matrix
     #: products, convolutions) first converts its float32 inputs to the autocast dtype,
     #: ``"float32"`` (softmax, losses, normalisation, sums, exp, log, pow) its float16 or

@@ -55,9 +55,12 @@ def register_tensor_hook(t, fn) -> RemovableHandle:
     handle = RemovableHandle(hooks, forget)
     hooks[handle.id] = fn
     _hooks_active[0] += 1
-    if t.creator is not None:
-        t.creator._watch = True               # the engine then looks at its outputs
-    return handle
+    c = t.creator
+    if c is not None:
+        c._watch = True                       # the engine then looks at its outputs,
+        if not any(o is t for o in c._hooked):
+            c._hooked = c._hooked + (t,)      # alive until then: its consumers, freed
+    return handle                             # first, may have held its last reference
 
 
 def _drop_hooks(hooks: dict) -> None:

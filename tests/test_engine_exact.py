@@ -189,7 +189,7 @@ def test_retain_grad_keeps_only_the_outputs_asked_for():
     b.retain_grad()
     (a.sum() + (b * 2).sum()).backward()
     assert a.grad is None and b.grad.numpy().tolist() == [2.0, 2.0]
-    _, b = Halves().apply(x)                        # the first output is gone
+    b = Halves().apply(x)[1]                        # the first output is gone
     b.retain_grad()
     (b * 3).sum().backward()
     assert b.grad.numpy().tolist() == [3.0, 3.0]
@@ -219,6 +219,9 @@ def test_a_root_gradient_given_as_a_list_takes_the_outputs_dtype():
     y.backward([1.0, 0.5])
     assert y.grad.dtype == np.float32 and x.grad.dtype == np.float32
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 1.0])
+    x = mg.tensor([1.0], dtype="float32", requires_grad=True)
+    (x * 0.1).backward([0.1])                       # the backward runs in float32
+    assert x.grad.numpy()[0] == np.float32(0.1) * np.float32(0.1) != np.float32(0.1 * 0.1)
 
 
 def test_a_root_gradient_on_another_device_is_refused_by_name():
@@ -284,3 +287,24 @@ def test_arrays_of_one_type_on_two_devices_are_refused(monkeypatch):
     monkeypatch.setattr(strict, "array_index", lambda arr: 1 if arr is b.data else 0)
     with pytest.raises(RuntimeError, match="^Add: .* found strict:0 and strict:1"):
         a + b
+
+
+def test_a_hook_on_an_intermediate_fires_when_nothing_else_holds_the_tensor():
+    """The hooked tensor's consumers are freed before its creator runs in a backward that
+    frees the graph; the hook must still see (and may replace) the gradient, and stop
+    counting once the pass is over."""
+    import gc
+    from minigrad import autograd
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    seen = []
+    before = autograd._hooks_active[0]
+
+    def loss(x):
+        h = x * 2                                   # the caller never sees h
+        h.register_hook(lambda g: (seen.append(g.numpy().tolist()), g * 10)[1])
+        return (h * 3).sum()
+    loss(x).backward()
+    assert seen == [[3.0, 3.0]]
+    assert x.grad.numpy().tolist() == [60.0, 60.0]
+    gc.collect()
+    assert autograd._hooks_active[0] == before

@@ -323,3 +323,85 @@ def test_a_model_file_of_another_version_is_refused(tmp_path):
         assert str(err.value) == (
             f"{bad}: model file version {version!r} is not one this minigrad reads (1 to "
             "1); a newer minigrad wrote it, or the file is damaged")
+
+
+def test_micro_batches_under_a_loss_scale_match_the_whole_batch():
+    """float32, a loss scale of 2**10, logits with a binary accuracy: micro-batches of 8 give
+    the whole batch's loss, accuracy (threshold 0 on logits) and update, and the backward
+    runs in the model's dtype."""
+    from minigrad.keras import losses
+    mg.set_default_dtype("float32")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((40, 4)).astype(np.float32)
+    y = (x[:, :1] > 0.2).astype(np.float32)
+    results = []
+    for micro in (None, 8):
+        mg.manual_seed(0)
+        m = models.Sequential([layers.Dense(3, activation="tanh", input_shape=(4,)),
+                               layers.Dense(1)])
+        m.micro_batch_size = micro
+        m.compile(optimizer=mg.optim.LossScaleOptimizer(mg.optim.SGD(learning_rate=0.5),
+                                                        initial_scale=2.0 ** 10),
+                  loss=losses.BinaryCrossentropy(from_logits=True), metrics=["accuracy"])
+        logits = m.predict(x)
+        dtypes, kept = [], []
+
+        def watch(layer, inputs, out):
+            out.register_hook(lambda g: dtypes.append(g.dtype))
+            kept.append(out)
+        m.layers[1].register_forward_hook(watch)
+        loss, acc = m.train_on_batch(x, y)
+        assert acc == pytest.approx(((logits > 0) == (y > 0.5)).mean())
+        assert set(dtypes) == {np.dtype(np.float32)} and len(dtypes) == (5 if micro else 1)
+        results.append((loss, m.state_dict()))
+    (l0, s0), (l1, s1) = results
+    np.testing.assert_allclose(l1, l0, rtol=1e-5)
+    for k in s0:
+        np.testing.assert_allclose(s1[k], s0[k], rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_the_automatic_micro_batch_is_at_least_16_samples():
+    m = model()
+    m.activation_bytes_per_sample = lambda shape: 1 << 30    # every sample "huge"
+    assert m._micro_batches(mg.zeros(40, 4)) == [slice(0, 16), slice(16, 32), slice(32, 40)]
+
+
+def test_sparse_labels_of_shape_n_1_and_whole_floats_are_taken():
+    x, y = data(12)
+    runs = []
+    for labels in (y, y.reshape(-1, 1), y.astype(np.float64)):
+        m = model(optimizer=mg.optim.SGD(learning_rate=0.0))
+        runs.append(m.evaluate(x, labels, verbose=0))
+    np.testing.assert_array_equal(runs[1], runs[0])
+    np.testing.assert_array_equal(runs[2], runs[0])
+    with pytest.raises(ValueError) as err:
+        model().evaluate(x, y + 0.5, verbose=0)
+    assert str(err.value) == "evaluate: labels must be whole numbers"
+    mg.manual_seed(0)
+    seq = models.Sequential([layers.Dense(2, activation="softmax", input_shape=(1, 4))])
+    seq.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    # outputs (N, 1, 2): labels (N, 1) are one per position, not reshaped
+    assert np.isfinite(seq.evaluate(x.reshape(12, 1, 4), y.reshape(-1, 1), verbose=0))
+    with pytest.raises(ValueError, match=r"labels of shape \(12, 1\), got \(12,\)"):
+        seq.evaluate(x.reshape(12, 1, 4), y, verbose=0)
+
+
+def test_a_subclassed_model_keeps_its_mode_through_evaluate():
+    class Net(models.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2, activation="softmax", input_shape=(4,))
+
+        def forward(self, x):
+            return self.dense(x)
+    mg.manual_seed(0)
+    m = Net()
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = data(10)
+    m.evaluate(x, y, verbose=0)
+    assert m.training is True
+    m.eval()
+    m.evaluate(x, y, verbose=0)
+    assert m.training is False
+    h = m.fit(x, y, batch_size=5, epochs=1, verbose=0)
+    assert len(h.history["accuracy"]) == 1
