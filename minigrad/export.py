@@ -25,8 +25,8 @@ from . import backend
 from .functional.conv import same_padding
 from .io import _write_atomically
 from .nn.activations import Activation, LeakyReLU
-from .nn.layers import (AveragePooling2D, Conv2D, Dense, Dropout, Flatten, InputLayer,
-                        MaxPooling2D, activation_name)
+from .nn.layers import Conv2D, Dense, Dropout, Flatten, InputLayer, activation_name
+from .nn.pooling import AveragePooling2D, MaxPooling2D
 from .nn.normalization import BatchNormalization
 from .nn.transformer import Embedding, LayerNormalization, TransformerBlock
 

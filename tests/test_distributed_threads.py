@@ -203,3 +203,57 @@ def test_init_reads_the_world_and_aborts_the_job_on_an_error(monkeypatch, capsys
     assert err.startswith("minigrad.distributed: rank 0 of 2 failed; aborting the job:\n")
     assert "ValueError: rank zero broke" in err
     assert comm.aborted == [1]
+
+
+class PerRankStdout:
+    """sys.stdout that keeps what each rank's thread writes apart."""
+
+    def __init__(self):
+        import threading
+        self.current, self.text = threading.current_thread, {}
+
+    def write(self, s):
+        name = self.current().name
+        self.text[name] = self.text.get(name, "") + s
+
+    def flush(self):
+        pass
+
+
+def test_rank_zero_alone_prints_fit_and_evaluate(tmp_path, monkeypatch):
+    out = PerRankStdout()
+    monkeypatch.setattr(sys, "stdout", out)
+    run_ranks(lambda r: train(r, 20, tmp_path, verbose=1), 2, monkeypatch)
+    assert set(out.text) == {"rank-0"}
+    text = out.text["rank-0"]
+    assert text.count("Epoch 1/3") == 1 and text.count("val_loss") == 3
+    assert text.count("\n") == 3 * 2 + 1           # three epochs (title and line), evaluate
+
+
+def test_rank_view_runs_callbacks_without_the_flag_everywhere(monkeypatch):
+    from minigrad.training import parallel
+
+    class Plain:                                   # a callback by duck typing
+        pass
+    plain = Plain()
+    views = run_ranks(lambda r: parallel.rank_view(1, [plain]), 2, monkeypatch)
+    assert views == [(1, [plain]), (0, [plain])]
+
+
+def test_ranks_seeded_differently_shuffle_in_rank_zeros_order(tmp_path, monkeypatch):
+    x, y = data(24)
+
+    def body(r):
+        mg.manual_seed(0)
+        m = models.Sequential([layers.Dense(3, activation="tanh", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+        m.compile(optimizer=mg.optim.SGD(learning_rate=0.3),
+                  loss="sparse_categorical_crossentropy")
+        mg.manual_seed(100 + r)                    # each rank's own shuffling generator
+        m.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        return m.state_dict()
+    s0, s1 = run_ranks(body, 2, monkeypatch)
+    one = run_ranks(body, 1, monkeypatch)[0]
+    for k in s0:
+        np.testing.assert_array_equal(s1[k], s0[k])
+        np.testing.assert_allclose(s0[k], one[k], rtol=1e-10, err_msg=k)

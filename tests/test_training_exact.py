@@ -325,8 +325,9 @@ def test_a_model_file_of_another_version_is_refused(tmp_path):
             "1); a newer minigrad wrote it, or the file is damaged")
 
 
-def test_micro_batches_under_a_loss_scale_match_the_whole_batch():
-    """float32, a loss scale of 2**10, logits with a binary accuracy: micro-batches of 8 give
+@pytest.mark.parametrize("scale", [2.0, 2.0 ** 10])
+def test_micro_batches_under_a_loss_scale_match_the_whole_batch(scale):
+    """float32, a loss scale, logits with a binary accuracy: micro-batches of 8 give
     the whole batch's loss, accuracy (threshold 0 on logits) and update, and the backward
     runs in the model's dtype."""
     from minigrad.keras import losses
@@ -341,7 +342,7 @@ def test_micro_batches_under_a_loss_scale_match_the_whole_batch():
                                layers.Dense(1)])
         m.micro_batch_size = micro
         m.compile(optimizer=mg.optim.LossScaleOptimizer(mg.optim.SGD(learning_rate=0.5),
-                                                        initial_scale=2.0 ** 10),
+                                                        initial_scale=scale),
                   loss=losses.BinaryCrossentropy(from_logits=True), metrics=["accuracy"])
         logits = m.predict(x)
         dtypes, kept = [], []
@@ -405,3 +406,197 @@ def test_a_subclassed_model_keeps_its_mode_through_evaluate():
     assert m.training is False
     h = m.fit(x, y, batch_size=5, epochs=1, verbose=0)
     assert len(h.history["accuracy"]) == 1
+
+
+def test_one_sgd_step_is_exactly_w_minus_lr_times_the_gradient():
+    x, y = data(10)
+    m = model(optimizer=mg.optim.SGD(learning_rate=0.1))
+    params = m.parameters()
+    before = [p.numpy().copy() for p in params]
+    loss = m.loss.value(m(x), mg.tensor(y), from_logits=False)
+    grads = mg.grad(loss, params)
+    m.train_on_batch(x, y)
+    for p, w, g in zip(params, before, grads):
+        np.testing.assert_allclose(p.numpy(), w - 0.1 * g.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_compile_defaults_names_and_metric_aliases():
+    m = model()
+    m.compile(loss="mse")
+    assert type(m.optimizer).__name__ == "RMSprop"          # Keras' default
+    with pytest.raises(ValueError) as err:
+        m.compile(optimizer="sgd")
+    assert str(err.value) == "compile: a loss is required"
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+              metrics=["Accuracy", "acc", "MAE", "mean_absolute_error", "MSE",
+                       "mean_squared_error"])
+    assert m.metrics_names == ["accuracy", "accuracy", "mae", "mae", "mse", "mse"]
+    for bad in (len, "f1"):
+        with pytest.raises(ValueError) as err:
+            m.compile(optimizer="sgd", loss="mse", metrics=[bad])
+        assert str(err.value) == f"unknown metric {bad!r}; known: accuracy, mae, mse"
+    with pytest.raises(ValueError) as err:
+        m.compile(optimizer="sgd", loss="mse", metrics=["accuracy"])
+    assert str(err.value) == "'accuracy' needs a classification loss, not 'mse'"
+
+
+@pytest.mark.parametrize("metric", ["mse", "mae"])
+def test_value_metrics_of_a_fused_softmax_compare_the_probabilities(metric):
+    x, y = data(12)
+    onehot = np.eye(2)[y]
+    m = model(optimizer=mg.optim.SGD(learning_rate=0.0), loss="categorical_crossentropy",
+              metrics_=(metric,))
+    p = m.predict(x)
+    d = p - onehot
+    want = (d * d).mean() if metric == "mse" else np.abs(d).mean()
+    assert m.evaluate(x, onehot, verbose=0)[1] == pytest.approx(want, rel=1e-12)
+    assert m.train_on_batch(x, onehot)[1] == pytest.approx(want, rel=1e-12)
+
+
+def test_targets_are_checked_and_converted_by_the_loss_kind():
+    from minigrad.training.data import as_targets
+    y = np.array([1, 0, 2])
+    for kind in ("binary", "regression", "categorical"):
+        got = as_targets(y.reshape(3, 1), (3, 1), kind, "fit")
+        assert got.dtype == np.float64 and got.tolist() == [[1.0], [0.0], [2.0]]
+        with pytest.raises(ValueError) as err:
+            as_targets(np.zeros((3, 2)), (3, 2, 3), kind, "fit")
+        assert str(err.value) == ("fit: targets of shape (3, 2) do not match the model output "
+                                  "shape (None, 2, 3)")
+    mg.set_default_dtype("float32")
+    assert as_targets(y.reshape(3, 1), (3, 1), "regression", "fit").dtype == np.float32
+    kept = np.array([[0.5], [1.5], [2.5]])
+    assert as_targets(kept, (3, 1), "regression", "fit") is kept
+    with pytest.raises(ValueError) as err:
+        as_targets(y, (3, 4), "categorical", "evaluate")
+    assert str(err.value) == (
+        "evaluate: targets of shape (3,) do not match the model output shape (None, 4) "
+        "(integer labels: use to_categorical(y, num_classes) or "
+        "loss='sparse_categorical_crossentropy')")
+    with pytest.raises(ValueError) as err:
+        as_targets(y, (3, 4), "regression", "fit")
+    assert str(err.value) == "fit: targets of shape (3,) do not match the model output shape " \
+                             "(None, 4)"
+
+
+def test_bad_y_and_an_unbuilt_model_in_fit():
+    x, y = data(10)
+    m = model()
+    with pytest.raises(TypeError) as err:
+        m.fit(x, "labels", verbose=0)
+    assert str(err.value) == "y must be an array, got str"
+    with pytest.raises(ValueError) as err:
+        m.fit(x, np.float64(1.0), verbose=0)
+    assert str(err.value) == "fit: x has 10 samples but y has 0 (shapes (10, 4) and ())"
+    unbuilt = models.Sequential([layers.Dense(2, activation="softmax")])
+    unbuilt.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    unbuilt.fit(x, y, verbose=0)
+    assert unbuilt.layers[0].kernel.shape == (4, 2)
+
+
+def test_a_subclassed_model_passes_keyword_arguments():
+    class Scaled(models.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2, input_shape=(4,))
+
+        def forward(self, x, scale=1.0):
+            return self.dense(x) * scale
+    mg.manual_seed(0)
+    m = Scaled()
+    x, _ = data(3)
+    np.testing.assert_allclose(m(x, scale=3.0).numpy(), 3 * m(x).numpy())
+
+
+def test_progress_of_fit_and_evaluate_on_a_terminal_counts_the_steps(monkeypatch):
+    from minigrad.training import progress
+    now = [0.0]
+
+    def tick():
+        now[0] += 1.0
+        return now[0]
+    monkeypatch.setattr(progress.time, "perf_counter", tick)
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    out = Terminal()
+    monkeypatch.setattr("sys.stdout", out)
+    x, y = data(12)
+    m = model()
+    m.fit(x, y, batch_size=4, verbose=1)
+    text = out.getvalue()
+    for step in (1, 2, 3):
+        assert f"\r{step}/3 [" in text
+    assert "- loss: " in text.split("\r1/3 [")[1].split("\r")[0]
+    out.seek(0)
+    out.truncate()
+    m.evaluate(x, y, batch_size=4)                  # verbose 1 by default: redrawn
+    text = out.getvalue()
+    for step in (1, 2, 3):
+        assert f"\r{step}/3 [" in text
+    assert "- loss: " in text.split("\r1/3 [")[1].split("\r")[0]
+
+
+def test_validation_split_that_leaves_a_side_empty_is_refused_exactly():
+    x, y = data(10)
+    with pytest.raises(ValueError) as err:
+        model().fit(x, y, validation_split=0.05, verbose=0)
+    assert str(err.value) == "fit: validation_split=0.05 leaves an empty split of 10 samples"
+    m = model()
+    seen = batch_sizes(m)
+    m.fit(x, y, validation_split=0.4, batch_size=10, verbose=0)     # 4 of 10, as many as
+    assert [s for t, s in seen if t] == [6]                          # x has features
+    seen.clear()
+    m.fit(x, y, validation_split=0.1, batch_size=10, verbose=0)     # one sample
+    assert [s for t, s in seen if t] == [9]
+
+
+def test_inputs_as_lists_integers_or_a_scalar():
+    x, y = data(6)
+    m = model()
+    np.testing.assert_array_equal(m.predict(x.tolist()), m.predict(x))
+    ints = (np.arange(24) % 5).reshape(6, 4)
+    out = m.predict(ints.astype(np.uint8))
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, m.predict(ints.astype(np.float64)))
+    with pytest.raises(ValueError) as err:
+        m.predict(np.float64(2.0))
+    assert str(err.value) == "predict: got 0 samples (x has shape ())"
+    with pytest.raises(ValueError) as err:
+        m.predict(np.zeros((0, 4)))
+    assert str(err.value) == "predict: got 0 samples (x has shape (0, 4))"
+
+    class ShapeOnly:
+        shape = (2, 4)
+    with pytest.raises(TypeError) as err:
+        m.predict(ShapeOnly())
+    assert str(err.value) == "x must be an array, got ShapeOnly"
+    with pytest.raises(TypeError) as err:
+        m.predict(x.astype(np.complex128))
+    assert str(err.value) == ("x has dtype complex128: the model takes real numbers (bool, "
+                              "integer or floating point) and would drop the imaginary part")
+    with pytest.raises(TypeError) as err:
+        m.predict(np.array([["a", "b"]]))
+    assert str(err.value) == ("x has dtype <U1: the model takes real numbers (bool, integer or "
+                              "floating point)")
+
+
+def test_a_model_starts_not_stopped_and_a_lazily_built_one_trains():
+    assert model().stop_training is False
+
+    class Lazy(models.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2, activation="softmax")     # built by the first call
+
+        def forward(self, x):
+            return self.dense(x)
+    mg.manual_seed(0)
+    m = Lazy()
+    m.compile(optimizer=mg.optim.SGD(learning_rate=0.5), loss="sparse_categorical_crossentropy")
+    x, y = data(8)
+    m.fit(x, y, batch_size=8, verbose=0)
+    first = m.dense.kernel.numpy().copy()
+    m.fit(x, y, batch_size=8, verbose=0)
+    assert not np.allclose(m.dense.kernel.numpy(), first)

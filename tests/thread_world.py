@@ -6,7 +6,7 @@ and mutation testing see them) instead of only under ``mpiexec``.
 ``mpi4py`` whose ``COMM_WORLD`` all-reduces and broadcasts through shared slots and a
 barrier (sums in rank order, as MPI does for a few ranks), and per-thread values of what
 a process owns alone: its rank and its host random generator (``mg.manual_seed`` in one
-thread seeds that thread's). Returns the list of results by rank; the first exception of
+thread seeds that thread's). The threads are named ``rank-R``. Returns the list of results by rank; the first exception of
 any rank is raised (the others are released from their barrier).
 """
 from __future__ import annotations
@@ -129,7 +129,8 @@ def run_ranks(fn, size: int, monkeypatch, init: bool = True):
             errors[r] = e
             comm.barrier.abort()
 
-    threads = [threading.Thread(target=body, args=(r,)) for r in range(size)]
+    threads = [threading.Thread(target=body, args=(r,), name=f"rank-{r}")
+               for r in range(size)]
     for t in threads:
         t.start()
     for t in threads:

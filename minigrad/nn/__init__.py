@@ -1,8 +1,8 @@
 """Layers and containers: Module, Parameter, the Keras-style layers, Sequential."""
 from . import init
 from .activations import GELU, Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .layers import (AveragePooling2D, Conv2D, Dense, Dropout, Flatten, InputLayer, Layer,
-                     Linear, MaxPooling2D)
+from .layers import Conv2D, Dense, Dropout, Flatten, InputLayer, Layer, Linear
+from .pooling import AveragePooling2D, MaxPooling2D
 from .normalization import BatchNormalization
 from .module import Module, Parameter
 from .sequential import Sequential

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Callable, List, Sequence
 
 from .. import functional as F
-from .layers import Conv2D, Dense, Layer, MaxPooling2D, activation_name
+from .layers import Conv2D, Dense, Layer, activation_name
+from .pooling import MaxPooling2D
 
 __all__ = ["Step", "plan", "run_in_policy"]
 

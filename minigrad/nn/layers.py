@@ -7,6 +7,8 @@ given), so ``Dense(64)`` needs no input size. Shapes exclude the batch axis, as 
 """
 from __future__ import annotations
 
+import functools
+
 from typing import Optional
 
 import numpy as np
@@ -20,8 +22,8 @@ from ..checks import int_pair, number, one_of, positive_int
 from . import init as _init
 from .module import Module, Parameter
 
-__all__ = ["Layer", "Dense", "Linear", "Conv2D", "MaxPooling2D", "AveragePooling2D",
-           "Flatten", "Dropout", "InputLayer", "ACTIVATIONS", "get_activation"]
+__all__ = ["Layer", "Dense", "Linear", "Conv2D", "Flatten", "Dropout", "InputLayer",
+           "ACTIVATIONS", "get_activation"]
 
 ACTIVATIONS = {
     None: None, "linear": None,
@@ -60,6 +62,14 @@ def _auto_name(cls_name: str) -> str:
     return base if n == 0 else f"{base}_{n}"
 
 
+def _marks_built(build):
+    @functools.wraps(build)
+    def built(self, input_shape):
+        build(self, input_shape)
+        self.built = True
+    return built
+
+
 class Layer(Module):
     """A Module with Keras conventions: lazy ``build(input_shape)``, ``output_shape``,
     a name, an optional ``activation`` applied last, and ``get_config()``.
@@ -83,6 +93,14 @@ class Layer(Module):
     # subclasses override
     def build(self, input_shape) -> None:
         self.built = True
+
+    def __init_subclass__(cls, **kwargs):
+        # A subclass's build() marks the layer built when it returns, as Keras' does: a
+        # layer built by calling build() directly is not built again (new weights) by its
+        # first call, and its buffers (moving statistics) are in its state dict.
+        super().__init_subclass__(**kwargs)
+        if "build" in cls.__dict__:
+            cls.build = _marks_built(cls.__dict__["build"])
 
     def call(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -406,64 +424,6 @@ class Conv2D(Layer):
                 "kernel_initializer": self.kernel_initializer,
                 "bias_initializer": self.bias_initializer,
                 "input_shape": list(self.input_shape) if self.input_shape else None}
-
-
-class _Pooling2D(Layer):
-    _fn = None
-
-    def __init__(self, pool_size=2, strides=None, padding: str = "valid",
-                 data_format: str = "channels_last", input_shape=None, name=None):
-        super().__init__(input_shape=input_shape, name=name)
-        where = type(self).__name__
-        self.pool_size = int_pair(pool_size, where, "pool_size")
-        self.strides = self.pool_size if strides is None else int_pair(strides, where,
-                                                                        "strides")
-        one_of(padding, where, "padding", ("valid", "same"))
-        one_of(data_format, where, "data_format", ("channels_last", "channels_first"))
-        self.padding, self.data_format = padding, data_format
-
-    def _check_input(self, shape):
-        if len(shape) != 4:
-            raise _shape_mismatch(self, (None, None, None, None), tuple(shape))
-
-    @property
-    def layout(self) -> str:
-        return "NHWC" if self.data_format == "channels_last" else "NCHW"
-
-    def call(self, x):
-        return type(self)._fn(x, self.pool_size, self.strides, self.padding,
-                              layout=self.layout)
-
-    def compute_output_shape(self, input_shape):
-        if self.data_format == "channels_last":
-            H, W, C = input_shape
-        else:
-            C, H, W = input_shape
-        (kh, kw), (sh, sw) = self.pool_size, self.strides
-        if self.padding == "same":
-            Ho, Wo = -(-H // sh), -(-W // sw)
-        else:
-            Ho, Wo = (H - kh) // sh + 1, (W - kw) // sw + 1
-        return (Ho, Wo, C) if self.data_format == "channels_last" else (C, Ho, Wo)
-
-    def get_config(self):
-        return {"name": self.name, "pool_size": list(self.pool_size),
-                "strides": list(self.strides), "padding": self.padding,
-                "data_format": self.data_format}
-
-
-class MaxPooling2D(_Pooling2D):
-    """Max pooling over (pool_size) windows; strides default to pool_size."""
-    _fn = staticmethod(F.max_pool2d)
-
-
-class AveragePooling2D(_Pooling2D):
-    """Average pooling over (pool_size) windows; strides default to pool_size. With
-    ``padding='same'`` a window at the edge averages its real inputs only (Keras)."""
-
-    @staticmethod
-    def _fn(x, k, s, padding, layout):
-        return F.avg_pool2d(x, k, s, padding, layout=layout, count_include_pad=False)
 
 
 class Flatten(Layer):

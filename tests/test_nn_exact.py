@@ -1,0 +1,183 @@
+"""Modules, activation layers and the Sequential container exactly: what a Parameter is
+made with, deleting attributes, forward (pre-)hooks with keyword arguments and their
+count, state dicts of a lone layer, partial and scalar loads, reprs, configs, building,
+and a Sequential holding a plain Module."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad.keras import layers, models
+from minigrad.nn import Module, Parameter
+
+
+class Scale(Module):
+    def __init__(self, n=2):
+        super().__init__()
+        self.w = Parameter(np.arange(1.0, n + 1.0))
+
+    def forward(self, x, offset=0.0):
+        return x * self.w + offset
+
+
+def test_a_parameter_takes_its_dtype_device_and_name():
+    p = Parameter([1.0, 2.0], dtype="float32", device="strict", name="w")
+    assert p.dtype == np.float32 and p.device == mg.device("strict") and p.name == "w"
+    assert p.requires_grad
+
+
+def test_deleting_a_parameter_or_a_submodule_unregisters_it():
+    class Two(Module):
+        def __init__(self):
+            super().__init__()
+            self.a = Scale()
+            self.b = Parameter(np.ones(3))
+    m = Two()
+    del m.b
+    assert [n for n, _ in m.named_parameters()] == ["a.w"]
+    del m.a
+    assert list(m.named_parameters()) == [] and list(m.children()) == []
+    assert not hasattr(m, "a")
+
+
+def test_forward_of_a_bare_module_names_the_class():
+    class Nothing(Module):
+        pass
+    with pytest.raises(NotImplementedError) as err:
+        Nothing()(mg.ones(2))
+    assert str(err.value) == "Nothing has no forward()"
+
+
+def test_hooks_see_the_module_keyword_arguments_pass_and_a_single_value_replaces_args():
+    m = Scale()
+    seen = []
+    h = m.register_forward_pre_hook(lambda mod, args: (seen.append(mod), args[0] * 10)[1])
+    out = m(mg.tensor([1.0, 1.0]), offset=0.5)            # keyword through the hooked call
+    assert seen == [m] and out.numpy().tolist() == [10.5, 20.5]
+    h.remove()
+    with pytest.raises(TypeError) as err:
+        m.register_forward_hook(3)
+    assert str(err.value) == "Scale: a hook must be callable, got int"
+    assert list(m.children()) == []
+
+
+def test_removing_one_of_two_forward_hooks_keeps_the_other_running():
+    mg.manual_seed(0)
+    model = models.Sequential([layers.Dense(3, input_shape=(2,)), layers.Dense(1)])
+    calls = []
+    h0 = model.layers[0].register_forward_hook(lambda *a: calls.append(0))
+    model.layers[1].register_forward_hook(lambda *a: calls.append(1))
+    h0.remove()
+    model(np.ones((1, 2)))
+    assert calls == [1]
+
+
+def test_a_lone_layers_state_dict_and_loading_it():
+    bn = layers.BatchNormalization()
+    bn.build((3,))
+    state = bn.state_dict()
+    assert sorted(state) == ["beta", "gamma", "moving_mean", "moving_variance"]
+    new = {k: np.full(v.shape, 2.0, v.dtype) for k, v in state.items()}
+    bn.load_state_dict(new)
+    for k, v in bn.state_dict().items():
+        np.testing.assert_array_equal(v, new[k])
+    assert type(bn.moving_mean) is np.ndarray
+
+
+def test_load_state_dict_partial_scalar_dtype_and_device():
+    class Two(Module):
+        def __init__(self):
+            super().__init__()
+            self.a = Parameter(np.zeros(2))
+            self.b = Parameter(np.zeros(2))
+            self.s = Parameter(np.array(0.0))
+    m = Two()
+    m.load_state_dict({"b": np.ones(2)}, strict=False)      # 'a' missing: 'b' still loads
+    assert m.b.numpy().tolist() == [1.0, 1.0] and m.a.numpy().tolist() == [0.0, 0.0]
+    m.load_state_dict({"s": 2.5}, strict=False)               # a number for a 0-d weight
+    assert float(m.s.numpy()) == 2.5
+    with pytest.raises(ValueError) as err:
+        m.load_state_dict({"a": np.ones(2, np.float32)}, strict=False)
+    assert str(err.value) == ("cannot load state into Two: 'a': dtype float32 in the file, "
+                              "float64 in the model")
+    m.to("strict")
+    m.load_state_dict({"a": np.full(2, 3.0)}, strict=False)
+    assert m.a.device == mg.device("strict") and m.a.numpy().tolist() == [3.0, 3.0]
+
+
+def test_module_reprs_indent_their_children():
+    class Outer(Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Wrap()
+
+    class Wrap(Module):
+        def __init__(self):
+            super().__init__()
+            self.s = Scale()
+    assert repr(Scale()) == "Scale()"
+    assert repr(Outer()) == "Outer(\n  (inner): Wrap(\n    (s): Scale()))"
+
+
+def test_a_sequential_runs_a_plain_module_as_a_step():
+    s = Scale()
+    model = models.Sequential([s, layers.Activation("tanh")])
+    np.testing.assert_allclose(model(mg.tensor([[0.5, 0.5]])).numpy(),
+                               np.tanh([[0.5, 1.0]]))
+    assert [step.label for step in model.plan()][0] == "Scale (Scale)"
+    assert model.plan()[0].layers == (s,)
+    assert model.final_activation_name() == "tanh"
+    only = models.Sequential([Scale()])
+    assert only.final_activation_name() is None
+    with pytest.raises(TypeError) as err:
+        only.get_config()
+    assert str(err.value) == "cannot serialise a Scale: only Keras-style layers have a config"
+
+
+def test_activation_layers_keep_their_name_input_shape_and_config():
+    relu = layers.ReLU(name="r", input_shape=(3,))
+    assert relu.name == "r" and relu.input_shape == (3,) and relu.get_config() == {"name": "r"}
+    act = layers.Activation("sigmoid", name="s", input_shape=(2,))
+    assert act.input_shape == (2,)
+    assert act.get_config() == {"name": "s", "activation": "sigmoid"}
+    leaky = layers.LeakyReLU(name="l", input_shape=(4,))
+    assert leaky.negative_slope == 0.3 and leaky.input_shape == (4,)       # Keras' default
+    assert leaky.get_config() == {"name": "l", "negative_slope": 0.3}
+    np.testing.assert_allclose(leaky(mg.tensor([-1.0, 2.0])).numpy(), [-0.3, 2.0])
+    model = models.Sequential([layers.ReLU(input_shape=(3,)), layers.Dense(2)])
+    assert model.layers[1].kernel.shape == (3, 2)
+
+
+def test_sequential_slices_builds_and_describes_itself():
+    mg.manual_seed(0)
+    model = models.Sequential([layers.Dense(3, input_shape=(4,), name="a"),
+                               layers.Dense(2, activation="softmax", name="b")])
+    head = model[:1]
+    assert type(head) is type(model) and head.layers == [model.layers[0]]
+    assert model.activation_bytes_per_sample((4,)) == (3 + 2) * 4
+    assert model.get_config()["layers"][0]["config"]["input_shape"] == [4]
+    assert repr(models.Sequential([layers.ReLU(name="r")])) == \
+        f"Sequential([\n  {layers.ReLU(name='r')!r}\n])"
+    logits = model.forward_logits(mg.ones(1, 4))
+    np.testing.assert_allclose(model.final_activation(logits).numpy(),
+                               model(mg.ones(1, 4)).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError) as err:
+        models.Sequential([]).build((3,))
+    assert str(err.value) == "Sequential: add layers before building"
+    late = models.Sequential([layers.Dense(2)])
+    late.build((5,))
+    assert late.layers[0].input_shape == (5,) and late.layers[0].kernel.shape == (5, 2)
+    given = models.Sequential([layers.Dense(2, input_shape=(3,))])
+    given.build()
+    assert given.layers[0].kernel.shape == (3, 2)
+    given.build((3,))
+    assert given.layers[0].input_shape == (3,)
+
+
+def test_a_layer_built_by_hand_is_built_once():
+    mg.manual_seed(0)
+    dense = layers.Dense(2)
+    dense.build((3,))
+    assert dense.built
+    dense.kernel.data[...] = 7.0
+    out = dense(mg.ones(1, 3))                      # not built again: the 7s stay
+    assert out.numpy().tolist() == [[21.0, 21.0]]
