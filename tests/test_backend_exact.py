@@ -213,3 +213,39 @@ def test_a_device_equals_no_unknown_name_and_no_other_object():
     d = Device("cpu")
     assert d != "banana" and d != "tpu:0" and d != 3 and d != None  # noqa: E711
     assert d == "cpu" and Device("strict", 1) == "strict:1" and Device("strict", 1) != "strict"
+
+
+def test_cuda_device_count_and_synchronize_ask_the_cuda_backend(monkeypatch):
+    import types
+    monkeypatch.setattr(backend, "_BACKENDS", {k: v for k, v in backend._BACKENDS.items()
+                                               if k != "cuda"})
+    calls = []
+    monkeypatch.setattr(backend, "synchronize", lambda name=None: calls.append(name))
+    assert mg.cuda.device_count() == 0
+    mg.cuda.synchronize()
+    assert calls == []
+    runtime = types.SimpleNamespace(getDeviceCount=lambda: 3)
+    fake = types.SimpleNamespace(xp=types.SimpleNamespace(cuda=types.SimpleNamespace(
+        runtime=runtime)))
+    backend._BACKENDS["cuda"] = fake
+    assert mg.cuda.device_count() == 3
+    mg.cuda.synchronize()
+    assert calls == ["cuda"]
+
+
+def test_default_dtype_and_gradient_dtype_messages():
+    with pytest.raises(TypeError) as err:
+        mg.set_default_dtype("int32")
+    assert str(err.value) == "default dtype must be a floating dtype, got int32"
+    with pytest.raises(ValueError) as err:
+        mg.set_default_dtype("float16")
+    assert str(err.value) == (
+        "default dtype float16 is not supported: use float32 or float64 (for float16 "
+        "training use mixed precision: "
+        "minigrad.mixed_precision.set_global_policy('mixed_float16'))")
+    with pytest.raises(TypeError) as err:
+        mg.tensor([1, 2], requires_grad=True)
+    assert str(err.value) == (
+        "only floating point tensors can require gradients; this tensor has dtype int64 "
+        "(integer and bool tensors hold labels and masks). Convert with .astype('float32') "
+        "first.")

@@ -11,8 +11,6 @@ import time
 import numpy as np
 import pytest
 
-import minigrad as mg
-import minigrad.distributed as dist
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -117,50 +115,3 @@ def test_without_mpi4py_the_world_has_one_rank(tmp_path):
     """)
     r = run([sys.executable, "-c", code], tmp_path)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
-
-
-def test_shards_and_sampler_use_every_example_once():
-    for n in (0, 1, 5, 10, 37):
-        for size in (1, 2, 3):
-            parts = [dist.shard_rows(n, r, size) for r in range(size)]
-            rows = [i for p in parts for i in range(n)[p]]
-            assert rows == list(range(n))
-            assert max(len(range(n)[p]) for p in parts) - min(
-                len(range(n)[p]) for p in parts) <= 1
-    s = dist.DistributedSampler(11, seed=3)
-    first = s.indices()
-    assert sorted(first) == list(range(11)) and len(s) == 11       # a world of one
-    s.set_epoch(1)
-    assert sorted(s.indices()) == list(range(11)) and list(s.indices()) != list(first)
-    assert list(dist.DistributedSampler(5, shuffle=False)) == [0, 1, 2, 3, 4]
-
-
-def test_world_of_one_calls_change_nothing_and_check_their_arguments():
-    dist.init()
-    x = mg.tensor([1.0, 2.0])
-    assert dist.all_reduce(x) is x and dist.broadcast(x) is x
-    np.testing.assert_array_equal(x.numpy(), [1.0, 2.0])
-    with pytest.raises(ValueError, match="op must be 'sum' or 'mean'"):
-        dist.all_reduce(x, op="max")
-    p = mg.tensor([1.0, 1.0], requires_grad=True)
-    p.grad = mg.tensor([2.0, 4.0])
-    dist.all_reduce_gradients([p], scale=0.5)
-    np.testing.assert_array_equal(p.grad.numpy(), [1.0, 2.0])
-    model = mg.nn.Dense(2, input_shape=(3,))
-    dp = dist.DataParallel(model)
-    out = dp(mg.ones(4, 3))
-    assert out.shape == (4, 2)
-    out.sum().backward()
-    before = [p.grad.numpy().copy() for p in model.parameters()]
-    dp.sync_gradients()                                  # the mean over one rank: unchanged
-    for p, g in zip(model.parameters(), before):
-        np.testing.assert_array_equal(p.grad.numpy(), g)
-
-
-def test_buckets_group_by_dtype_and_size(monkeypatch):
-    monkeypatch.setattr(dist, "BUCKET_BYTES", 100)
-    ps = [mg.zeros(10, dtype="float32"), mg.zeros(10, dtype="float32"),
-          mg.zeros(3, dtype="float64"), mg.zeros(30, dtype="float32")]
-    sizes = [[p.size for p in b] for b in dist._buckets(ps)]
-    assert sizes == [[10, 10], [3], [30]]
-    assert [[p.size for p in b] for b in dist._buckets(ps, 40)] == [[10], [10], [3], [30]]

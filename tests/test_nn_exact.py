@@ -20,8 +20,8 @@ class Scale(Module):
 
 
 def test_a_parameter_takes_its_dtype_device_and_name():
-    p = Parameter([1.0, 2.0], dtype="float32", device="strict", name="w")
-    assert p.dtype == np.float32 and p.device == mg.device("strict") and p.name == "w"
+    p = Parameter([1.0, 2.0], dtype="float64", device="strict", name="w")
+    assert p.dtype == np.float64 and p.device == mg.device("strict") and p.name == "w"
     assert p.requires_grad
 
 
@@ -181,3 +181,103 @@ def test_a_layer_built_by_hand_is_built_once():
     dense.kernel.data[...] = 7.0
     out = dense(mg.ones(1, 3))                      # not built again: the 7s stay
     assert out.numpy().tolist() == [[21.0, 21.0]]
+
+
+def test_from_array_checks_the_dtype_and_keeps_the_name():
+    p = Parameter.from_array(np.ones(2), name="k")
+    assert p.name == "k"
+    with pytest.raises(TypeError):
+        Parameter.from_array(np.ones(2, dtype=np.int64))
+
+
+def test_shared_modules_and_parameters_are_listed_once_depth_first():
+    class Tree(Module):
+        def __init__(self):
+            super().__init__()
+            self.left = Scale()
+            self.mid = Wrapper(self.left)
+            self.right = Scale(3)
+            self.tied = self.right.w
+
+    class Wrapper(Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.own = Scale(1)
+    t = Tree()
+    assert [n for n, _ in t.named_modules()] == ["", "left", "mid", "mid.own", "right"]
+    assert [n for n, _ in t.named_parameters()] == ["tied", "left.w", "mid.own.w"]
+    assert len(t.parameters()) == 3
+
+
+def test_a_non_strict_load_still_checks_the_keys_it_finds():
+    class Two(Module):
+        def __init__(self):
+            super().__init__()
+            self.a = Parameter(np.zeros(2))
+            self.b = Parameter(np.zeros(2))
+    m = Two()
+    with pytest.raises(ValueError) as err:
+        m.load_state_dict({"b": np.ones(3)}, strict=False)
+    assert str(err.value) == ("cannot load state into Two: 'b': shape (3,) in the file, (2,) "
+                              "in the model")
+    assert m.b.numpy().tolist() == [0.0, 0.0]
+
+
+def test_activation_layers_compute_their_activation():
+    x = mg.tensor([-1.0, 2.0])
+    assert layers.ReLU()(x).numpy().tolist() == [0.0, 2.0]
+    np.testing.assert_allclose(layers.Tanh()(x).numpy(), np.tanh([-1.0, 2.0]))
+    np.testing.assert_allclose(layers.Sigmoid()(x).numpy(), 1 / (1 + np.exp([1.0, -2.0])))
+
+
+def test_sequential_defaults_plain_first_layers_and_final_activations():
+    assert models.Sequential([]).name == "sequential"
+    with pytest.raises(ValueError) as err:
+        models.Sequential([Scale()]).build()
+    assert str(err.value) == "Sequential.build: give input_shape (the first layer was given none)"
+    plain_first = models.Sequential([Scale(), layers.Dense(2)])
+    plain_first.build((2,))                         # a plain module first: no error
+    assert plain_first(mg.ones(1, 2)).shape == (1, 2)
+    mg.manual_seed(0)
+    three = models.Sequential([layers.Dense(3, input_shape=(2,)),
+                               layers.Dense(3, activation="relu"), layers.Dense(2)])
+    z = mg.tensor([[-1.0, 2.0]])
+    assert three.final_activation(z) is z and three.final_activation_name() is None
+    assert models.Sequential([]).final_activation(z) is z
+    fused = models.Sequential([layers.Dense(3, activation="relu", input_shape=(2,))])
+    assert [s.layers for s in fused.plan()] == [(fused.layers[0],)]
+    two = models.Sequential([layers.ReLU(name="r"), layers.Tanh(name="t")])
+    assert repr(two) == f"Sequential([\n  {two.layers[0]!r},\n  {two.layers[1]!r}\n])"
+
+
+def test_named_parameters_take_a_prefix_and_skip_only_the_shared_one():
+    class Holder(Module):
+        def __init__(self, shared):
+            super().__init__()
+            self.shared = shared
+            self.own = Parameter(np.zeros(1))
+
+    class Top(Module):
+        def __init__(self):
+            super().__init__()
+            self.a = Scale()
+            self.b = Holder(self.a.w)
+    t = Top()
+    assert [n for n, _ in t.named_parameters()] == ["a.w", "b.own"]
+    assert [n for n, _ in t.named_parameters(prefix="m")] == ["m.a.w", "m.b.own"]
+    with pytest.raises(TypeError) as err:
+        models.Sequential([]).add(3)
+    assert str(err.value) == "Sequential.add expects a layer, got int"
+
+
+def test_the_count_of_forward_hooks_returns_to_where_it_was():
+    from minigrad.hooks import forward_hooks_active
+    before = forward_hooks_active[0]
+    m = Scale()
+    handles = [m.register_forward_hook(lambda *a: None),
+               m.register_forward_pre_hook(lambda *a: None)]
+    assert forward_hooks_active[0] == before + 2
+    for h in handles:
+        h.remove()
+    assert forward_hooks_active[0] == before

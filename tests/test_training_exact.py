@@ -600,3 +600,44 @@ def test_a_model_starts_not_stopped_and_a_lazily_built_one_trains():
     first = m.dense.kernel.numpy().copy()
     m.fit(x, y, batch_size=8, verbose=0)
     assert not np.allclose(m.dense.kernel.numpy(), first)
+
+
+def test_integer_inputs_take_the_default_dtype_and_float_inputs_keep_theirs():
+    mg.set_default_dtype("float32")
+    mg.manual_seed(0)
+    m = models.Sequential([layers.Dense(2, input_shape=(4,))])
+    ints = (np.arange(12) % 5).reshape(3, 4)
+    assert m.predict(ints.astype(np.uint8)).dtype == np.float32
+    assert m.predict(ints.astype(np.float64)).dtype == np.float64     # never cast down
+    assert m.predict(ints.astype(np.float32)).dtype == np.float32
+
+
+def test_load_model_keeps_the_layer_names(tmp_path):
+    mg.manual_seed(0)
+    m = models.Sequential([layers.Dense(3, input_shape=(4,), name="first"),
+                           layers.Dense(2, activation="softmax", name="out")])
+    back = models.load_model(m.save(tmp_path / "m.npz"))
+    assert [layer.name for layer in back.layers] == ["first", "out"]
+    assert back.name == "sequential"
+
+
+def test_load_model_defaults_and_damaged_configs(tmp_path):
+    from minigrad import io as wio
+    m = bn_model()
+    path = m.save(tmp_path / "m.npz")
+    cfg = wio.read_config(path)
+    del cfg["model"]["name"]
+    nameless = wio.save_arrays(tmp_path / "nameless.npz", m.state_dict(), config=cfg)
+    assert models.load_model(nameless).name == "sequential"
+    del cfg["model"]["layers"]
+    empty = wio.save_arrays(tmp_path / "empty.npz", m.state_dict(), config=cfg)
+    with pytest.raises(RuntimeError, match="build the model first"):
+        models.load_model(empty)
+    m.compile(optimizer=mg.optim.LossScaleOptimizer(mg.optim.SGD()), loss="mse")
+    cfg = wio.read_config(m.save(tmp_path / "scaled.npz"))
+    del cfg["compile"]["optimizer"]["inner_optimizer"]
+    bad = wio.save_arrays(tmp_path / "bad.npz", m.state_dict(), config=cfg)
+    with pytest.raises(wio.WeightsFileError) as err:
+        models.load_model(bad)
+    assert str(err.value) == (f"{bad}: unknown optimizer None in the saved compile settings "
+                              "(load with compile=False)")

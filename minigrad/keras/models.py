@@ -26,7 +26,6 @@ def _layer_from_config(entry):
         raise wio.WeightsFileError(f"unknown layer class {entry['class_name']!r} in the "
                                    f"architecture; known: {sorted(LAYER_REGISTRY)}")
     cfg = dict(entry.get("config") or {})
-    cfg.pop("name", None)
     try:
         return cls(**cfg)
     except (TypeError, ValueError) as exc:
