@@ -11,7 +11,7 @@ from minigrad.nn import init
 
 
 @pytest.mark.parametrize("shape,fans", [((400, 300), (400, 300)), ((3, 3, 16, 32), (144, 288)),
-                                        ((7,), (7, 7)), ((), (1, 1))])
+                                        ((7,), (7, 7)), ((), (1, 1)), ((5, 4, 8), (20, 40))])
 def test_fans_of_dense_and_conv_kernels(shape, fans):
     assert init.fans(shape) == fans
 

@@ -278,6 +278,7 @@ def test_the_count_of_forward_hooks_returns_to_where_it_was():
     handles = [m.register_forward_hook(lambda *a: None),
                m.register_forward_pre_hook(lambda *a: None)]
     assert forward_hooks_active[0] == before + 2
-    for h in handles:
-        h.remove()
+    handles[0].remove()
+    assert forward_hooks_active[0] == before + 1
+    handles[1].remove()
     assert forward_hooks_active[0] == before
