@@ -189,6 +189,7 @@ def test_a_subclassed_model_trains_and_passes_extra_arguments():
     x, y = data(8)
     out = m(x)
     np.testing.assert_allclose(m(x, 2.0).numpy(), 2 * out.numpy())
+    np.testing.assert_allclose(m(x, scale=3.0).numpy(), 3 * out.numpy())
     np.testing.assert_array_equal(m.forward_logits(mg.tensor(x)).numpy(), out.numpy())
     with pytest.raises(TypeError) as err:
         m("abc")
@@ -492,20 +493,6 @@ def test_bad_y_and_an_unbuilt_model_in_fit():
     unbuilt.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     unbuilt.fit(x, y, verbose=0)
     assert unbuilt.layers[0].kernel.shape == (4, 2)
-
-
-def test_a_subclassed_model_passes_keyword_arguments():
-    class Scaled(models.Model):
-        def __init__(self):
-            super().__init__()
-            self.dense = layers.Dense(2, input_shape=(4,))
-
-        def forward(self, x, scale=1.0):
-            return self.dense(x) * scale
-    mg.manual_seed(0)
-    m = Scaled()
-    x, _ = data(3)
-    np.testing.assert_allclose(m(x, scale=3.0).numpy(), 3 * m(x).numpy())
 
 
 def test_progress_of_fit_and_evaluate_on_a_terminal_counts_the_steps(monkeypatch):
