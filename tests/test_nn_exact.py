@@ -282,3 +282,113 @@ def test_the_count_of_forward_hooks_returns_to_where_it_was():
     assert forward_hooks_active[0] == before + 1
     handles[1].remove()
     assert forward_hooks_active[0] == before
+
+
+def test_layer_names_are_keras_style_and_unique():
+    from minigrad.nn import layers as nn_layers
+    names = [layers.Conv2D(2, 3).name, layers.Conv2D(2, 3).name,
+             layers.MaxPooling2D().name]
+    assert names[0].startswith("conv2d") and names[1].startswith("conv2d")
+    assert names[0] != names[1] and names[2].startswith("max_pooling2d")
+    assert nn_layers._auto_name("NeverMadeLayer") == "never_made_layer"      # first: bare
+    assert nn_layers._auto_name("NeverMadeLayer") == "never_made_layer_1"
+    base = nn_layers._auto_name("BatchNormalization")
+    assert base.startswith("batch_normalization")
+    again = nn_layers._auto_name("BatchNormalization")
+    n = int(base.rpartition("_")[2]) if base != "batch_normalization" else 0
+    assert again == f"batch_normalization_{n + 1}"
+
+
+def test_activation_names_of_known_and_unknown_callables():
+    import functools
+    from minigrad import functional as F
+    from minigrad.nn.layers import activation_name
+    assert activation_name(F.relu) == "relu" and activation_name(None) == "linear"
+    assert activation_name(functools.partial(F.relu)) is None
+
+
+def test_base_layers_build_and_take_lists():
+    flat = layers.Flatten()
+    flat.build((2, 3))
+    assert flat.built
+    dense = layers.Dense(2, input_shape=(3,))
+    np.testing.assert_array_equal(dense([[1.0, 2.0, 3.0]]).numpy(),
+                                  dense(np.array([[1.0, 2.0, 3.0]])).numpy())
+
+
+def test_layer_messages_and_set_weights_exactly():
+    with pytest.raises(TypeError) as err:
+        layers.Dense(2, name="d8")(np.ones((2, 3), np.uint8))
+    assert str(err.value) == ("layer 'd8': input has dtype uint8; convert it to float32 "
+                              "first (uint8 pixel arithmetic would wrap around)")
+    with pytest.raises(ValueError) as err:
+        layers.Dense(2, name="d1")(mg.tensor([1.0, 2.0]))
+    assert str(err.value) == ("layer 'd1' (Dense) expects inputs of shape (batch, ..., "
+                              "features), got one number per sample; reshape it to (batch, 1)")
+    with pytest.raises(ValueError) as err:
+        layers.Conv2D(2, 3, name="c2")(mg.ones(2, 5, 5))
+    assert str(err.value) == ("layer 'c2' (Conv2D) expects inputs of shape (batch, H, W, C), "
+                              "got feature shape (5, 5)")
+    d = layers.Dense(2, input_shape=(3,), name="dw")
+    with pytest.raises(ValueError) as err:
+        d.set_weights([np.ones((3, 2))])
+    assert str(err.value) == "layer 'dw' has 2 weights, got 1"
+    with pytest.raises(ValueError) as err:
+        d.set_weights([np.ones((2, 2)), np.ones(2)])
+    assert str(err.value) == "layer 'dw': weight shape (2, 2) does not match (3, 2)"
+    d.set_weights([np.ones((3, 2), np.float64), np.zeros(2, np.float64)])
+    assert d.kernel.dtype == np.float32 and d.bias.dtype == np.float32
+
+
+@pytest.mark.parametrize("kernel,fits", [((5, 3), True), ((3, 5), True), ((6, 3), False),
+                                         ((3, 6), False), ((3, 7), False)])
+def test_conv_output_shape_refuses_a_kernel_that_does_not_fit(kernel, fits):
+    conv = layers.Conv2D(2, kernel, name="ck")
+    if fits:
+        assert conv.compute_output_shape((5, 5, 1))[2] == 2
+        return
+    with pytest.raises(ValueError) as err:
+        conv.compute_output_shape((5, 5, 1))
+    assert str(err.value) == f"layer 'ck' (Conv2D): kernel {kernel} does not fit input 5x5"
+
+
+def test_small_layers_keep_their_arguments_and_configs():
+    inp = layers.InputLayer(input_shape=(3,), name="in")
+    assert inp.input_shape == (3,) and inp.get_config() == {"name": "in", "input_shape": [3]}
+    drop = layers.Dropout(0.25, name="dr", input_shape=(4,))
+    assert drop.input_shape == (4,) and drop.get_config() == {"name": "dr", "rate": 0.25}
+    assert layers.Dense(2, input_dim=3).input_shape == (3,)
+    assert layers.Dense(2, input_shape=(5,), input_dim=3).input_shape == (5,)
+    assert layers.Dense(2, input_shape=(3,)).get_config()["input_shape"] == [3]
+    assert layers.Dense(2).get_config()["input_shape"] is None
+    assert layers.Conv2D(2, 3, input_shape=(5, 5, 1)).get_config()["input_shape"] == [5, 5, 1]
+    assert layers.Conv2D(2, 3).get_config()["input_shape"] is None
+    from minigrad.nn import Linear
+    lin = Linear(3, 4, name="lin")
+    assert lin.name == "lin" and lin.kernel.shape == (3, 4) and lin.bias.shape == (4,)
+    assert len(Linear(3, 4, bias=False).parameters()) == 1
+    pool = layers.MaxPooling2D(input_shape=(4, 6, 3))
+    assert pool.pool_size == (2, 2) and pool.input_shape == (4, 6, 3)
+    first = layers.AveragePooling2D(data_format="channels_first")
+    assert first.compute_output_shape((3, 4, 6)) == (3, 2, 3)
+
+
+def test_unknown_activation_is_refused_with_the_known_names():
+    from minigrad.nn.layers import ACTIVATIONS
+    with pytest.raises(ValueError) as err:
+        layers.Dense(2, activation="swishy")
+    names = sorted(k for k in ACTIVATIONS if k)
+    assert str(err.value) == f"unknown activation 'swishy'; known: {names}"
+
+
+def test_a_channels_first_convolution_with_same_padding_matches_channels_last():
+    mg.manual_seed(0)
+    last = layers.Conv2D(3, (3, 2), padding="same", input_shape=(5, 4, 2))
+    first = layers.Conv2D(3, (3, 2), padding="same", data_format="channels_first",
+                          input_shape=(2, 5, 4))
+    first.set_weights(last.get_weights())
+    x = np.random.default_rng(0).standard_normal((2, 5, 4, 2)).astype(np.float32)
+    y_last = last(x).numpy()
+    y_first = first(x.transpose(0, 3, 1, 2)).numpy()
+    assert y_first.shape == (2, 3, 5, 4)
+    np.testing.assert_allclose(y_first, y_last.transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-6)
