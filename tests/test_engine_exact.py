@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
+from test_autograd import SplitHalves
 
 
 def test_backward_messages_are_exact():
@@ -87,17 +88,6 @@ def test_create_graph_builds_the_graph_under_no_grad_too():
     assert h.tolist() == [6.0, 12.0]
 
 
-class Halves(mg.Function):
-    """Two outputs: the halves of a vector."""
-
-    def forward(self, x):
-        n = x.shape[0] // 2
-        return x[:n] * 1, x[n:] * 1
-
-    def backward(self, g0, g1):
-        return np.concatenate([g0, g1])
-
-
 class Three(mg.Function):
     """An op of three inputs (the general path of Function.apply): a * b + c."""
 
@@ -135,11 +125,11 @@ def test_the_freed_graph_message_names_the_op_also_for_several_outputs():
     with pytest.raises(RuntimeError) as err:
         y.backward()
     assert "The graph of Sum was freed by an earlier backward()" in str(err.value)
-    a, b = Halves().apply(mg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True))
-    (a.sum() + b.sum()).backward()                  # frees Halves
+    a, b = SplitHalves().apply(mg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True))
+    (a.sum() + b.sum()).backward()                  # frees SplitHalves
     with pytest.raises(RuntimeError) as err:
         (a * 2).sum().backward()
-    assert "The graph of Halves was freed" in str(err.value)
+    assert "The graph of SplitHalves was freed" in str(err.value)
 
 
 def test_no_gradient_aliases_the_upstream_one_or_another_gradient():
@@ -185,11 +175,11 @@ def test_no_gradient_aliases_the_upstream_one_or_another_gradient():
 
 def test_retain_grad_keeps_only_the_outputs_asked_for():
     x = mg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
-    a, b = Halves().apply(x)
+    a, b = SplitHalves().apply(x)
     b.retain_grad()
     (a.sum() + (b * 2).sum()).backward()
     assert a.grad is None and b.grad.numpy().tolist() == [2.0, 2.0]
-    b = Halves().apply(x)[1]                        # the first output is gone
+    b = SplitHalves().apply(x)[1]                        # the first output is gone
     b.retain_grad()
     (b * 3).sum().backward()
     assert b.grad.numpy().tolist() == [3.0, 3.0]
