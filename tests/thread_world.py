@@ -6,8 +6,9 @@ and mutation testing see them) instead of only under ``mpiexec``.
 ``mpi4py`` whose ``COMM_WORLD`` all-reduces and broadcasts through shared slots and a
 barrier (sums in rank order, as MPI does for a few ranks), and per-thread values of what
 a process owns alone: its rank and its host random generator (``mg.manual_seed`` in one
-thread seeds that thread's). The threads are named ``rank-R``. Returns the list of results by rank; the first exception of
-any rank is raised (the others are released from their barrier).
+thread seeds that thread's). The threads are named ``rank-R``. Returns the list of
+results by rank; the first exception of any rank is raised (the others are released from
+their barrier).
 """
 from __future__ import annotations
 
