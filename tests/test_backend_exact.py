@@ -8,6 +8,12 @@ from minigrad import backend
 from minigrad.backend import Backend, Device
 
 
+def without_cuda(monkeypatch):
+    """The backend registry as on a machine without CuPy (for this test)."""
+    monkeypatch.setattr(backend, "_BACKENDS", {k: v for k, v in backend._BACKENDS.items()
+                                               if k != "cuda"})
+
+
 def test_a_registered_backend_owns_its_array_type(monkeypatch):
     class Arr(np.ndarray):
         pass
@@ -22,8 +28,7 @@ def test_a_registered_backend_owns_its_array_type(monkeypatch):
 
 
 def test_cuda_availability_is_whether_a_cuda_backend_is_registered(monkeypatch):
-    monkeypatch.setattr(backend, "_BACKENDS", {k: v for k, v in backend._BACKENDS.items()
-                                               if k != "cuda"})
+    without_cuda(monkeypatch)
     monkeypatch.setattr(backend, "_cuda_reason", "no GPU here")
     assert backend.is_cuda_available() is False and mg.cuda.is_available() is False
     assert backend.cuda_unavailable_reason() == "no GPU here"
@@ -145,8 +150,7 @@ def test_device_strings_parse_exactly(monkeypatch):
     with pytest.raises(ValueError) as err:
         backend.as_device("strict:x")
     assert str(err.value) == "bad device index in 'strict:x'"
-    monkeypatch.setattr(backend, "_BACKENDS", {k: v for k, v in backend._BACKENDS.items()
-                                               if k != "cuda"})
+    without_cuda(monkeypatch)
     monkeypatch.setattr(backend, "_cuda_reason", "CuPy is not installed")
     with pytest.raises(RuntimeError) as err:
         backend.as_device("cuda:1")
@@ -217,8 +221,7 @@ def test_a_device_equals_no_unknown_name_and_no_other_object():
 
 def test_cuda_device_count_and_synchronize_ask_the_cuda_backend(monkeypatch):
     import types
-    monkeypatch.setattr(backend, "_BACKENDS", {k: v for k, v in backend._BACKENDS.items()
-                                               if k != "cuda"})
+    without_cuda(monkeypatch)
     calls = []
     monkeypatch.setattr(backend, "synchronize", lambda name=None: calls.append(name))
     assert mg.cuda.device_count() == 0

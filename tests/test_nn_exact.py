@@ -392,3 +392,12 @@ def test_a_channels_first_convolution_with_same_padding_matches_channels_last():
     y_first = first(x.transpose(0, 3, 1, 2)).numpy()
     assert y_first.shape == (2, 3, 5, 4)
     np.testing.assert_allclose(y_first, y_last.transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-6)
+
+
+def test_a_subclass_build_keeps_its_own_signature():
+    class Fixed(layers.Layer):
+        def build(self, input_shape=(2,)):
+            self.w = Parameter(np.ones(input_shape))
+    f = Fixed()
+    f.build()                                       # its default, then marked built
+    assert f.built and f.w.shape == (2,)

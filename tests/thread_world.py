@@ -74,8 +74,8 @@ class ThreadComm:
 class _ThreadRng(list):
     """``backend._host_rng``: slot 0 is this thread's generator."""
 
-    def __init__(self, local: _Local, first):
-        super().__init__([first])
+    def __init__(self, local: _Local):
+        super().__init__([None])            # one slot, read through __getitem__
         self.local = local
 
     def __getitem__(self, i):
@@ -116,7 +116,7 @@ def run_ranks(fn, size: int, monkeypatch, init: bool = True):
     monkeypatch.setitem(sys.modules, "mpi4py", fake_mpi4py(comm))
     monkeypatch.setattr(dist, "_world", _ThreadWorld(
         local, comm=None, rank=0, size=1, initialized=False, nccl=None))
-    monkeypatch.setattr(backend, "_host_rng", _ThreadRng(local, backend._host_rng[0]))
+    monkeypatch.setattr(backend, "_host_rng", _ThreadRng(local))
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)   # init() replaces it
     if init:
         dist.init()

@@ -8,7 +8,6 @@ given), so ``Dense(64)`` needs no input size. Shapes exclude the batch axis, as 
 from __future__ import annotations
 
 import functools
-
 from typing import Optional
 
 import numpy as np
@@ -64,8 +63,8 @@ def _auto_name(cls_name: str) -> str:
 
 def _marks_built(build):
     @functools.wraps(build)
-    def built(self, input_shape):
-        build(self, input_shape)
+    def built(self, *args, **kwargs):       # the subclass's own signature, passed through
+        build(self, *args, **kwargs)
         self.built = True
     return built
 
@@ -154,8 +153,7 @@ class Layer(Module):
     def ensure_built(self, input_shape) -> None:
         """Build for ``input_shape`` (no batch axis) unless already built."""
         if not self.built:
-            self.build(tuple(input_shape))
-            self.built = True
+            self.build(tuple(input_shape))         # marks the layer built
             self.input_shape = tuple(input_shape)
 
     def _as_input(self, x) -> Tensor:
