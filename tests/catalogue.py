@@ -78,7 +78,8 @@ def fixed(*shape_tuples):
 
 def matmul_shapes():
     return st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4),
-                     st.sampled_from(["2d", "batch", "vec_left", "vec_right", "bcast"])) \
+                     st.sampled_from(["2d", "batch", "vec_left", "vec_right", "bcast", "vec_vec",
+                                      "vec_batch", "batch_vec"])) \
         .map(_mm)
 
 
@@ -86,7 +87,8 @@ def _mm(a):
     n, k, m, kind = a
     return {"2d": ((n, k), (k, m)), "batch": ((2, n, k), (2, k, m)),
             "vec_left": ((k,), (k, m)), "vec_right": ((n, k), (k,)),
-            "bcast": ((3, 1, n, k), (2, k, m))}[kind]
+            "bcast": ((3, 1, n, k), (2, k, m)), "vec_vec": ((k,), (k,)),
+            "vec_batch": ((k,), (2, k, m)), "batch_vec": ((2, n, k), (k,))}[kind]
 
 
 def conv_shapes():
@@ -201,6 +203,7 @@ def nchw(f):
 
 
 LABELS = np.array([2, 0, 1, 2, 1])
+IGNORED = np.array([2, -100, 1, -100, 0])           # rows 1 and 3 count for nothing
 IGNORED = np.array([2, -100, 1, -100, 1])
 TOKENS = np.array([[1, 4, 1], [0, 2, 1]])           # repeated rows: gradients add up
 ATTN_MASK = np.array([[1, 0, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1]], dtype=bool)
@@ -320,6 +323,11 @@ CATALOGUE = [
     Op("cross_entropy_none", lambda x: F.cross_entropy(
         x, mg.tensor(LABELS, device=x.device), reduction="none"),
        lambda x: -np.log(_softmax(x))[np.arange(5), LABELS], fixed((5, 3))),
+    Op("cross_entropy_ignored", lambda x: F.cross_entropy(x, mg.tensor(IGNORED, device=x.device)),
+       lambda x: -np.log(_softmax(x))[[0, 2, 4], IGNORED[[0, 2, 4]]].mean(), fixed((5, 3))),
+    Op("cross_entropy_ignored_sum", lambda x: F.cross_entropy(
+        x, mg.tensor(IGNORED, device=x.device), reduction="sum"),
+       lambda x: -np.log(_softmax(x))[[0, 2, 4], IGNORED[[0, 2, 4]]].sum(), fixed((5, 3))),
     Op("nll_loss", lambda x: F.nll_loss(x, mg.tensor(LABELS, device=x.device)),
        lambda x: -x[np.arange(5), LABELS].mean(), fixed((5, 3))),
     Op("bce", lambda p, t: F.binary_cross_entropy(p, t),
@@ -331,6 +339,10 @@ CATALOGUE = [
     Op("categorical_crossentropy", lambda p, t: F.categorical_crossentropy(p, t),
        lambda p, t: -(t * np.log(p / p.sum(1, keepdims=True))).sum(1).mean(),
        fixed((4, 3), (4, 3)), (unit_interval, probs), targets=(1,)),
+    Op("categorical_crossentropy_labels",
+       lambda p: F.categorical_crossentropy(p, mg.tensor(LABELS[:4], device=p.device)),
+       lambda p: -np.log(p / p.sum(1, keepdims=True))[np.arange(4), LABELS[:4]].mean(),
+       fixed((4, 3)), (unit_interval,)),
     # convolution and pooling
     Op("conv2d", lambda x, W, b: F.conv2d(x, W, b, stride=1, padding=1),
        lambda x, W, b: _conv_ref(x, W, b, 1, 1), fixed((2, 3, 5, 5), (4, 3, 3, 3), (4,)),

@@ -236,7 +236,9 @@ class Tanh(nn.Module):
 def test_documented_defaults_of_the_attribution_methods():
     W = np.random.default_rng(2).standard_normal((5, 3))
     m = Tanh(W)
-    x = rng.standard_normal((2, 5)) * 2
+    # moderate inputs: for saturated ones the midpoint rule is exact to 1e-9 already
+    # (the integrand sech^2(a z) is flat at both ends), and 50 and 51 steps agree
+    x = np.random.default_rng(3).standard_normal((2, 5)) * 0.5
     np.testing.assert_array_equal(explain.smoothgrad(m, x, 1),
                                   explain.smoothgrad(m, x, 1, samples=25, noise=0.15, seed=0))
     ig = explain.integrated_gradients(m, x, 1)

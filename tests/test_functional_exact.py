@@ -768,3 +768,48 @@ def test_convolution_and_pooling_checks_name_the_axis_that_fails(make, message):
 def test_convolution_and_pooling_accept_the_boundary_cases(make, shape):
     """A kernel as large as the (padded) input, padding of exactly half the kernel."""
     assert make().shape == shape
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: mg.ones(3) @ mg.tensor(2.0),
+     "matmul: both operands need at least 1 dimension, got shapes (3,) and ()"),
+    (lambda: F.matmul(mg.tensor(2.0), mg.ones(3)),
+     "matmul: both operands need at least 1 dimension, got shapes () and (3,)"),
+    (lambda: mg.ones(2, 2, 3) @ mg.ones(3, 3, 4),
+     "matmul: batch dimensions of shapes (2, 2, 3) and (3, 3, 4) do not broadcast"),
+    (lambda: F.flatten(mg.ones(3), 1), "flatten: axis 1 is out of range for 1 axes"),
+])
+def test_matmul_and_flatten_messages_are_exact(call, message):
+    with pytest.raises(ValueError) as e:
+        call()
+    assert str(e.value) == message
+
+
+def test_max_pooling_over_more_than_256_positions_finds_a_late_maximum():
+    """A 16 x 17 window has 272 positions: the index of its first maximum no longer fits
+    in a byte. The maximum sits at position 271 and at 260; both kernels agree."""
+    a = -np.arange(2 * 16 * 17, dtype=np.float64).reshape(2, 16, 17, 1)
+    a[0, 15, 16, 0] = 5.0                           # position 271
+    a[1, 15, 5, 0] = 5.0                            # position 260
+    grads = []
+    for reference in (False, True):
+        x = mg.tensor(a, requires_grad=True)
+        with mg.kernels.reference_ops(reference):
+            y = F.max_pool2d(x, (16, 17), layout="NHWC")
+        y.backward(mg.tensor(np.array([2.0, 3.0]).reshape(2, 1, 1, 1)))
+        np.testing.assert_array_equal(y.numpy().ravel(), [5.0, 5.0])
+        grads.append(x.grad.numpy())
+    expect = np.zeros_like(a)
+    expect[0, 15, 16, 0], expect[1, 15, 5, 0] = 2.0, 3.0
+    np.testing.assert_array_equal(grads[0], expect)
+    np.testing.assert_array_equal(grads[1], expect)
+
+
+def test_cross_entropy_of_one_class_with_an_ignored_row():
+    """The ignored rows' labels are replaced by a class that exists (0), even when there
+    is only one; the loss of a single class is 0, as in PyTorch."""
+    x = t(np.zeros((3, 1)))
+    loss = F.cross_entropy(x, mg.tensor(np.array([0, -100, 0])))
+    loss.backward()
+    assert loss.item() == 0.0
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 1)))

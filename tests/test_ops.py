@@ -122,6 +122,42 @@ def test_grad_dtype_and_shape_match_input(op, data):
             assert x.grad.shape == x.shape and x.grad.dtype == np.float32
 
 
+@pytest.fixture
+def gradient_dtypes(monkeypatch):
+    """A list that collects every gradient a Function's backward returns in another dtype
+    than its input's. The engine casts only at the leaves, so such a gradient would pass
+    test_grad_dtype_and_shape_match_input while every op below it computed in float64."""
+    from minigrad import engine
+    wrong = []
+    real = engine._Mode.backward
+
+    def checked(mode, f, gys):
+        gxs = real(mode, f, gys)
+        for i, (x, g, need) in enumerate(zip(f.inputs, gxs, f.needs_input_grad)):
+            if need and g is not None and g.dtype != x.dtype:
+                wrong.append(f"{type(f).__name__}, input {i}: {g.dtype} for {x.dtype}")
+        return gxs
+
+    monkeypatch.setattr(engine._Mode, "backward", checked)
+    return wrong
+
+
+@pytest.mark.parametrize("op", CATALOGUE, ids=ids)
+@pytest.mark.parametrize("create_graph", [False, True], ids=["plain", "graph"])
+@settings(max_examples=2)
+@given(data=st.data())
+def test_every_backward_keeps_its_inputs_dtype(op, create_graph, gradient_dtypes, data):
+    if create_graph and not op.gradgrad:
+        return
+    arrays = draw_arrays(op, data.draw(op.shapes), 6)
+    xs = to_tensors(arrays, "cpu", np.float32, op)
+    wrt = [x for x in xs if x.requires_grad]
+    y = op.fn(*xs)
+    mg.grad(y, wrt, grad_outputs=mg.ones(y.shape), create_graph=create_graph,
+            allow_unused=True)
+    assert not gradient_dtypes, gradient_dtypes
+
+
 @pytest.mark.parametrize("slope", [0.0, 0.01, 0.3, 1.0, 2.5, -0.5])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_leaky_relu_every_slope_exactly(slope, dtype):

@@ -163,7 +163,10 @@ class Pow(Function):
                 # where takes only an array as the condition
                 gx0 = gy * xp.where(xp.asarray(x1 == 0), 0, x1 * x0 ** (x1 - 1))
             if n1:
-                gx1 = gy * xp.where((x0 == 0) & (x1 >= 0), 0, self.y * xp.log(x0))
+                # a constant base (2 ** x) is a Python number: its log stays one, or the
+                # gradient of a float32 exponent would come back in float64
+                ln_x0 = float(np.log(x0)) if isinstance(x0, SCALAR_TYPES) else xp.log(x0)
+                gx1 = gy * xp.where((x0 == 0) & (x1 >= 0), 0, self.y * ln_x0)
         return gx0, gx1
 
     def backward_graph(self, gy):

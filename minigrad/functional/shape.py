@@ -8,7 +8,7 @@ import numpy as np
 from .. import backend
 from ..autograd import AsType, Function, sum_to_array
 from ..backend import get_array_module
-from ..tensor import Tensor, check_grad_dtype
+from ..tensor import Tensor
 from .arithmetic import _as_tensor
 
 __all__ = ["reshape", "transpose", "broadcast_to", "sum_to", "getitem", "concatenate",
@@ -400,6 +400,4 @@ def astype(x, dtype) -> Tensor:
         from ..autograd import no_grad
         with no_grad():
             return AsType(dtype).apply(x)
-    if x.requires_grad:
-        check_grad_dtype(dtype)
     return AsType(dtype).apply(x)
