@@ -48,3 +48,41 @@ def test_import_changes_no_process_wide_allocator_setting():
         print(freed_stays_resident())
     """)
     assert out == ["False"]
+
+
+def _run(code, **env):
+    import subprocess
+    import sys
+    import textwrap
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                       text=True, env={**os.environ, **env})
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+_STEP = """
+    import minigrad as mg, numpy as np
+    from minigrad import tuning
+    blas = tuning._blas_threads()
+    print(blas, tuning.cpu_threads())
+    p = mg.nn.Parameter(np.ones(3, np.float32))
+    p.grad = mg.ones(3)
+    mg.optim.SGD([p], lr=0.1).step()
+    print(tuning._blas_threads(), tuning.cpu_threads(), tuning._usable_cores())
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="Linux only")
+def test_threads_are_turned_on_by_the_first_training_step_not_by_the_import():
+    """Importing minigrad leaves BLAS's threads as they are; the first optimizer step
+    runs minigrad's own threads, one per usable core, with BLAS on one thread (where
+    OpenBLAS is found). MINIGRAD_CPU_THREADS=1 keeps everything as it was."""
+    out = _run(_STEP, OPENBLAS_NUM_THREADS="2")
+    before, after = out[:2], out[2:]
+    if before[0] == "None":
+        pytest.skip("no OpenBLAS whose threads minigrad can set")
+    assert before == ["2", "1"]
+    cores = after[2]
+    assert after == (["1", cores, cores] if int(cores) > 1 else ["2", "1", "1"])
+    out = _run(_STEP, OPENBLAS_NUM_THREADS="2", MINIGRAD_CPU_THREADS="1")
+    assert out == ["2", "1", "2", "1", out[-1]]
