@@ -24,13 +24,12 @@ class MatMul(Function):
 
     def forward(self, x0, x1):
         self.x0, self.x1 = x0, x1
-        return fused("matmul", x0)(x0, x1)
+        return x0 @ x1
 
     def backward(self, gy):
         n0, n1 = self.needs_input_grad
-        mm = fused("matmul", gy)
-        gx0 = mm(gy, _mT(self.x1)) if n0 else None
-        gx1 = mm(_mT(self.x0), gy) if n1 else None
+        gx0 = gy @ _mT(self.x1) if n0 else None
+        gx1 = _mT(self.x0) @ gy if n1 else None
         return gx0, gx1
 
     def backward_graph(self, gy):
@@ -95,7 +94,7 @@ class Linear(Function):
 
     def forward(self, x, W, b=None):
         self.x, self.W = x, W
-        y = fused("matmul", x)(x, W)
+        y = x @ W
         if b is not None:
             y += b
         if self.relu:
@@ -107,9 +106,8 @@ class Linear(Function):
         need = self.needs_input_grad
         if self.relu:
             gy = fused("relu_grad", gy)(gy, self.y)   # ReLU'(0) = 0
-        mm = fused("matmul", gy)
-        gx = mm(gy, self.W.T) if need[0] else None
-        gW = mm(self.x.T, gy) if need[1] else None
+        gx = gy @ self.W.T if need[0] else None
+        gW = self.x.T @ gy if need[1] else None
         if len(need) == 3:
             gb = fused("sum_rows", gy)(gy) if need[2] else None
             return gx, gW, gb

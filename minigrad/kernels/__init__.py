@@ -22,12 +22,9 @@ MaxPool2d (+ ReLU)       cpu.pool.MaxPool2dStrided   stride == window, no paddin
 
 The elementwise and row hot paths (the ReLU gradient, the Adam step, GELU and its
 gradient, the sum over rows of bias gradients, layer normalisation and softmax of rows
-and their gradients) and the matrix products of ``matmul`` and ``linear`` go through
-:func:`minigrad.kernels.elementwise.fused`: a generic version on every backend; on CUDA
-one kernel launch per pass (:mod:`minigrad.kernels.cuda`), checked against the generic
-version on first use; on the CPU the generic formulas run on slices of the rows in
-minigrad's own threads once a training step (or :func:`minigrad.tuning.set_cpu_threads`)
-turns them on (:mod:`minigrad.kernels.cpu.threaded`).
+and their gradients) go through :func:`minigrad.kernels.elementwise.fused`: a generic
+version on every backend, and on CUDA one kernel launch per pass
+(:mod:`minigrad.kernels.cuda`), checked against the generic version on first use.
 """
 from __future__ import annotations
 

@@ -21,11 +21,6 @@ dropped, with a warning, if it fails or disagrees.
   over each row (the input gradient of layer_norm, ``g`` the gradient of xhat)
 * ``softmax_rows(x) -> exp(x - max) / sum(exp(x - max))`` over each row of a 2-D ``x``
 * ``softmax_rows_grad(gy, y) -> y (gy - sum(gy y))``, the sums over each row
-* ``matmul(a, b) -> a @ b`` (on the CPU split over minigrad's threads, with BLAS on one
-  thread: :mod:`minigrad.kernels.cpu.threaded`)
-
-The generic versions of the elementwise and row kernels take an optional ``out``, so that
-a backend's version can run the same formula on slices of the arrays.
 """
 from __future__ import annotations
 
@@ -38,11 +33,11 @@ from ..backend import get_array_module, get_backend
 __all__ = ["fused", "relu_grad_generic", "adam_step_generic", "gelu_tanh_generic",
            "gelu_tanh_grad_generic", "sum_rows_generic", "layer_norm_generic",
            "layer_norm_grad_generic", "softmax_rows_generic", "softmax_rows_grad_generic",
-           "matmul_generic", "FUSED"]
+           "FUSED"]
 
 
-def relu_grad_generic(gy, y, out=None):
-    return get_array_module(gy).multiply(gy, y > 0, out=out)
+def relu_grad_generic(gy, y):
+    return gy * (y > 0)
 
 
 def adam_step_generic(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
@@ -62,25 +57,24 @@ def adam_step_generic(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
     p -= tmp
 
 
-def gelu_tanh_generic(x, k, c, out=None):
-    """In two buffers (new, or ``out``): one NumPy pass per operator, never a fresh array
-    per operator (GELU runs on a Transformer's largest activations)."""
+def gelu_tanh_generic(x, k, c):
+    """In two buffers: one NumPy pass per operator, never a fresh array per operator
+    (GELU runs on a Transformer's largest activations)."""
     xp = get_array_module(x)
-    y, t = out if out is not None else (xp.empty_like(x), xp.empty_like(x))
-    xp.multiply(x, x, out=t)       # t = tanh(x (k + k c x^2)) = tanh(k (x + c x^3))
+    t = xp.asarray(x * x)          # t = tanh(x (k + k c x^2)) = tanh(k (x + c x^3))
     t *= k * c
     t += k
     t *= x
     xp.tanh(t, out=t)
-    xp.add(t, 1, out=y)            # y = x (1 + t) / 2
+    y = xp.asarray(t + 1)          # y = x (1 + t) / 2
     y *= x
     y *= 0.5
     return y, t
 
 
-def gelu_tanh_grad_generic(gy, x, t, k, c, out=None):
+def gelu_tanh_grad_generic(gy, x, t, k, c):
     xp = get_array_module(gy)
-    g = xp.multiply(x, x, out=xp.empty_like(x) if out is None else out)  # k (1 + 3 c x^2)
+    g = xp.asarray(x * x)          # k (1 + 3 c x^2)
     g *= 3 * k * c
     g += k
     s = xp.asarray(t * t)          # 1 - t^2
@@ -94,48 +88,40 @@ def gelu_tanh_grad_generic(gy, x, t, k, c, out=None):
     return g
 
 
-def matmul_generic(a, b, out=None):
-    return get_array_module(a).matmul(a, b, out=out)
-
-
 def sum_rows_generic(a):
     return a.sum(axis=0)
 
 
-def layer_norm_generic(x, eps, axes=-1, out=None):
+def layer_norm_generic(x, eps, axes=-1):
     """Two passes (the mean, then the squares of the centred values), so rows of equal
     values give xhat = 0 exactly. Over ``axes`` (the last by default: the rows of a 2-D
     ``x``); also on Tensors, where each in-place step makes a new Tensor of the graph
-    (LayerNorm's double backprop). ``out`` (arrays only) receives xhat."""
-    mean = x.mean(axis=axes, keepdims=True)
-    xc = x - mean if out is None else get_array_module(x).subtract(x, mean, out=out)
+    (LayerNorm's double backprop)."""
+    xc = x - x.mean(axis=axes, keepdims=True)
     inv = ((xc * xc).mean(axis=axes, keepdims=True) + eps) ** -0.5
     xc *= inv
     return xc, inv
 
 
-def layer_norm_grad_generic(g, xhat, inv, axes=-1, out=None):
-    """inv (g - mean(g) - xhat mean(g xhat)) over ``axes``; arrays or Tensors, as above
-    (``out``: arrays only)."""
-    m = xhat * (g * xhat).mean(axis=axes, keepdims=True)
-    gx = g - m if out is None else get_array_module(g).subtract(g, m, out=out)
+def layer_norm_grad_generic(g, xhat, inv, axes=-1):
+    """inv (g - mean(g) - xhat mean(g xhat)) over ``axes``; arrays or Tensors, as above."""
+    gx = g - xhat * (g * xhat).mean(axis=axes, keepdims=True)
     gx -= g.mean(axis=axes, keepdims=True)
     gx *= inv
     return gx
 
 
-def softmax_rows_generic(x, axis=-1, out=None):
+def softmax_rows_generic(x, axis=-1):
     """Over ``axis`` (the last by default: the rows of a 2-D ``x``)."""
     xp = get_array_module(x)
-    y = xp.subtract(x, x.max(axis=axis, keepdims=True),
-                    out=xp.empty_like(x) if out is None else out)
+    y = xp.asarray(x - x.max(axis=axis, keepdims=True))
     xp.exp(y, out=y)                       # in place: one array for the result
     y /= y.sum(axis=axis, keepdims=True)
     return y
 
 
-def softmax_rows_grad_generic(gy, y, axis=-1, out=None):
-    gx = get_array_module(gy).subtract(gy, (gy * y).sum(axis=axis, keepdims=True), out=out)
+def softmax_rows_grad_generic(gy, y, axis=-1):
+    gx = gy - (gy * y).sum(axis=axis, keepdims=True)
     gx *= y
     return gx
 
@@ -144,7 +130,7 @@ GENERIC = {"relu_grad": relu_grad_generic, "adam_step": adam_step_generic,
            "gelu_tanh": gelu_tanh_generic, "gelu_tanh_grad": gelu_tanh_grad_generic,
            "sum_rows": sum_rows_generic, "layer_norm": layer_norm_generic,
            "layer_norm_grad": layer_norm_grad_generic, "softmax_rows": softmax_rows_generic,
-           "softmax_rows_grad": softmax_rows_grad_generic, "matmul": matmul_generic}
+           "softmax_rows_grad": softmax_rows_grad_generic}
 
 #: for each kernel, its self-check's arguments from ``a()`` (a fresh random array of 64
 #: values) and the array module
@@ -159,11 +145,9 @@ SAMPLES = {
                                       xp.abs(a()[:4]).reshape(4, 1) + 0.5),
     "softmax_rows": lambda a, xp: (3 * a().reshape(4, 16),),
     "softmax_rows_grad": lambda a, xp: (a().reshape(4, 16), xp.abs(a().reshape(4, 16)) / 8),
-    "matmul": lambda a, xp: (a().reshape(8, 8), a().reshape(8, 8)),
 }
 
-#: {backend name: {kernel name: fused kernel}}, filled on first use: on CUDA one kernel
-#: launch per pass, on the CPU the generic formulas split over minigrad's threads
+#: {backend name: {kernel name: fused kernel}}; the CUDA kernels are built on first use
 FUSED: dict = {}
 _checked: dict = {}        # (backend, kernel, dtype) -> passed its self-check?
 
@@ -173,9 +157,6 @@ def _fused_kernels(b) -> dict:
         if b.name == "cuda":
             from .cuda import elementwise_kernels
             FUSED["cuda"] = elementwise_kernels(b.xp)
-        elif b.name == "cpu":
-            from .cpu.threaded import elementwise_kernels
-            FUSED["cpu"] = elementwise_kernels()
         else:
             FUSED[b.name] = {}
     return FUSED[b.name]
