@@ -813,3 +813,57 @@ def test_cross_entropy_of_one_class_with_an_ignored_row():
     loss.backward()
     assert loss.item() == 0.0
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((3, 1)))
+
+
+def test_softmax_of_a_single_number_is_one():
+    x = t(2.0)
+    y = F.softmax(x)
+    y.backward()
+    assert y.shape == () and y.item() == 1.0 and x.grad.item() == 0.0
+
+
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
+def test_pooling_names_a_wrong_layout(pool):
+    with pytest.raises(ValueError) as e:
+        pool(mg.ones(1, 1, 2, 2), 2, layout="NWHC")
+    assert str(e.value) == "layout must be 'NCHW' or 'NHWC', got 'NWHC'"
+
+
+L = mg.tensor(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("call, kind, message", [
+    (lambda: F.cross_entropy(L, np.array([True, False])), TypeError,
+     "class targets have dtype bool (shape (2,)): a mask, not labels. Pass integer class "
+     "indices (for example target.astype(int)) or float probabilities"),
+    (lambda: F.cross_entropy(L, np.zeros((2, 3), int)), ValueError,
+     "integer class targets must have shape (2,) for outputs of shape (2, 3), got (2, 3) "
+     "(one-hot targets must be floating point)"),
+    (lambda: F.cross_entropy(L, np.zeros(3, int)), ValueError,
+     "integer class targets must have shape (2,) for outputs of shape (2, 3), got (3,)"),
+    (lambda: F.cross_entropy(L, np.zeros(2)), ValueError,
+     "probability/one-hot targets must have the outputs' shape (2, 3), got (2,) "
+     "(integer labels need an integer dtype)"),
+    (lambda: F.cross_entropy(L, np.zeros((3, 3))), ValueError,
+     "probability/one-hot targets must have the outputs' shape (2, 3), got (3, 3)"),
+    (lambda: F.mse_loss(L, np.zeros((2, 3)), reduction="avg"), ValueError,
+     "reduction must be one of ('mean', 'sum', 'none'), got 'avg'"),
+    (lambda: F.cross_entropy(L, mg.tensor(np.zeros(2, int), device="strict")), RuntimeError,
+     "target is on strict:0 but the prediction is on cpu"),
+])
+def test_loss_target_messages_are_exact(call, kind, message):
+    with pytest.raises(kind) as e:
+        call()
+    assert str(e.value) == message
+
+
+def test_array_targets_go_to_the_predictions_device():
+    """A target given as a NumPy array or a list joins the prediction on its device."""
+    p = mg.tensor(np.array([[0.0, 1.0], [2.0, 0.0]]), device="strict", requires_grad=True)
+    for target in (np.array([1, 0]), [1, 0]):
+        loss = F.cross_entropy(p, target)
+        assert loss.device == p.device
+        want = F.cross_entropy(mg.tensor(p.numpy()), target).item()
+        assert loss.item() == want
+    loss = F.mse_loss(p, np.ones((2, 2)))
+    assert loss.device == p.device and loss.item() == 0.75
