@@ -867,3 +867,21 @@ def test_array_targets_go_to_the_predictions_device():
         assert loss.item() == want
     loss = F.mse_loss(p, np.ones((2, 2)))
     assert loss.device == p.device and loss.item() == 0.75
+
+
+def test_arrays_in_an_op_take_a_floating_tensors_dtype_and_device():
+    """As PyTorch: a float32 tensor with an integer array gives float32 (NumPy alone gives
+    float64); an integer tensor with a floating array keeps the fractions; the array joins
+    the tensor's device."""
+    x = mg.tensor(np.array([1.5, 2.5], np.float32))
+    for y in (x + np.array([1, 2]), np.array([1, 2]) * x, x - np.array([True, False]),
+              x / np.array([2.0, 4.0])):
+        assert y.dtype == np.float32
+    np.testing.assert_array_equal((x + np.array([1, 2])).numpy(), [2.5, 4.5])
+    i = mg.tensor(np.array([1, 2]))
+    np.testing.assert_array_equal((i + np.array([0.5, 0.25])).numpy(), [1.5, 2.25])
+    s = mg.tensor(np.array([1.0, 2.0]), device="strict", requires_grad=True)
+    y = s * np.array([3.0, 4.0])
+    assert y.device == s.device
+    y.sum().backward()
+    np.testing.assert_array_equal(s.grad.numpy(), [3.0, 4.0])

@@ -21,7 +21,9 @@ def lift(value, like: Tensor = None) -> Tensor:
     """Make ``value`` a Tensor for an op with ``like``.
 
     Python numbers become constants that keep ``like``'s dtype (as in NumPy 2 and
-    PyTorch); arrays move to ``like``'s device and floating arrays take its dtype.
+    PyTorch); arrays move to ``like``'s device, and next to a floating ``like`` every
+    numeric array takes its dtype (as PyTorch: a float32 tensor and an int64 array give
+    float32; NumPy would give float64).
     """
     if isinstance(value, Tensor):
         return value
@@ -32,7 +34,7 @@ def lift(value, like: Tensor = None) -> Tensor:
     if like is None:
         return Tensor._wrap(as_array(value, copy=False))
     arr = as_array(value, device=like.device, copy=False)
-    if arr.dtype.kind == "f" and like.dtype.kind == "f" and arr.dtype != like.dtype:
+    if like.dtype.kind == "f" and arr.dtype.kind in "fiub" and arr.dtype != like.dtype:
         arr = arr.astype(like.dtype)
     return Tensor._wrap(arr)
 
