@@ -885,3 +885,40 @@ def test_arrays_in_an_op_take_a_floating_tensors_dtype_and_device():
     assert y.device == s.device
     y.sum().backward()
     np.testing.assert_array_equal(s.grad.numpy(), [3.0, 4.0])
+
+
+@pytest.mark.parametrize("k", [(1, 1), (1, 2), (2, 1), (1, 3), (3, 1), (1, 257)])
+@pytest.mark.parametrize("grad", [True, False])
+def test_strided_max_pooling_of_windows_of_one_two_three_and_257_positions(k, grad):
+    """The fast kernel's special cases (a window of one position is a copy; of two, one
+    maximum; the index of the first maximum over a loop of the middle parts; 257 positions
+    no longer fit a byte), the maximum at the window's last position, against the
+    reference op."""
+    rng = np.random.default_rng(sum(k))
+    a = rng.standard_normal((2, 2 * k[0], 2 * k[1], 3))
+    a[:, k[0] - 1, k[1] - 1, :] = 9.0            # the first window's last position
+    gy = rng.standard_normal((2, 2, 2, 3))
+    results = []
+    for reference in (False, True):
+        x = mg.tensor(a, requires_grad=grad)
+        with mg.kernels.reference_ops(reference):
+            y = F.max_pool2d(x, k, layout="NHWC")
+        if grad:
+            y.backward(mg.tensor(gy))
+        results.append((y.numpy(), x.grad.numpy() if grad else None))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert (results[0][0][:, 0, 0, :] == 9.0).all()
+    if grad:
+        np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_transpose_takes_the_axes_as_one_tuple_or_list():
+    x = mg.tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True)
+    for axes in [(1, 0, 2)], [[1, 0, 2]], [1, 0, 2]:
+        y = F.transpose(x, *axes)
+        assert y.shape == (3, 2, 4)
+        np.testing.assert_array_equal(y.numpy(), x.numpy().transpose(1, 0, 2))
+    y = F.transpose(x, (2, 0, 1))
+    y.backward(mg.tensor(np.arange(24.0).reshape(4, 2, 3)))
+    np.testing.assert_array_equal(x.grad.numpy(),
+                                  np.arange(24.0).reshape(4, 2, 3).transpose(1, 2, 0))

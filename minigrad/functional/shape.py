@@ -61,13 +61,13 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def _inverse(self):
-        return tuple(np.argsort(self.axes)) if self.axes is not None else None
+        return tuple(int(a) for a in np.argsort(self.axes))
 
     def backward(self, gy):
         return gy.transpose(self._inverse())
 
     def backward_graph(self, gy):
-        return transpose(gy, *(self._inverse() or ()))
+        return transpose(gy, *self._inverse())
 
 
 def transpose(x, *axes) -> Tensor:

@@ -33,15 +33,12 @@ def index_dtype(n):
     return np.uint8 if n <= 256 else np.int32
 
 
-def first_max(parts, y, out=None):
+def first_max(parts, y, out):
     """The index of the first of ``parts`` equal to their max ``y`` (tied maxima: the first
-    takes the gradient, as in PyTorch's and TensorFlow's max pooling), into ``out`` or a
-    new array of :func:`index_dtype`: the number of leading parts that differ from the
-    max."""
+    takes the gradient, as in PyTorch's and TensorFlow's max pooling), into ``out`` (an
+    array of :func:`index_dtype`): the number of leading parts that differ from the max."""
     xp = get_array_module(y)
     differs = xp.not_equal(parts[0], y)
-    if out is None:
-        out = xp.empty(y.shape, dtype=index_dtype(len(parts)))
     out[...] = differs
     if len(parts) > 2:
         tmp = xp.empty_like(differs)
