@@ -922,3 +922,47 @@ def test_transpose_takes_the_axes_as_one_tuple_or_list():
     y.backward(mg.tensor(np.arange(24.0).reshape(4, 2, 3)))
     np.testing.assert_array_equal(x.grad.numpy(),
                                   np.arange(24.0).reshape(4, 2, 3).transpose(1, 2, 0))
+
+
+X4, W4 = mg.ones(1, 2, 5, 5), mg.ones(3, 2, 3, 3)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.conv2d(X4, W4, padding="full"),
+     "padding must be 'valid', 'same' or integers, got 'full'"),
+    (lambda: F.conv2d(X4, W4, padding=-1),
+     "conv2d/pooling: padding must be an integer >= 0, got -1"),
+    (lambda: F.conv2d(X4, W4, activation="tanh"),
+     "conv2d: only activation='relu' can be fused, got 'tanh'"),
+    (lambda: F.conv2d(X4, W4, layout="CHWN"), "layout must be 'NCHW' or 'NHWC', got 'CHWN'"),
+    (lambda: F.conv2d(mg.ones(2, 5, 5), W4),
+     "conv2d: expected 4-D input and kernel, got shapes (2, 5, 5) and (3, 2, 3, 3)"),
+    (lambda: F.conv2d(X4, mg.ones(2, 3, 3)),
+     "conv2d: expected 4-D input and kernel, got shapes (1, 2, 5, 5) and (2, 3, 3)"),
+    (lambda: F.conv2d(mg.ones(1, 3, 5, 6), W4),
+     "conv2d: input has 3 channels but the kernel expects 2 (input shape (1, 3, 5, 6), "
+     "kernel shape (3, 2, 3, 3))"),
+    (lambda: F.conv2d(mg.ones(1, 5, 3, 2), mg.ones(3, 3, 2, 4), layout="NHWC", max_pool=2),
+     "conv2d: max_pool 2 must be >= 1 and fit the convolution's output 3x1 (input shape "
+     "(1, 5, 3, 2))"),
+    (lambda: F.conv2d(mg.ones(1, 3, 5, 2), mg.ones(3, 3, 2, 4), layout="NHWC", max_pool=2),
+     "conv2d: max_pool 2 must be >= 1 and fit the convolution's output 1x3 (input shape "
+     "(1, 3, 5, 2))"),
+    (lambda: F.transpose(mg.ones(2, 3), (0, 0)),
+     "transpose: axes (0, 0) are not a permutation for shape (2, 3)"),
+])
+def test_convolution_and_transpose_messages_are_exact(call, message):
+    with pytest.raises(ValueError) as e:
+        call()
+    assert str(e.value) == message
+
+
+def test_ops_on_two_arrays_and_negative_axes_of_one_axis():
+    """An op given no Tensor at all lifts both operands; the first takes the second's
+    dtype; transpose of one axis accepts -1."""
+    y = F.add(2.0, np.ones(3))
+    np.testing.assert_array_equal(y.numpy(), [3.0, 3.0, 3.0])
+    assert F.matmul(np.ones(3), np.ones(3)).item() == 3.0
+    z = F.mul(np.array([1, 2]), mg.tensor(np.array([0.5, 0.25], np.float32)))
+    assert z.dtype == np.float32 and z.numpy().tolist() == [0.5, 0.5]
+    assert F.transpose(mg.ones(3), -1).shape == (3,)
