@@ -527,3 +527,24 @@ def test_policy_messages_in_full():
     with pytest.raises(ValueError, match=r"^unknown dtype policy 'half'; known: \[.*\]$"):
         Policy("half")
     assert repr(LossScaleOptimizer("sgd")) == "LossScaleOptimizer(SGD, loss_scale=32768)"
+
+
+def test_dropout_on_float16_activations():
+    """NumPy's generator has no float16 draws: dropout draws in float32 for a float16
+    input and keeps its dtype; a mixed-precision model with Dropout trains."""
+    mg.manual_seed(0)
+    x = mg.tensor(np.ones((64, 32), np.float16), requires_grad=True)
+    y = F.dropout(x, 0.25)
+    y.sum().backward()
+    assert y.dtype == x.grad.dtype == np.float16
+    assert set(np.unique(y.numpy()).tolist()) == {0.0, np.float16(1 / 0.75)}
+    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+    mg.manual_seed(0)
+    keep32 = F.dropout(mg.tensor(np.ones((64, 32), np.float32)), 0.25).numpy() != 0
+    np.testing.assert_array_equal(y.numpy() != 0, keep32)      # the same float32 draws
+    set_global_policy("mixed_float16")
+    m = models.Sequential([layers.Dense(8, activation="relu", input_shape=(4,)),
+                           layers.Dropout(0.5), layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    h = m.fit(np.ones((8, 4), np.float32), np.zeros(8, int), epochs=2, verbose=0)
+    assert np.isfinite(h.history["loss"]).all()

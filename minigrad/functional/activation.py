@@ -338,7 +338,11 @@ def dropout(x, rate: float = 0.5, training: bool = True) -> Tensor:
     if not training or rate == 0.0:
         return x
     rng = backend.default_rng_for(x.device)
-    keep = rng.random(x.shape, dtype=x.dtype if x.dtype.kind == "f" else None) >= rate
+    # uniform draws in x's precision where the generator has it (float32, float64); float32
+    # for float16 inputs, float64 for the others
+    draw = x.dtype if x.dtype in (np.float32, np.float64) else \
+        np.float32 if x.dtype.kind == "f" else np.float64
+    keep = rng.random(x.shape, dtype=draw) >= rate
     xp = get_array_module(x.data)
     mask = xp.asarray(keep, dtype=x.dtype) * (1.0 / (1.0 - rate))
     return Dropout(mask.astype(x.dtype, copy=False)).apply(x)
