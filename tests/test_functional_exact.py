@@ -966,3 +966,9 @@ def test_ops_on_two_arrays_and_negative_axes_of_one_axis():
     z = F.mul(np.array([1, 2]), mg.tensor(np.array([0.5, 0.25], np.float32)))
     assert z.dtype == np.float32 and z.numpy().tolist() == [0.5, 0.5]
     assert F.transpose(mg.ones(3), -1).shape == (3,)
+
+
+def test_functional_ops_take_arrays_and_lists():
+    np.testing.assert_array_equal(F.relu(np.array([-1.0, 2.0])).numpy(), [0.0, 2.0])
+    np.testing.assert_array_equal(F.exp([0.0, 0.0]).numpy(), [1.0, 1.0])
+    assert F.sum(np.ones(3)).item() == 3.0
