@@ -972,3 +972,17 @@ def test_functional_ops_take_arrays_and_lists():
     np.testing.assert_array_equal(F.relu(np.array([-1.0, 2.0])).numpy(), [0.0, 2.0])
     np.testing.assert_array_equal(F.exp([0.0, 0.0]).numpy(), [1.0, 1.0])
     assert F.sum(np.ones(3)).item() == 3.0
+
+
+@pytest.mark.parametrize("s0, s1", [((4,), (4,)), ((2, 3, 4), (4,)), ((4,), (2, 4, 5)),
+                                    ((3, 4), (4,)), ((4,), (4, 5))])
+def test_matmul_with_vectors_on_either_side(s0, s1):
+    """The shapes NumPy gives, and the gradients, for every place a 1-D operand can take
+    (the op catalogue draws these shapes at random; here each is checked every run)."""
+    r = np.random.default_rng(len(s0) + 3 * len(s1))
+    a, b = r.standard_normal(s0), r.standard_normal(s1)
+    x0, x1 = t(a), t(b)
+    y = F.matmul(x0, x1)
+    assert y.shape == np.matmul(a, b).shape
+    np.testing.assert_allclose(y.numpy(), np.matmul(a, b), rtol=1e-12)
+    assert mg.gradcheck(F.matmul, [t(a), t(b)])
