@@ -243,3 +243,12 @@ def test_gradcheck_report_gives_both_values_and_their_errors():
     a, n = float(m.group(2)), float(m.group(3))
     assert a == pytest.approx(1.5 * n, rel=1e-6)
     assert m.group(4) == f"{abs(a - n):.3g}" and m.group(5) == f"{abs(a - n) / abs(n):.3g}"
+
+
+def test_gradgradcheck_passes_its_step_to_the_second_order_check():
+    """At 0, x^4's first derivative has exact central differences at any step (an even
+    function), but its gradient 4x^3 has a second-difference error of 4 eps^2: a step of
+    0.1 must fail the second-order check, the default step pass it."""
+    x = mg.tensor([0.0], dtype="float64", requires_grad=True)
+    assert not mg.gradgradcheck(lambda x: x ** 4, [x], eps=0.1, raise_exception=False)
+    assert mg.gradgradcheck(lambda x: x ** 4, [x], raise_exception=False)
