@@ -428,10 +428,17 @@ def test_compile_defaults_names_and_metric_aliases():
     with pytest.raises(ValueError) as err:
         m.compile(optimizer="sgd")
     assert str(err.value) == "compile: a loss is required"
-    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy",
+    m.compile(optimizer="sgd", loss="categorical_crossentropy",
               metrics=["Accuracy", "acc", "MAE", "mean_absolute_error", "MSE",
                        "mean_squared_error"])
     assert m.metrics_names == ["accuracy", "accuracy", "mae", "mae", "mse", "mse"]
+    for name in ("mae", "mean_squared_error"):        # labels (N,) against outputs (N, C)
+        with pytest.raises(ValueError) as err:
+            m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=[name])
+        short = "mae" if name == "mae" else "mse"
+        assert str(err.value) == (f"metric '{short}' compares outputs with targets of the "
+                                  "same shape; 'sparse_categorical_crossentropy' takes class "
+                                  "labels (use 'accuracy')")
     for bad in (len, "f1"):
         with pytest.raises(ValueError) as err:
             m.compile(optimizer="sgd", loss="mse", metrics=[bad])

@@ -25,12 +25,14 @@ def resolve(metrics, loss):
                                  f"'{loss.name}'")
             names.append("accuracy")
             fns.append(accuracy_sum(loss.kind))
-        elif key in ("mae", "mean_absolute_error"):
-            names.append("mae")
-            fns.append(mae_sum)
-        elif key in ("mse", "mean_squared_error"):
-            names.append("mse")
-            fns.append(mse_sum)
+        elif key in ("mae", "mean_absolute_error", "mse", "mean_squared_error"):
+            name = "mae" if key in ("mae", "mean_absolute_error") else "mse"
+            if loss.kind == "sparse":
+                raise ValueError(f"metric {name!r} compares outputs with targets of the "
+                                 f"same shape; '{loss.name}' takes class labels (use "
+                                 "'accuracy')")
+            names.append(name)
+            fns.append(mae_sum if name == "mae" else mse_sum)
         else:
             raise ValueError(f"unknown metric {m!r}; known: accuracy, mae, mse")
     return names, fns
