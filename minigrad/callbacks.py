@@ -198,8 +198,10 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, logs=None):
         self.keys = None
-        if not self.append and os.path.exists(self.filename):
-            os.remove(self.filename)
+        # opened now, as Keras does: a missing folder fails before training, not after an
+        # epoch of it; without append an old file is emptied
+        with open(self.filename, "a" if self.append else "w", newline=""):
+            pass
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -200,10 +200,24 @@ def test_csv_logger_writes_a_header_then_one_row_per_epoch(tmp_path):
     path.write_text("old\n")
     log = cb.CSVLogger(path, separator=";")
     log.on_train_begin()
-    assert not path.exists()                       # not appending: the old file goes
+    assert path.read_text() == ""                  # not appending: the old rows go
     log.on_epoch_end(0, {"loss": 0.5, "acc": 0.25})
     log.on_epoch_end(1, {"loss": 0.25})
     assert path.read_text() == "epoch;acc;loss\n0;0.25;0.5\n1;;0.25\n"
+
+
+def test_csv_logger_to_a_missing_folder_fails_before_training(tmp_path):
+    from minigrad.keras import layers, models
+    m = models.Sequential([layers.Dense(1, input_shape=(2,))])
+    m.compile(optimizer="sgd", loss="mse")
+    w = m.get_weights()
+    path = tmp_path / "no such folder" / "log.csv"
+    with pytest.raises(FileNotFoundError) as e:
+        m.fit(np.ones((4, 2), np.float32), np.ones((4, 1), np.float32), epochs=2, verbose=0,
+              callbacks=[cb.CSVLogger(path)])
+    assert str(path) in str(e.value)
+    for a, b in zip(m.get_weights(), w):               # not one step was taken
+        np.testing.assert_array_equal(a, b)
 
 
 def test_csv_logger_appends_without_a_second_header(tmp_path):
@@ -212,7 +226,8 @@ def test_csv_logger_appends_without_a_second_header(tmp_path):
         log = cb.CSVLogger(path, append=True)
         log.on_train_begin()
         log.on_epoch_end(0, {"loss": 1.0})
-    rows = list(csv.reader(path.open()))
+    with path.open() as f:
+        rows = list(csv.reader(f))
     assert rows == [["epoch", "loss"], ["0", "1.0"], ["0", "1.0"]]
 
 
