@@ -401,3 +401,26 @@ def test_a_subclass_build_keeps_its_own_signature():
     f = Fixed()
     f.build()                                       # its default, then marked built
     assert f.built and f.w.shape == (2,)
+
+
+def test_a_layers_weights_include_its_statistics_in_keras_order():
+    """As Keras: BatchNormalization's get_weights is gamma, beta, moving mean, moving
+    variance, so set_weights(other.get_weights()) copies the statistics too (they decide
+    the layer's inference output)."""
+    rng = np.random.default_rng(0)
+    trained = layers.BatchNormalization(input_shape=(3,))
+    trained.training = True
+    trained(mg.tensor(rng.standard_normal((16, 3)) * 4 + 2))     # moves the statistics
+    w = trained.get_weights()
+    assert len(w) == 4 and [a.shape for a in w] == [(3,)] * 4
+    assert (w[2] != 0).all() and (w[3] != 1).all()                # they did move
+    np.testing.assert_array_equal(w[2], trained.moving_mean)
+    np.testing.assert_array_equal(w[3], trained.moving_variance)
+    fresh = layers.BatchNormalization(input_shape=(3,))
+    fresh.set_weights(w)
+    x = mg.tensor(rng.standard_normal((4, 3)))
+    trained.training = fresh.training = False
+    np.testing.assert_array_equal(fresh(x).numpy(), trained(x).numpy())
+    with pytest.raises(ValueError) as err:
+        fresh.set_weights(w[:2])
+    assert str(err.value) == f"layer '{fresh.name}' has 4 weights, got 2"

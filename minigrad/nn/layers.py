@@ -207,23 +207,54 @@ class Layer(Module):
         return int(sum(p.size for p in self.parameters()))
 
     def get_weights(self):
-        """Host copies of the layer's weights, in registration order."""
-        return [backend.to_host(p.data).copy() for p in self.parameters()]
+        """Host copies of the layer's weights, trainable and not, in Keras' order (kernel,
+        bias, then statistics such as BatchNormalization's moving mean and variance)."""
+        return [backend.to_host(slot_array(s)).copy() for s in weight_slots(self)]
 
     def set_weights(self, weights) -> None:
-        """Replace the weights (shapes checked for all before any change)."""
-        ps = self.parameters()
-        if len(weights) != len(ps):
-            raise ValueError(f"layer '{self.name}' has {len(ps)} weights, got {len(weights)}")
-        for p, w in zip(ps, weights):
-            if tuple(w.shape) != p.shape:
-                raise ValueError(f"layer '{self.name}': weight shape {tuple(w.shape)} does "
-                                 f"not match {p.shape}")
-        for p, w in zip(ps, weights):
-            p.data = backend.move(np.asarray(w, dtype=p.dtype).copy(), self._device)
+        """Replace the weights, in :meth:`get_weights`' order (the count and every shape
+        checked before any change; each keeps its dtype and device)."""
+        slots, weights = weight_slots(self), list(weights)
+        if len(weights) != len(slots):
+            raise ValueError(f"layer '{self.name}' has {len(slots)} weights, got "
+                             f"{len(weights)}")
+        for s, w in zip(slots, weights):
+            if tuple(np.shape(w)) != tuple(slot_array(s).shape):
+                raise ValueError(f"layer '{self.name}': weight shape {tuple(np.shape(w))} "
+                                 f"does not match {tuple(slot_array(s).shape)}")
+        for s, w in zip(slots, weights):
+            set_slot(s, w)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name='{self.name}')"
+
+
+def weight_slots(module) -> list:
+    """(owner, attribute, trainable) of every weight of ``module`` and its sub-modules, in
+    Keras' order: module by module, its parameters (kernel, bias, gamma, beta), then its
+    statistics (BatchNormalization's moving mean and variance, a pruned layer's mask)."""
+    slots = []
+    for _, m in module.named_modules():
+        slots += [(m, name, True) for name in m._params]
+        slots += [(m, name, False) for name in m._buffer_names()]
+    return slots
+
+
+def slot_array(slot):
+    """The array a weight slot holds now."""
+    m, name, trainable = slot
+    return getattr(m, name).data if trainable else getattr(m, name)
+
+
+def set_slot(slot, w) -> None:
+    """Put a copy of ``w`` in a weight slot, in the dtype and on the device it has."""
+    m, name, trainable = slot
+    cur = slot_array(slot)
+    new = backend.move(np.array(w, dtype=cur.dtype), backend.device_of(cur))
+    if trainable:
+        getattr(m, name).data = new
+    else:
+        setattr(m, name, new)
 
 
 def _shape_mismatch(layer, expected, got, hint=""):

@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import backend
 from .. import io as wio
+from ..nn.layers import set_slot, slot_array, weight_slots
 
 __all__ = ["WeightsAPI"]
 
@@ -12,43 +13,28 @@ __all__ = ["WeightsAPI"]
 class WeightsAPI:
     """Keras' weight methods, for a Module (mixed into :class:`Model`)."""
 
-    def _weight_slots(self):
-        """(owner, attribute, is_parameter) of every weight in Keras' order: layer by layer,
-        its parameters (kernel, bias, gamma, beta), then its statistics (moving mean and
-        variance)."""
-        slots = []
-        for _, m in self.named_modules():
-            slots += [(m, name, True) for name in m._params]
-            slots += [(m, name, False) for name in m._buffer_names()]
-        return slots
-
     def get_weights(self) -> list:
         """Host copies of all weights, trainable and not, in Keras' order (per layer:
         kernel, bias, then statistics such as BatchNormalization's moving mean)."""
-        return [backend.to_host(getattr(m, a).data if p else getattr(m, a)).copy()
-                for m, a, p in self._weight_slots()]
+        return [backend.to_host(slot_array(s)).copy() for s in weight_slots(self)]
 
     def set_weights(self, weights) -> None:
         """Replace all weights with ``weights`` (as returned by :meth:`get_weights`).
         The count and every shape are checked before anything changes."""
-        slots = self._weight_slots()
+        slots = weight_slots(self)
         weights = list(weights)
         if len(weights) != len(slots):
             raise ValueError(f"set_weights: the model has {len(slots)} weights, got "
                              f"{len(weights)}")
-        for i, ((m, a, p), w) in enumerate(zip(slots, weights)):
-            cur = getattr(m, a).data if p else getattr(m, a)
+        for i, (s, w) in enumerate(zip(slots, weights)):
+            cur = slot_array(s)
             if tuple(np.shape(w)) != tuple(cur.shape):
+                m, a = s[0], s[1]
                 raise ValueError(f"set_weights: weight {i} ('{a}' of "
                                  f"{getattr(m, 'name', type(m).__name__)}) has shape "
                                  f"{tuple(cur.shape)}, got {tuple(np.shape(w))}")
-        for (m, a, p), w in zip(slots, weights):
-            cur = getattr(m, a).data if p else getattr(m, a)
-            new = backend.move(np.array(w, dtype=cur.dtype), backend.device_of(cur))
-            if p:
-                getattr(m, a).data = new
-            else:
-                setattr(m, a, new)
+        for s, w in zip(slots, weights):
+            set_slot(s, w)
 
     def save_weights(self, path) -> str:
         """Write all weights to an .npz file (no pickle, atomic). Returns the path."""
