@@ -209,21 +209,16 @@ class Layer(Module):
     def get_weights(self):
         """Host copies of the layer's weights, trainable and not, in Keras' order (kernel,
         bias, then statistics such as BatchNormalization's moving mean and variance)."""
-        return [backend.to_host(slot_array(s)).copy() for s in weight_slots(self)]
+        return read_weights(self)
 
     def set_weights(self, weights) -> None:
         """Replace the weights, in :meth:`get_weights`' order (the count and every shape
         checked before any change; each keeps its dtype and device)."""
-        slots, weights = weight_slots(self), list(weights)
-        if len(weights) != len(slots):
-            raise ValueError(f"layer '{self.name}' has {len(slots)} weights, got "
-                             f"{len(weights)}")
-        for s, w in zip(slots, weights):
-            if tuple(np.shape(w)) != tuple(slot_array(s).shape):
-                raise ValueError(f"layer '{self.name}': weight shape {tuple(np.shape(w))} "
-                                 f"does not match {tuple(slot_array(s).shape)}")
-        for s, w in zip(slots, weights):
-            set_slot(s, w)
+        assign_weights(
+            self, weights,
+            lambda have, got: ValueError(f"layer '{self.name}' has {have} weights, got {got}"),
+            lambda i, slot, have, got: ValueError(
+                f"layer '{self.name}': weight shape {got} does not match {have}"))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name='{self.name}')"
@@ -240,21 +235,35 @@ def weight_slots(module) -> list:
     return slots
 
 
-def slot_array(slot):
-    """The array a weight slot holds now."""
+def _slot_array(slot):
     m, name, trainable = slot
     return getattr(m, name).data if trainable else getattr(m, name)
 
 
-def set_slot(slot, w) -> None:
-    """Put a copy of ``w`` in a weight slot, in the dtype and on the device it has."""
-    m, name, trainable = slot
-    cur = slot_array(slot)
-    new = backend.move(np.array(w, dtype=cur.dtype), backend.device_of(cur))
-    if trainable:
-        getattr(m, name).data = new
-    else:
-        setattr(m, name, new)
+def read_weights(module) -> list:
+    """Host copies of every weight of ``module``, in :func:`weight_slots`' order."""
+    return [backend.to_host(_slot_array(s)).copy() for s in weight_slots(module)]
+
+
+def assign_weights(module, weights, count_error, shape_error) -> None:
+    """Put copies of ``weights`` in ``module``'s weight slots, each in the dtype and on the
+    device it has. The count, then every shape, is checked before anything changes:
+    ``count_error(have, got)`` and ``shape_error(index, slot, have, got)`` make the
+    exception raised (layers and models word it differently)."""
+    slots, weights = weight_slots(module), list(weights)
+    if len(weights) != len(slots):
+        raise count_error(len(slots), len(weights))
+    for i, (slot, w) in enumerate(zip(slots, weights)):
+        have, got = tuple(_slot_array(slot).shape), tuple(np.shape(w))
+        if got != have:
+            raise shape_error(i, slot, have, got)
+    for (m, name, trainable), w in zip(slots, weights):
+        cur = _slot_array((m, name, trainable))
+        new = backend.move(np.array(w, dtype=cur.dtype), backend.device_of(cur))
+        if trainable:
+            getattr(m, name).data = new
+        else:
+            setattr(m, name, new)
 
 
 def _shape_mismatch(layer, expected, got, hint=""):

@@ -38,7 +38,6 @@ def resolve(metrics, loss):
     return names, fns
 
 
-
 def accuracy_sum(kind):
     # summed over the samples; for sequence outputs (N, T, C) each sample counts the
     # fraction of its positions that are right (Keras' mean over all positions)

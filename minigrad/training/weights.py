@@ -1,11 +1,8 @@
 """A model's weights: Keras' get_weights / set_weights and the weight files."""
 from __future__ import annotations
 
-import numpy as np
-
-from .. import backend
 from .. import io as wio
-from ..nn.layers import set_slot, slot_array, weight_slots
+from ..nn.layers import assign_weights, read_weights
 
 __all__ = ["WeightsAPI"]
 
@@ -16,25 +13,19 @@ class WeightsAPI:
     def get_weights(self) -> list:
         """Host copies of all weights, trainable and not, in Keras' order (per layer:
         kernel, bias, then statistics such as BatchNormalization's moving mean)."""
-        return [backend.to_host(slot_array(s)).copy() for s in weight_slots(self)]
+        return read_weights(self)
 
     def set_weights(self, weights) -> None:
         """Replace all weights with ``weights`` (as returned by :meth:`get_weights`).
         The count and every shape are checked before anything changes."""
-        slots = weight_slots(self)
-        weights = list(weights)
-        if len(weights) != len(slots):
-            raise ValueError(f"set_weights: the model has {len(slots)} weights, got "
-                             f"{len(weights)}")
-        for i, (s, w) in enumerate(zip(slots, weights)):
-            cur = slot_array(s)
-            if tuple(np.shape(w)) != tuple(cur.shape):
-                m, a = s[0], s[1]
-                raise ValueError(f"set_weights: weight {i} ('{a}' of "
-                                 f"{getattr(m, 'name', type(m).__name__)}) has shape "
-                                 f"{tuple(cur.shape)}, got {tuple(np.shape(w))}")
-        for s, w in zip(slots, weights):
-            set_slot(s, w)
+        assign_weights(
+            self, weights,
+            lambda have, got: ValueError(f"set_weights: the model has {have} weights, got "
+                                         f"{got}"),
+            lambda i, slot, have, got: ValueError(
+                f"set_weights: weight {i} ('{slot[1]}' of "
+                f"{getattr(slot[0], 'name', type(slot[0]).__name__)}) has shape {have}, "
+                f"got {got}"))
 
     def save_weights(self, path) -> str:
         """Write all weights to an .npz file (no pickle, atomic). Returns the path."""
