@@ -5,7 +5,9 @@ AdamW (weight decay on the matrices only), GELU (tanh) MLPs, a causal mask. mini
 nn.GPT writes its initial weights and a batch of tokens to a file; the PyTorch model is
 the same architecture written with torch.nn and ``F.scaled_dot_product_attention``,
 loaded with those weights (its first loss is checked to agree). Each measurement is a
-fresh process, alternating, 3 rounds; peak RSS is the process's VmHWM.
+fresh process, alternating, 3 rounds; peak RSS is the process's VmHWM. With Numba
+installed (the ``fast`` extra) minigrad runs its compiled CPU kernels, and the same step
+with NumPy's generic kernels is timed too ("NumPy only").
 
 Generation: tokens per second when sampling 64 new tokens after an 8-token prompt, batch
 1, with the key/value cache (one position per step) and without (the whole sequence each
@@ -31,7 +33,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, median_step, save, table, vm_hwm_mb  # noqa: E402
+from common import (generic_kernels, has_compiled_kernels, machine, median_step,  # noqa: E402
+                    save, table, vm_hwm_mb)
 
 SIZES = {"small": dict(vocab=65, block=64, layers=4, heads=4, width=128, batch=32),
          "large": dict(vocab=65, block=256, layers=6, heads=6, width=384, batch=64)}
@@ -181,8 +184,9 @@ def worker(kind, path, steps):
         print(json.dumps({"tokens_per_s": generation(path, kind == "generate_cache"),
                           "rss_mb": vm_hwm_mb()}))
         return
-    median, first = median_step({"minigrad": minigrad_step, "torch": torch_step}[kind](path),
-                                steps)
+    make = {"minigrad": minigrad_step, "torch": torch_step,
+            "numpy": generic_kernels(minigrad_step)}[kind]
+    median, first = median_step(make(path), steps)
     print(json.dumps({"median_s": median, "first_loss": first, "rss_mb": vm_hwm_mb(),
                       "gpu_mb": gpu_peak_mb(kind)}))
 
@@ -227,6 +231,8 @@ def main():
             kinds = ["minigrad"]
     except ImportError:
         kinds = ["minigrad"]
+    if args.device == "cpu" and has_compiled_kernels():
+        kinds.append("numpy")             # the same step with NumPy's generic kernels
     rounds, steps = (2, 8) if args.quick else (3, 15)
     tmp = tempfile.TemporaryDirectory()
     path = os.path.join(tmp.name, "setup.npz")
@@ -264,10 +270,16 @@ def main():
                    torch_rss_mb=peak["torch"], torch_first_loss=first["torch"],
                    torch_gpu_mb=gpu["torch"])
         rows.append(row("PyTorch", "torch"))
+    if "numpy" in kinds:
+        res.update(numpy_only_ms=t["numpy"] * 1e3, numpy_only_rss_mb=peak["numpy"])
+        rows.append(row("minigrad, NumPy only", "numpy"))
+        if "torch" in kinds:
+            res["numpy_only_ratio"] = t["numpy"] / t["torch"]
     print(f"GPT training step ({CONFIG}), AdamW, on {args.device}")
     print(table(rows, ["framework", "step ms", "peak RSS MB", "GPU pool MB", "first loss"]))
     if "torch" in kinds:
-        print(f"time ratio minigrad / PyTorch: {res['ratio']:.2f}")
+        print(f"time ratio minigrad / PyTorch: {res['ratio']:.2f}"
+              + (f" (NumPy only: {res['numpy_only_ratio']:.2f})" if "numpy" in kinds else ""))
     print(f"generation, batch 1: {gen['generate_cache']:.0f} tokens/s with the cache, "
           f"{gen['generate_no_cache']:.0f} without")
     name = "gpt" if (args.size, args.device) == ("small", "cpu") else \

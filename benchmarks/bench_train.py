@@ -6,7 +6,8 @@ else minigrad's bundled sample): PyTorch steps about 7% faster on MNIST's many z
 on uniform noise, so noise would flatter minigrad. Each measurement is a fresh process
 (the PyTorch one never imports minigrad, whose first step tunes glibc's allocator). The
 same model with ``fuse=False`` (every layer's reference op, no fast kernels) is timed
-too, as the price of reading along.
+too, as the price of reading along; with Numba installed (the ``fast`` extra), so is the
+default model with NumPy's generic kernels instead of the compiled ones ("NumPy only").
 
     python benchmarks/bench_train.py            # table + JSON in benchmarks/results/
     python benchmarks/bench_train.py --quick    # fewer batch sizes
@@ -21,7 +22,8 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine, median_step, save, table, vm_hwm_mb  # noqa: E402
+from common import (generic_kernels, has_compiled_kernels, machine, median_step,  # noqa: E402
+                    save, table, vm_hwm_mb)
 
 
 def load_batch(path, kind, batch):
@@ -119,7 +121,8 @@ def torch_step(kind, batch, device="cpu", data=None):
 def worker(framework, kind, batch, steps, data, device="cpu"):
     """Run in a fresh process: time ``steps`` steps after a warm-up; print JSON."""
     make = {"minigrad": minigrad_step, "torch": torch_step,
-            "unfused": lambda *a: minigrad_step(*a, fuse=False)}[framework]
+            "unfused": lambda *a: minigrad_step(*a, fuse=False),
+            "numpy": generic_kernels(minigrad_step)}[framework]
     median, _ = median_step(make(kind, batch, device, data), steps)
     print(json.dumps({"median_s": median, "rss_mb": vm_hwm_mb()}))
 
@@ -162,6 +165,8 @@ def main():
     except ImportError:
         frameworks = ["minigrad", "unfused"]
     have_torch = "torch" in frameworks
+    if has_compiled_kernels():
+        frameworks.append("numpy")         # the same step with NumPy's generic kernels
     res = {"machine": machine(), "method": "alternating fresh processes, 3 rounds, median of "
            "per-process medians; peak RSS = VmHWM of the process; real MNIST batches",
            "steps": []}
@@ -188,6 +193,12 @@ def main():
         if have_torch:
             entry["unfused_ratio"] = t["unfused"] / t["torch"]
             row.append(f"{t['unfused'] / t['torch']:.2f}")
+        if "numpy" in t:
+            entry["numpy_only_ms"] = t["numpy"] * 1e3
+            row.append(f"{t['numpy'] * 1e3:.2f}")
+            if have_torch:
+                entry["numpy_only_ratio"] = t["numpy"] / t["torch"]
+                row.append(f"{t['numpy'] / t['torch']:.2f}")
         res["steps"].append(entry)
         rows.append(row)
         print(*row, flush=True)
@@ -195,6 +206,8 @@ def main():
     if have_torch:
         headers += ["torch ms", "time ratio", "torch RSS MB", "RSS ratio"]
     headers += ["fuse=False ms"] + (["fuse=False ratio"] if have_torch else [])
+    if "numpy" in frameworks:
+        headers += ["NumPy-only ms"] + (["NumPy-only ratio"] if have_torch else [])
     print("\nTraining step (forward + backward + Adam), median; peak RSS of the process")
     print(table(rows, headers))
     print("wrote", save("train", res))

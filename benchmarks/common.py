@@ -55,6 +55,12 @@ def machine() -> dict:
         info["torch"] = None
     import minigrad
     info["minigrad"] = minigrad.__version__
+    try:
+        import numba
+        info["numba"] = numba.__version__
+    except ImportError:
+        info["numba"] = None
+    info["compiled_kernels"] = minigrad.kernels.compiled_kernels_enabled()
     if minigrad.cuda.is_available():
         import cupy
         props = cupy.cuda.runtime.getDeviceProperties(0)
@@ -119,6 +125,21 @@ def vm_hwm_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def generic_kernels(make):
+    """``make`` with minigrad's compiled CPU kernels turned off first: the step as it runs
+    with NumPy alone (without the ``fast`` extra)."""
+    def wrapped(*args, **kwargs):
+        import minigrad as mg
+        mg.kernels.set_compiled_kernels(False)
+        return make(*args, **kwargs)
+    return wrapped
+
+
+def has_compiled_kernels() -> bool:
+    import minigrad as mg
+    return mg.kernels.compiled_kernels_enabled()
 
 
 def median_step(fn, steps: int, warmup: int = 3):

@@ -57,3 +57,14 @@ def _seed():
     mg.manual_seed(0)
     yield
     mg.set_default_dtype(np.float32)
+
+
+@pytest.fixture
+def generic_cpu_kernels():
+    """The CPU's hot paths in NumPy's generic versions for one test (the compiled kernels,
+    when Numba is installed, are turned back on after it)."""
+    from minigrad import kernels
+    before = kernels.switches.compiled_kernels_wanted()
+    kernels.set_compiled_kernels(False)
+    yield
+    kernels.set_compiled_kernels(before)

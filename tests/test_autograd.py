@@ -535,7 +535,8 @@ def test_fused_kernels_are_self_checked(monkeypatch):
     assert elementwise.fused("relu_grad", x.data) is elementwise.relu_grad_generic
 
 
-def test_a_fused_kernel_that_fails_is_dropped_and_adam_is_checked_too(monkeypatch):
+def test_a_fused_kernel_that_fails_is_dropped_and_adam_is_checked_too(monkeypatch,
+                                                                     generic_cpu_kernels):
     from minigrad.kernels import elementwise
 
     def broken(*args):
@@ -553,7 +554,7 @@ def test_a_fused_kernel_that_fails_is_dropped_and_adam_is_checked_too(monkeypatc
         assert elementwise.fused("relu_grad", x.data) is elementwise.relu_grad_generic
     assert elementwise.fused("adam_step", x.data) is adam and calls   # passed its check
     assert elementwise.fused("adam_step", mg.tensor([1.0]).data) is \
-        elementwise.adam_step_generic                      # the CPU has no fused kernels
+        elementwise.adam_step_generic       # without Numba's kernels the CPU has none
     assert elementwise.FUSED["cpu"] == {}
 
 
@@ -995,9 +996,11 @@ def test_a_refused_kernel_is_reported_where_it_was_asked_for(monkeypatch):
         assert [w.filename for w in rec] == [__file__]
 
 
-def test_the_cuda_backend_gets_the_cuda_kernels_and_others_none(monkeypatch):
+def test_the_cuda_backend_gets_the_cuda_kernels_and_others_none(monkeypatch,
+                                                                generic_cpu_kernels):
     """Built once per backend on first use: 'cuda' from its array module (here the NumPy
-    stand-in for CuPy), any other backend an empty table."""
+    stand-in for CuPy), any other backend an empty table (the CPU too, without its
+    compiled kernels)."""
     import types
 
     import fake_cupy

@@ -23,19 +23,23 @@ MaxPool2d (+ ReLU)       cpu.pool.MaxPool2dStrided   stride == window, no paddin
 The elementwise and row hot paths (the ReLU gradient, the Adam step, GELU and its
 gradient, the sum over rows of bias gradients, layer normalisation and softmax of rows
 and their gradients) go through :func:`minigrad.kernels.elementwise.fused`: a generic
-version on every backend, and on CUDA one kernel launch per pass
-(:mod:`minigrad.kernels.cuda`), checked against the generic version on first use.
+version on every backend; on CUDA one kernel launch per pass (:mod:`minigrad.kernels.cuda`);
+on the CPU, when Numba is installed, loops compiled to machine code
+(:mod:`minigrad.kernels.cpu.compiled`, turned off by :func:`set_compiled_kernels`). Each
+is checked against the generic version on first use; inside :class:`reference_ops` the
+generic versions run.
 """
 from __future__ import annotations
 
-import contextvars
-
+from . import elementwise
+from .cpu import compiled
 from .cpu.conv import Conv2dGemm, Conv2dMaxPool
 from .cpu.pool import MaxPool2dStrided
+from .switches import _fast, compiled_kernels_wanted, fast_paths_enabled, \
+    set_compiled_kernels_wanted
 
-__all__ = ["reference_ops", "fast_paths_enabled", "conv2d", "max_pool2d"]
-
-_fast = contextvars.ContextVar("minigrad_fast_paths", default=True)
+__all__ = ["reference_ops", "fast_paths_enabled", "set_compiled_kernels",
+           "compiled_kernels_enabled", "conv2d", "max_pool2d"]
 
 
 class reference_ops:
@@ -71,9 +75,20 @@ class reference_ops:
         return wrapper
 
 
-def fast_paths_enabled() -> bool:
-    """False inside :class:`reference_ops`."""
-    return _fast.get()
+def set_compiled_kernels(enabled: bool = True) -> bool:
+    """Use the CPU kernels compiled with Numba (:mod:`minigrad.kernels.cpu.compiled`) for
+    the elementwise and row hot paths, or NumPy's generic versions (``False``). On by
+    default when Numba is installed (``pip install minigrad[fast]``); the environment
+    variable ``MINIGRAD_COMPILED_KERNELS=0`` turns them off from the start. Returns whether
+    they will be used (False without Numba). Results agree up to rounding either way."""
+    set_compiled_kernels_wanted(enabled)
+    elementwise.forget_kernels("cpu")
+    return compiled_kernels_enabled()
+
+
+def compiled_kernels_enabled() -> bool:
+    """Whether the CPU hot paths use the compiled kernels: wanted and Numba installed."""
+    return compiled_kernels_wanted() and compiled.available()
 
 
 def conv2d(stride, pads, relu: bool, max_pool):

@@ -4,9 +4,11 @@ rows and their gradients.
 
 Each kernel has a generic version written with the array module's operations (NumPy, or
 any backend); a backend may have a fused one (on CUDA, one CuPy ``ElementwiseKernel``
-launch instead of several passes over memory: :mod:`minigrad.kernels.cuda`). A fused
+launch instead of several passes over memory: :mod:`minigrad.kernels.cuda`; on the CPU
+with Numba installed, one compiled loop: :mod:`minigrad.kernels.cpu.compiled`). A fused
 kernel is checked against the generic version on its first use for each dtype, and
-dropped, with a warning, if it fails or disagrees.
+dropped, with a warning, if it fails or disagrees. Inside
+:class:`minigrad.kernels.reference_ops` the generic versions run.
 
 * ``relu_grad(gy, y) -> gy * (y > 0)``
 * ``adam_step(p, g, m, v, b1, b2, lr_c1, c2inv, eps)`` updates p, m, v in place:
@@ -29,11 +31,12 @@ import warnings
 import numpy as np
 
 from ..backend import get_array_module, get_backend
+from .switches import compiled_kernels_wanted, fast_paths_enabled
 
 __all__ = ["fused", "relu_grad_generic", "adam_step_generic", "gelu_tanh_generic",
            "gelu_tanh_grad_generic", "sum_rows_generic", "layer_norm_generic",
            "layer_norm_grad_generic", "softmax_rows_generic", "softmax_rows_grad_generic",
-           "FUSED"]
+           "FUSED", "FUSED_DTYPES", "forget_kernels"]
 
 
 def relu_grad_generic(gy, y):
@@ -147,8 +150,11 @@ SAMPLES = {
     "softmax_rows_grad": lambda a, xp: (a().reshape(4, 16), xp.abs(a().reshape(4, 16)) / 8),
 }
 
-#: {backend name: {kernel name: fused kernel}}; the CUDA kernels are built on first use
+#: {backend name: {kernel name: fused kernel}}; a backend's kernels are built when it
+#: first needs one
 FUSED: dict = {}
+#: {backend name: the dtypes its fused kernels take}; a backend not named takes all
+FUSED_DTYPES: dict = {}
 _checked: dict = {}        # (backend, kernel, dtype) -> passed its self-check?
 
 
@@ -157,9 +163,22 @@ def _fused_kernels(b) -> dict:
         if b.name == "cuda":
             from .cuda import elementwise_kernels
             FUSED["cuda"] = elementwise_kernels(b.xp)
+        elif b.name == "cpu" and compiled_kernels_wanted():
+            from .cpu import compiled
+            FUSED["cpu"] = compiled.elementwise_kernels() if compiled.available() else {}
+            FUSED_DTYPES["cpu"] = compiled.DTYPES
         else:
             FUSED[b.name] = {}
     return FUSED[b.name]
+
+
+def forget_kernels(backend_name: str) -> None:
+    """Drop a backend's fused kernels and their self-checks: the next use builds them
+    again (after the compiled CPU kernels were turned on or off)."""
+    FUSED.pop(backend_name, None)
+    FUSED_DTYPES.pop(backend_name, None)
+    for key in [k for k in _checked if k[0] == backend_name]:
+        del _checked[key]
 
 
 def _arrays(value):
@@ -200,10 +219,13 @@ def _self_check(b, name, kernel, dtype, index=0) -> bool:
 
 def fused(name: str, x):
     """The kernel ``name`` for arrays like ``x``: the backend's fused one when it has one
-    that passed its self-check, else the generic version."""
+    for ``x``'s dtype that passed its self-check, else the generic version (always inside
+    :class:`minigrad.kernels.reference_ops`)."""
+    if not fast_paths_enabled():
+        return GENERIC[name]
     b = get_backend(x)
     kernel = _fused_kernels(b).get(name)
-    if kernel is None:
+    if kernel is None or x.dtype not in FUSED_DTYPES.get(b.name, (x.dtype,)):
         return GENERIC[name]
     key = (b.name, name, x.dtype.str)
     ok = _checked.get(key)

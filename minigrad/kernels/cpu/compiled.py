@@ -1,0 +1,233 @@
+"""CPU kernels compiled with Numba (the optional extra ``pip install minigrad[fast]``).
+
+The CPU counterpart of :mod:`minigrad.kernels.cuda`: the hot elementwise and row formulas
+of :mod:`minigrad.kernels.elementwise`, each written as the plain loop it is and compiled
+to machine code on first use. NumPy runs a formula like Adam's update as one pass over
+memory per operator (thirteen for Adam, each reading and writing the whole array); a loop
+reads each value once and keeps the intermediate results in registers.
+
+* Compiled for float32 and float64 (other dtypes use the generic versions), checked
+  against the generic versions on first use for each dtype by
+  :func:`minigrad.kernels.elementwise.fused`.
+* One thread: BLAS's threads already share the cores during the products, and two thread
+  pools on the same cores slow each other down.
+* Floating-point semantics: sums may be reordered (``reassoc``, so they vectorise) and
+  ``a * b + c`` fused, but NaN and infinity propagate as in NumPy, and a division by zero
+  gives infinity or NaN, as in NumPy (``error_model="numpy"``; Python's model would raise
+  and keep the loop from vectorising).
+* Numba's ``exp`` and ``tanh`` are the C library's, one value at a time: the kernels that
+  need them leave that pass to NumPy's vectorised ufuncs.
+* The machine code is cached next to this file (or in Numba's cache folder) so that later
+  processes load it instead of compiling again.
+"""
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+
+from ..elementwise import adam_step_generic
+
+__all__ = ["available", "elementwise_kernels", "DTYPES"]
+
+#: the dtypes the kernels are compiled for
+DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
+
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}     # never 'nnan' or 'ninf'
+
+
+def available() -> bool:
+    """Whether Numba can be imported (without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+# -------------------------------------------------------------------------------------
+# The loops. Each reads its inputs once; the wrappers below give them flat (1-D) or
+# row (2-D) C-contiguous arrays and constants already in the arrays' dtype, so that a
+# float32 kernel computes in float32 like NumPy does (a Python number in the loop would
+# make Numba compute in float64). The row sums accumulate in float64.
+# -------------------------------------------------------------------------------------
+
+def _relu_grad(gy, y, gx):
+    for i in range(gx.size):
+        gx[i] = gy[i] * (y[i] > 0)          # the generic formula: NaN * False is NaN
+
+
+def _adam(p, g, m, v, b1, one_minus_b1, b2, one_minus_b2, lr_c1, c2inv, eps):
+    for i in range(p.size):
+        gi = g[i]
+        mi = b1 * m[i] + one_minus_b1 * gi
+        vi = b2 * v[i] + one_minus_b2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        p[i] -= lr_c1 * mi / (np.sqrt(vi * c2inv) + eps)
+
+
+def _gelu_inner(x, k, kc, u):
+    for i in range(x.size):
+        xi = x[i]
+        u[i] = xi * (k + kc * xi * xi)          # k (x + c x^3)
+
+
+def _gelu_outer(x, t, half, one, y):
+    for i in range(x.size):
+        y[i] = half * x[i] * (one + t[i])       # x (1 + tanh(...)) / 2
+
+
+def _gelu_grad(gy, x, t, half, one, k, three_kc, gx):
+    for i in range(x.size):
+        xi, ti = x[i], t[i]
+        gx[i] = gy[i] * half * (one + ti + xi * (one - ti * ti) * (k + three_kc * xi * xi))
+
+
+def _layer_norm(x, eps, xhat, inv):
+    rows, n = x.shape
+    for r in range(rows):
+        s = 0.0
+        for j in range(n):
+            s += x[r, j]
+        mean = s / n
+        q = 0.0
+        for j in range(n):
+            d = x[r, j] - mean
+            q += d * d
+        iv = 1.0 / math.sqrt(q / n + eps)
+        inv[r, 0] = iv
+        for j in range(n):
+            xhat[r, j] = (x[r, j] - mean) * iv
+
+
+def _layer_norm_grad(g, xhat, inv, gx):
+    rows, n = g.shape
+    for r in range(rows):
+        sg = 0.0
+        sgx = 0.0
+        for j in range(n):
+            sg += g[r, j]
+            sgx += g[r, j] * xhat[r, j]
+        mg, mgx, iv = sg / n, sgx / n, inv[r, 0]
+        for j in range(n):
+            gx[r, j] = iv * (g[r, j] - mg - xhat[r, j] * mgx)
+
+
+def _shift_by_row_max(x, y):
+    rows, n = x.shape
+    for r in range(rows):
+        m = x[r, 0]
+        for j in range(1, n):
+            m = max(m, x[r, j])
+        for j in range(n):
+            y[r, j] = x[r, j] - m
+
+
+def _divide_by_row_sum(y):
+    rows, n = y.shape
+    for r in range(rows):
+        s = 0.0
+        for j in range(n):
+            s += y[r, j]
+        for j in range(n):
+            y[r, j] /= s
+
+
+def _softmax_grad(gy, y, gx):
+    rows, n = y.shape
+    for r in range(rows):
+        d = 0.0
+        for j in range(n):
+            d += gy[r, j] * y[r, j]
+        for j in range(n):
+            gx[r, j] = y[r, j] * (gy[r, j] - d)
+
+
+def _compile(fn):
+    import numba
+    options = dict(fastmath=_FASTMATH, error_model="numpy", nogil=True)
+    try:
+        return numba.njit(cache=True, **options)(fn)
+    except RuntimeError:        # no folder to keep the machine code in: compile each run
+        return numba.njit(**options)(fn)
+
+
+def _flat(a, dtype):
+    """``a`` as a C-contiguous 1-D array of ``dtype`` (a view when it already is one)."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
+
+
+def _rows(a, dtype):
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def elementwise_kernels() -> dict:
+    """{name: kernel} for the 'cpu' backend, the names and signatures of
+    :data:`minigrad.kernels.elementwise.GENERIC`; compiles on each kernel's first call."""
+    relu_grad_loop, adam_loop = _compile(_relu_grad), _compile(_adam)
+    gelu_inner, gelu_outer, gelu_grad_loop = (_compile(_gelu_inner), _compile(_gelu_outer),
+                                              _compile(_gelu_grad))
+    layer_norm_loop, layer_norm_grad_loop = _compile(_layer_norm), _compile(_layer_norm_grad)
+    shift, divide, softmax_grad_loop = (_compile(_shift_by_row_max),
+                                        _compile(_divide_by_row_sum), _compile(_softmax_grad))
+
+    def relu_grad(gy, y):
+        gx = np.empty(gy.shape, gy.dtype)
+        relu_grad_loop(_flat(gy, gy.dtype), _flat(y, y.dtype), gx.reshape(-1))
+        return gx
+
+    def adam_step(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
+        if not (p.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous
+                and p.dtype == m.dtype == v.dtype):
+            # updated in place: a flat copy would update the copy
+            return adam_step_generic(p, g, m, v, b1, b2, lr_c1, c2inv, eps)
+        t = p.dtype.type
+        adam_loop(p.reshape(-1), _flat(g, p.dtype), m.reshape(-1), v.reshape(-1),
+                  t(b1), t(1 - b1), t(b2), t(1 - b2), t(lr_c1), t(c2inv), t(eps))
+        return None
+
+    def gelu_tanh(x, k, c):
+        t = x.dtype.type
+        xf = _flat(x, x.dtype)
+        u = np.empty(x.shape, x.dtype)
+        gelu_inner(xf, t(k), t(k * c), u.reshape(-1))
+        np.tanh(u, out=u)
+        y = np.empty(x.shape, x.dtype)
+        gelu_outer(xf, u.reshape(-1), t(0.5), t(1), y.reshape(-1))
+        return y, u
+
+    def gelu_tanh_grad(gy, x, t, k, c):
+        d = gy.dtype
+        gx = np.empty(gy.shape, d)
+        gelu_grad_loop(_flat(gy, d), _flat(x, d), _flat(t, d), d.type(0.5), d.type(1),
+                       d.type(k), d.type(3 * k * c), gx.reshape(-1))
+        return gx
+
+    def layer_norm(x, eps):
+        x = _rows(x, x.dtype)
+        xhat = np.empty(x.shape, x.dtype)
+        inv = np.empty((x.shape[0], 1), x.dtype)
+        layer_norm_loop(x, float(eps), xhat, inv)
+        return xhat, inv
+
+    def layer_norm_grad(g, xhat, inv):
+        d = g.dtype
+        gx = np.empty(g.shape, d)
+        layer_norm_grad_loop(_rows(g, d), _rows(xhat, d), _rows(inv, d), gx)
+        return gx
+
+    def softmax_rows(x):
+        y = np.empty(x.shape, x.dtype)
+        shift(_rows(x, x.dtype), y)
+        np.exp(y, out=y)
+        divide(y)
+        return y
+
+    def softmax_rows_grad(gy, y):
+        d = gy.dtype
+        gx = np.empty(gy.shape, d)
+        softmax_grad_loop(_rows(gy, d), _rows(y, d), gx)
+        return gx
+
+    return {"relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
+            "gelu_tanh_grad": gelu_tanh_grad, "layer_norm": layer_norm,
+            "layer_norm_grad": layer_norm_grad, "softmax_rows": softmax_rows,
+            "softmax_rows_grad": softmax_rows_grad}

@@ -1,0 +1,214 @@
+"""The CPU kernels compiled with Numba (minigrad.kernels.cpu.compiled) against the generic
+NumPy versions they replace: every kernel, float32 and float64, drawn shapes, strided and
+non-finite inputs, the arrays updated in place; the switch that turns them off; and one
+GPT training step with and without them."""
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad import kernels
+from minigrad.kernels import elementwise
+
+pytest.importorskip("numba")
+from minigrad.kernels.cpu import compiled  # noqa: E402
+
+K, C = 0.7978845608028654, 0.044715
+COMPILED = compiled.elementwise_kernels()
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+
+
+def arguments(name, rows, cols, dtype, rng):
+    """Arguments for kernel ``name`` on (rows, cols) arrays: the shapes its callers give."""
+    def a(*shape):
+        return rng.standard_normal(shape or (rows, cols)).astype(dtype)
+    return {"relu_grad": lambda: (a(), a()),
+            "adam_step": lambda: (a(), a(), a(), np.abs(a()), 0.8, 0.99, 2e-3, 1.5, 1e-6),
+            "gelu_tanh": lambda: (3 * a(), K, C),
+            "gelu_tanh_grad": lambda: (a(), 3 * a(), np.tanh(a()), K, C),
+            "layer_norm": lambda: (2 * a() + 1, 1e-5),
+            "layer_norm_grad": lambda: (a(), a(), np.abs(a(rows, 1)) + 0.2),
+            "softmax_rows": lambda: (4 * a(),),
+            "softmax_rows_grad": lambda: (a(), np.abs(a()) / 7)}[name]()
+
+
+def results(value):
+    return list(value) if isinstance(value, tuple) else [] if value is None else [value]
+
+
+def assert_kernel_matches(name, args, dtype):
+    """The compiled kernel and the generic version on copies of ``args``: every result and
+    every array argument afterwards (Adam updates p, m and v in place) agree."""
+    mine = [np.copy(v) if isinstance(v, np.ndarray) else v for v in args]
+    theirs = [np.copy(v) if isinstance(v, np.ndarray) else v for v in args]
+    got = COMPILED[name](*mine)
+    want = elementwise.GENERIC[name](*theirs)
+    assert len(results(got)) == len(results(want))
+    for g, w in zip(results(got) + mine, results(want) + theirs):
+        if isinstance(w, np.ndarray):
+            assert g.dtype == w.dtype and g.shape == w.shape, name
+            np.testing.assert_allclose(g, w, **TOL[dtype], err_msg=name)
+    return got, mine
+
+
+def test_the_table_names_every_generic_kernel_but_sum_rows():
+    assert sorted(COMPILED) == sorted(set(elementwise.GENERIC) - {"sum_rows"})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(COMPILED))
+@settings(max_examples=15, deadline=None)
+@given(rows=st.integers(1, 40), cols=st.integers(1, 70), seed=st.integers(0, 2**16))
+def test_each_kernel_equals_its_generic_version(name, dtype, rows, cols, seed):
+    args = arguments(name, rows, cols, dtype, np.random.default_rng(seed))
+    assert_kernel_matches(name, args, dtype)
+
+
+@pytest.mark.parametrize("name", sorted(COMPILED))
+def test_strided_inputs_give_the_same_results(name):
+    """Transposed and sliced views are read right (copied to rows when needed)."""
+    rng = np.random.default_rng(1)
+    args = arguments(name, 9, 14, np.float64, rng)
+    if name == "adam_step":                      # p, m, v are updated in place: see below
+        args = (args[0], args[1].T.copy().T, *args[2:])
+    else:
+        args = tuple(np.asfortranarray(v) if isinstance(v, np.ndarray) and v.shape[1] > 1
+                     else v for v in args)
+    assert_kernel_matches(name, args, np.float64)
+
+
+def test_adam_updates_strided_parameters_in_place_too():
+    """A parameter, moment or gradient that is not one contiguous block is still updated
+    in place (by the generic version: a flat copy would be updated instead)."""
+    rng = np.random.default_rng(2)
+    base = [rng.standard_normal((6, 8)) for _ in range(4)]
+    p, g, m, v = base[0][:, ::2], base[1][:, 1::2], base[2][:4, :6].T, np.abs(base[3])[:, :4]
+    assert not (p.flags.c_contiguous or m.flags.c_contiguous or v.flags.c_contiguous)
+    ref = [np.copy(a) for a in (p, g, m, v)]
+    before = np.copy(base[0])
+    elementwise.adam_step_generic(*ref, 0.9, 0.999, 1e-3, 1.001, 1e-8)
+    COMPILED["adam_step"](p, g, m, v, 0.9, 0.999, 1e-3, 1.001, 1e-8)
+    for mine, want in zip((p, m, v), (ref[0], ref[2], ref[3])):
+        np.testing.assert_allclose(mine, want, rtol=1e-12)
+    assert not np.allclose(p, before[:, ::2])
+    np.testing.assert_array_equal(base[0][:, 1::2], before[:, 1::2])   # the gaps untouched
+
+
+def test_a_float32_parameter_takes_a_float64_gradient():
+    rng = np.random.default_rng(3)
+    p, m, v = (rng.standard_normal(50).astype(np.float32) for _ in range(3))
+    v = np.abs(v)
+    g = rng.standard_normal(50)
+    assert_kernel_matches("adam_step", (p, g, m, v, 0.9, 0.999, 1e-3, 1.001, 1e-7),
+                          np.float32)
+
+
+@pytest.mark.parametrize("name", ["relu_grad", "gelu_tanh", "gelu_tanh_grad", "layer_norm",
+                                  "layer_norm_grad", "softmax_rows", "softmax_rows_grad"])
+def test_nan_and_infinity_propagate_as_in_numpy(name):
+    """No 'no NaN' assumption in the compiled code: NaN and +-inf in the inputs give what
+    the generic version gives (masked scores of -inf included)."""
+    rng = np.random.default_rng(4)
+    args = list(arguments(name, 5, 6, np.float64, rng))
+    first = args[0]
+    first[0, 0], first[1, 2], first[2, :] = np.nan, np.inf, -np.inf
+    first[3, 4] = -np.inf
+    with np.errstate(all="ignore"):
+        got = results(COMPILED[name](*args))
+        want = results(elementwise.GENERIC[name](*args))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(np.isnan(g), np.isnan(w))
+        np.testing.assert_allclose(np.nan_to_num(g), np.nan_to_num(w), rtol=1e-12)
+    assert np.isnan(got[0]).any()
+
+
+def test_layer_norm_of_a_constant_row_is_exactly_zero():
+    x = np.full((3, 17), 0.1, np.float32)
+    xhat, inv = COMPILED["layer_norm"](x, 1e-5)
+    assert (xhat == 0).all() and np.isfinite(inv).all()
+
+
+def test_empty_arrays_give_empty_results():
+    for name in ("relu_grad", "gelu_tanh_grad", "softmax_rows", "layer_norm"):
+        args = arguments(name, 0, 5, np.float32, np.random.default_rng(0))
+        for g, w in zip(results(COMPILED[name](*args)),
+                        results(elementwise.GENERIC[name](*args))):
+            assert g.shape == w.shape
+
+
+def test_the_cpu_uses_them_for_float32_and_float64_only():
+    """float16 (mixed precision) and the strict backend take the generic versions,
+    silently; inside reference_ops every backend does."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for dtype in (np.float32, np.float64):
+            assert elementwise.fused("gelu_tanh", np.ones(3, dtype)) is \
+                elementwise.FUSED["cpu"]["gelu_tanh"]
+        assert elementwise.fused("gelu_tanh", np.ones(3, np.float16)) is \
+            elementwise.gelu_tanh_generic
+        with kernels.reference_ops():
+            assert elementwise.fused("gelu_tanh", np.ones(3, np.float32)) is \
+                elementwise.gelu_tanh_generic
+    strict = mg.tensor([1.0], device="strict").data
+    assert elementwise.fused("gelu_tanh", strict) is elementwise.gelu_tanh_generic
+
+
+def test_the_switch_turns_them_off_and_on():
+    x = np.ones(4, np.float32)
+    try:
+        assert kernels.set_compiled_kernels(False) is False
+        assert not kernels.compiled_kernels_enabled()
+        assert elementwise.fused("adam_step", x) is elementwise.adam_step_generic
+        assert elementwise.FUSED["cpu"] == {}
+    finally:
+        assert kernels.set_compiled_kernels(True) is True
+    assert kernels.compiled_kernels_enabled()
+    assert elementwise.fused("adam_step", x) is elementwise.FUSED["cpu"]["adam_step"]
+
+
+def _gpt_step(seed=0):
+    """Loss, logits and every gradient of one float64 training step of a tiny GPT."""
+    mg.manual_seed(seed)
+    before = mg.get_default_dtype()
+    mg.set_default_dtype("float64")
+    try:
+        model = mg.nn.GPT(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16)
+    finally:
+        mg.set_default_dtype(before)
+    idx = np.random.default_rng(seed).integers(0, 11, (3, 8))
+    logits = model(idx)
+    loss = model.loss(idx, np.roll(idx, -1, axis=1))
+    loss.backward()
+    assert logits.dtype == np.float64
+    return [loss.numpy(), logits.numpy()] + [p.grad.numpy() for p in model.parameters()]
+
+
+def test_a_gpt_step_with_them_equals_one_without():
+    """GELU, layer normalisation, softmax and their gradients through the compiled kernels
+    give the generic versions' loss, logits and gradients (float64)."""
+    with_compiled = _gpt_step()
+    kernels.set_compiled_kernels(False)
+    try:
+        without = _gpt_step()
+    finally:
+        kernels.set_compiled_kernels(True)
+    assert len(with_compiled) > 10
+    for a, b in zip(with_compiled, without):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_the_environment_variable_turns_them_off_and_import_loads_no_numba():
+    code = ("import sys, minigrad as mg\n"
+            "assert 'numba' not in sys.modules\n"
+            "print(mg.kernels.compiled_kernels_enabled())")
+    for value, expected in (("0", "False"), ("1", "True")):
+        env = dict(os.environ, MINIGRAD_COMPILED_KERNELS=value)
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True)
+        assert out.stdout.strip() == expected
