@@ -35,7 +35,9 @@ def arguments(name, rows, cols, dtype, rng):
             "layer_norm": lambda: (2 * a() + 1, 1e-5),
             "layer_norm_grad": lambda: (a(), a(), np.abs(a(rows, 1)) + 0.2),
             "softmax_rows": lambda: (4 * a(),),
-            "softmax_rows_grad": lambda: (a(), np.abs(a()) / 7)}[name]()
+            "softmax_rows_grad": lambda: (a(), np.abs(a()) / 7),
+            "scatter_rows": lambda: (a(), rng.integers(-rows, rows, 2 * rows + 3),
+                                     a(2 * rows + 3, cols))}[name]()
 
 
 def results(value):
@@ -61,6 +63,20 @@ def test_the_table_names_every_generic_kernel_but_sum_rows():
     assert sorted(COMPILED) == sorted(set(elementwise.GENERIC) - {"sum_rows"})
 
 
+def test_an_embedding_gradient_goes_through_the_row_scatter():
+    """W[indices] (an embedding lookup) scatters its gradient with the scatter_rows
+    kernel; repeated and negative indices add up as np.add.at's do."""
+    W = mg.tensor(np.zeros((5, 3)), requires_grad=True)
+    idx = np.array([[4, 0, 4], [-1, 2, 0]])
+    gy = np.arange(18.0).reshape(2, 3, 3)
+    W[idx].backward(mg.tensor(gy))
+    want = np.zeros((5, 3))
+    np.add.at(want, idx, gy)
+    np.testing.assert_array_equal(W.grad.numpy(), want)
+    assert (elementwise.fused("scatter_rows", W.grad.numpy()) is
+            elementwise.FUSED["cpu"]["scatter_rows"])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", sorted(COMPILED))
 @settings(max_examples=15, deadline=None)
@@ -78,7 +94,7 @@ def test_strided_inputs_give_the_same_results(name):
     if name == "adam_step":                      # p, m, v are updated in place: see below
         args = (args[0], args[1].T.copy().T, *args[2:])
     else:
-        args = tuple(np.asfortranarray(v) if isinstance(v, np.ndarray) and v.shape[1] > 1
+        args = tuple(np.asfortranarray(v) if isinstance(v, np.ndarray) and v.ndim == 2
                      else v for v in args)
     assert_kernel_matches(name, args, np.float64)
 

@@ -3,11 +3,14 @@ stack, pad, flatten, squeeze, expand_dims, device and dtype moves.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import backend
 from ..autograd import AsType, Function, sum_to_array
 from ..backend import get_array_module
+from ..kernels.elementwise import fused
 from ..tensor import Tensor
 from .arithmetic import _as_tensor
 
@@ -158,6 +161,11 @@ def _is_basic(index) -> bool:
                or getattr(i, "dtype", None) == bool for i in items)
 
 
+def _picks_rows(index) -> bool:
+    """True for one integer array (not a tuple): ``x[index]`` picks whole rows of ``x``."""
+    return getattr(index, "ndim", None) is not None and index.dtype.kind in "iu"
+
+
 class GetItem(Function):
     """y = x[index]; the gradient is scattered back (accumulating repeated indices)."""
 
@@ -173,6 +181,10 @@ class GetItem(Function):
         gx = xp.zeros(self.in_shape, dtype=gy.dtype)
         if _is_basic(self.index):
             gx[self.index] = gy          # basic indices never repeat an element
+        elif _picks_rows(self.index):    # x[indices]: whole rows, as an embedding lookup
+            width = math.prod(gx.shape[1:])
+            fused("scatter_rows", gx)(gx.reshape(gx.shape[0], width), self.index.reshape(-1),
+                                      gy.reshape(self.index.size, width))
         else:
             backend.scatter_add(gx, self.index, gy)
         return gx

@@ -23,6 +23,8 @@ dropped, with a warning, if it fails or disagrees. Inside
   over each row (the input gradient of layer_norm, ``g`` the gradient of xhat)
 * ``softmax_rows(x) -> exp(x - max) / sum(exp(x - max))`` over each row of a 2-D ``x``
 * ``softmax_rows_grad(gy, y) -> y (gy - sum(gy y))``, the sums over each row
+* ``scatter_rows(target, index, rows)``: ``target[index[i]] += rows[i]``, repeated indices
+  accumulated (the gradient of an embedding lookup), in place
 """
 from __future__ import annotations
 
@@ -30,13 +32,13 @@ import warnings
 
 import numpy as np
 
-from ..backend import get_array_module, get_backend
+from ..backend import get_array_module, get_backend, scatter_add
 from .switches import compiled_kernels_wanted, fast_paths_enabled
 
 __all__ = ["fused", "relu_grad_generic", "adam_step_generic", "gelu_tanh_generic",
            "gelu_tanh_grad_generic", "sum_rows_generic", "layer_norm_generic",
            "layer_norm_grad_generic", "softmax_rows_generic", "softmax_rows_grad_generic",
-           "FUSED", "FUSED_DTYPES", "forget_kernels"]
+           "scatter_rows_generic", "FUSED", "FUSED_DTYPES", "forget_kernels"]
 
 
 def relu_grad_generic(gy, y):
@@ -129,11 +131,18 @@ def softmax_rows_grad_generic(gy, y, axis=-1):
     return gx
 
 
+def scatter_rows_generic(target, index, rows):
+    """``target[index[i]] += rows[i]`` for each i, repeated indices accumulated: the
+    gradient of picking rows (an embedding lookup). ``target`` (R, D) is updated in place."""
+    scatter_add(target, index, rows)
+
+
 GENERIC = {"relu_grad": relu_grad_generic, "adam_step": adam_step_generic,
            "gelu_tanh": gelu_tanh_generic, "gelu_tanh_grad": gelu_tanh_grad_generic,
            "sum_rows": sum_rows_generic, "layer_norm": layer_norm_generic,
            "layer_norm_grad": layer_norm_grad_generic, "softmax_rows": softmax_rows_generic,
-           "softmax_rows_grad": softmax_rows_grad_generic}
+           "softmax_rows_grad": softmax_rows_grad_generic,
+           "scatter_rows": scatter_rows_generic}
 
 #: for each kernel, its self-check's arguments from ``a()`` (a fresh random array of 64
 #: values) and the array module
@@ -148,6 +157,8 @@ SAMPLES = {
                                       xp.abs(a()[:4]).reshape(4, 1) + 0.5),
     "softmax_rows": lambda a, xp: (3 * a().reshape(4, 16),),
     "softmax_rows_grad": lambda a, xp: (a().reshape(4, 16), xp.abs(a().reshape(4, 16)) / 8),
+    "scatter_rows": lambda a, xp: (a().reshape(8, 8), xp.asarray([1, 3, 1, 7, 0, -1, 3, 2]),
+                                   a().reshape(8, 8)),
 }
 
 #: {backend name: {kernel name: fused kernel}}; a backend's kernels are built when it

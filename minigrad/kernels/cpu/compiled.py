@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 
+from ...backend import scatter_add
 from ..elementwise import adam_step_generic
 
 __all__ = ["available", "elementwise_kernels", "DTYPES"]
@@ -141,6 +142,14 @@ def _softmax_grad(gy, y, gx):
             gx[r, j] = y[r, j] * (gy[r, j] - d)
 
 
+def _scatter_rows(target, index, rows):
+    n = target.shape[1]
+    for i in range(index.size):
+        r = index[i]                          # a negative index counts from the end
+        for j in range(n):
+            target[r, j] += rows[i, j]
+
+
 def _compile(fn):
     import numba
     options = dict(fastmath=_FASTMATH, error_model="numpy", nogil=True)
@@ -168,6 +177,7 @@ def elementwise_kernels() -> dict:
     layer_norm_loop, layer_norm_grad_loop = _compile(_layer_norm), _compile(_layer_norm_grad)
     shift, divide, softmax_grad_loop = (_compile(_shift_by_row_max),
                                         _compile(_divide_by_row_sum), _compile(_softmax_grad))
+    scatter_loop = _compile(_scatter_rows)
 
     def relu_grad(gy, y):
         gx = np.empty(gy.shape, gy.dtype)
@@ -227,7 +237,13 @@ def elementwise_kernels() -> dict:
         softmax_grad_loop(_rows(gy, d), _rows(y, d), gx)
         return gx
 
-    return {"relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
+    def scatter_rows(target, index, rows):
+        if not target.flags.c_contiguous:      # updated in place: a copy would be updated
+            return scatter_add(target, index, rows)
+        scatter_loop(target, _flat(index, np.int64), _rows(rows, target.dtype))
+        return None
+
+    return {"scatter_rows": scatter_rows, "relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
             "gelu_tanh_grad": gelu_tanh_grad, "layer_norm": layer_norm,
             "layer_norm_grad": layer_norm_grad, "softmax_rows": softmax_rows,
             "softmax_rows_grad": softmax_rows_grad}
