@@ -142,6 +142,15 @@ def _softmax_grad(gy, y, gx):
             gx[r, j] = y[r, j] * (gy[r, j] - d)
 
 
+def _sum_rows(a, out):
+    rows, n = a.shape
+    for j in range(n):
+        out[j] = 0
+    for r in range(rows):                     # row after row, as NumPy's sum(axis=0)
+        for j in range(n):
+            out[j] += a[r, j]
+
+
 def _scatter_rows(target, index, rows):
     n = target.shape[1]
     for i in range(index.size):
@@ -177,7 +186,7 @@ def elementwise_kernels() -> dict:
     layer_norm_loop, layer_norm_grad_loop = _compile(_layer_norm), _compile(_layer_norm_grad)
     shift, divide, softmax_grad_loop = (_compile(_shift_by_row_max),
                                         _compile(_divide_by_row_sum), _compile(_softmax_grad))
-    scatter_loop = _compile(_scatter_rows)
+    scatter_loop, sum_rows_loop = _compile(_scatter_rows), _compile(_sum_rows)
 
     def relu_grad(gy, y):
         gx = np.empty(gy.shape, gy.dtype)
@@ -237,13 +246,18 @@ def elementwise_kernels() -> dict:
         softmax_grad_loop(_rows(gy, d), _rows(y, d), gx)
         return gx
 
+    def sum_rows(a):
+        out = np.empty(a.shape[1], a.dtype)
+        sum_rows_loop(_rows(a, a.dtype), out)
+        return out
+
     def scatter_rows(target, index, rows):
         if not target.flags.c_contiguous:      # updated in place: a copy would be updated
             return scatter_add(target, index, rows)
         scatter_loop(target, _flat(index, np.int64), _rows(rows, target.dtype))
         return None
 
-    return {"scatter_rows": scatter_rows, "relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
+    return {"sum_rows": sum_rows, "scatter_rows": scatter_rows, "relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
             "gelu_tanh_grad": gelu_tanh_grad, "layer_norm": layer_norm,
             "layer_norm_grad": layer_norm_grad, "softmax_rows": softmax_rows,
             "softmax_rows_grad": softmax_rows_grad}
