@@ -37,6 +37,8 @@ def arguments(name, rows, cols, dtype, rng):
             "softmax_rows": lambda: (4 * a(),),
             "softmax_rows_grad": lambda: (a(), np.abs(a()) / 7),
             "sum_rows": lambda: (a(),),
+            "layer_norm_affine": lambda: (2 * a() + 1, a(cols), a(cols), 1e-5),
+            "layer_norm_affine_grad": lambda: (a(), a(), np.abs(a(rows, 1)) + 0.2, a(cols)),
             "scatter_rows": lambda: (a(), rng.integers(-rows, rows, 2 * rows + 3),
                                      a(2 * rows + 3, cols))}[name]()
 
@@ -248,3 +250,31 @@ def test_without_a_folder_for_the_machine_code_they_compile_each_run(monkeypatch
     assert refused and sorted(table) == sorted(COMPILED)
     x = np.linspace(-3, 3, 12).reshape(3, 4)
     np.testing.assert_allclose(table["softmax_rows"](x), elementwise.softmax_rows_generic(x))
+
+
+def test_a_numba_that_does_not_import_leaves_numpys_kernels(monkeypatch):
+    """Installed but broken (built for another NumPy): one warning naming the error, and
+    the generic kernels serve the CPU."""
+    import importlib
+    real = importlib.import_module
+
+    def import_module(name, *args):
+        if name == "numba":
+            raise ImportError("Numba needs NumPy 2.3 or less")
+        return real(name, *args)
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    monkeypatch.setattr(compiled, "_IMPORTED", {})
+    try:
+        with pytest.warns(UserWarning, match=r"^Numba is installed but does not import "
+                                             r"\(Numba needs NumPy 2.3 or less\); minigrad "
+                                             r"uses NumPy's generic kernels on the CPU$"):
+            assert kernels.set_compiled_kernels(True) is False
+        assert elementwise.fused("adam_step", np.ones(3, np.float32)) is \
+            elementwise.adam_step_generic
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")                   # said once
+            assert not kernels.compiled_kernels_enabled()
+    finally:
+        monkeypatch.setattr(compiled, "_IMPORTED", {})
+        monkeypatch.undo()
+        kernels.set_compiled_kernels(True)

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import get_array_module
-from ..kernels.elementwise import fused, layer_norm_generic, layer_norm_grad_generic
+from ..kernels.elementwise import fused, fused_only, layer_norm_generic, \
+    layer_norm_grad_generic
 from ..tensor import Tensor
 from .activation import dropout, softmax
 from .arithmetic import _as_tensor
@@ -92,6 +93,9 @@ def _layer_norm_grads(gy, xhat, inv, w, axes, lead, need):
     """(dx, dw, db) of y = xhat * w + b, xhat = (x - mean) * inv, written once: every line
     works on arrays (the backward) and on Tensors (the graph double backprop builds).
     ``need`` says which of the three are wanted (None for the others)."""
+    fused_grads = _affine_grads_in_one_pass(gy, xhat, inv, w, need)
+    if fused_grads is not None:
+        return fused_grads
     g = gy if w is None else gy * w
     gx = gw = gb = None
     if need[0] and (isinstance(g, Tensor) or not g.size):
@@ -108,6 +112,22 @@ def _layer_norm_grads(gy, xhat, inv, w, axes, lead, need):
     if need[2]:
         gb = _sum_lead(gy, lead)
     return gx, gw, gb
+
+
+def _affine_grads_in_one_pass(gy, xhat, inv, w, need):
+    """The three gradients from the backend's fused ``layer_norm_affine_grad`` kernel (one
+    pass over the rows instead of five), when it has one and all three are wanted on
+    arrays of one dtype; else None."""
+    if need != (True, True, True) or isinstance(gy, Tensor) or not gy.size or \
+            not gy.dtype == xhat.dtype == w.dtype:
+        return None
+    kernel = fused_only("layer_norm_affine_grad", gy)
+    if kernel is None:
+        return None
+    n = w.size
+    gx, gw, gb = kernel(gy.reshape(-1, n), xhat.reshape(-1, n), inv.reshape(-1, 1),
+                        w.reshape(-1))
+    return gx.reshape(gy.shape), gw.reshape(w.shape), gb.reshape(w.shape)
 
 
 def _sum_lead(a, lead):
@@ -161,6 +181,15 @@ class LayerNorm(Function):
     def forward(self, *inputs):
         x, w, b = self._split(inputs)
         axes, _ = self._axes(x.ndim)
+        kernel = None
+        if w is not None and b is not None and x.size and x.dtype == w.dtype == b.dtype:
+            kernel = fused_only("layer_norm_affine", x)    # one pass over the rows
+        if kernel is not None:
+            y, xhat, inv = kernel(x.reshape(-1, w.size), w.reshape(-1), b.reshape(-1),
+                                  self.eps)
+            self.xhat, self.w = xhat.reshape(x.shape), w
+            self.inv = inv.reshape(x.shape[:x.ndim - self.k] + (1,) * self.k)
+            return y.reshape(x.shape)
         xhat, inv = _normalise(x, axes, self.eps)
         self.xhat, self.inv, self.w = xhat, inv, w
         if w is None:

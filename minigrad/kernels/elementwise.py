@@ -25,6 +25,10 @@ dropped, with a warning, if it fails or disagrees. Inside
 * ``softmax_rows_grad(gy, y) -> y (gy - sum(gy y))``, the sums over each row
 * ``scatter_rows(target, index, rows)``: ``target[index[i]] += rows[i]``, repeated indices
   accumulated (the gradient of an embedding lookup), in place
+* ``layer_norm_affine(x, w, b, eps) -> (xhat w + b, xhat, inv)`` and
+  ``layer_norm_affine_grad(gy, xhat, inv, w) -> (gx, gw, gb)``: layer normalisation with
+  its weight and bias, forward and backward in one pass over the rows (only where a
+  backend has them fused: :func:`fused_only`)
 """
 from __future__ import annotations
 
@@ -38,7 +42,8 @@ from .switches import compiled_kernels_wanted, fast_paths_enabled
 __all__ = ["fused", "relu_grad_generic", "adam_step_generic", "gelu_tanh_generic",
            "gelu_tanh_grad_generic", "sum_rows_generic", "layer_norm_generic",
            "layer_norm_grad_generic", "softmax_rows_generic", "softmax_rows_grad_generic",
-           "scatter_rows_generic", "FUSED", "FUSED_DTYPES", "forget_kernels"]
+           "scatter_rows_generic", "layer_norm_affine_generic",
+           "layer_norm_affine_grad_generic", "FUSED", "FUSED_DTYPES", "forget_kernels"]
 
 
 def relu_grad_generic(gy, y):
@@ -131,6 +136,22 @@ def softmax_rows_grad_generic(gy, y, axis=-1):
     return gx
 
 
+def layer_norm_affine_generic(x, w, b, eps):
+    """(y, xhat, inv): :func:`layer_norm_generic` of the rows of ``x``, then
+    y = xhat w + b with ``w`` and ``b`` of one row's length."""
+    xhat, inv = layer_norm_generic(x, eps)
+    y = xhat * w
+    y += b
+    return y, xhat, inv
+
+
+def layer_norm_affine_grad_generic(gy, xhat, inv, w):
+    """(gx, gw, gb) of y = xhat w + b over rows: gx is :func:`layer_norm_grad_generic` of
+    gy w, gw the sum over rows of gy xhat, gb the sum over rows of gy."""
+    gx = layer_norm_grad_generic(gy * w, xhat, inv)
+    return gx, sum_rows_generic(gy * xhat), sum_rows_generic(gy)
+
+
 def scatter_rows_generic(target, index, rows):
     """``target[index[i]] += rows[i]`` for each i, repeated indices accumulated: the
     gradient of picking rows (an embedding lookup). ``target`` (R, D) is updated in place."""
@@ -142,7 +163,9 @@ GENERIC = {"relu_grad": relu_grad_generic, "adam_step": adam_step_generic,
            "sum_rows": sum_rows_generic, "layer_norm": layer_norm_generic,
            "layer_norm_grad": layer_norm_grad_generic, "softmax_rows": softmax_rows_generic,
            "softmax_rows_grad": softmax_rows_grad_generic,
-           "scatter_rows": scatter_rows_generic}
+           "scatter_rows": scatter_rows_generic,
+           "layer_norm_affine": layer_norm_affine_generic,
+           "layer_norm_affine_grad": layer_norm_affine_grad_generic}
 
 #: for each kernel, its self-check's arguments from ``a()`` (a fresh random array of 64
 #: values) and the array module
@@ -159,6 +182,9 @@ SAMPLES = {
     "softmax_rows_grad": lambda a, xp: (a().reshape(4, 16), xp.abs(a().reshape(4, 16)) / 8),
     "scatter_rows": lambda a, xp: (a().reshape(8, 8), xp.asarray([1, 3, 1, 7, 0, -1, 3, 2]),
                                    a().reshape(8, 8)),
+    "layer_norm_affine": lambda a, xp: (3 * a().reshape(4, 16) + 1, a()[:16], a()[:16], 1e-5),
+    "layer_norm_affine_grad": lambda a, xp: (a().reshape(4, 16), a().reshape(4, 16),
+                                             xp.abs(a()[:4]).reshape(4, 1) + 0.5, a()[:16]),
 }
 
 #: {backend name: {kernel name: fused kernel}}; a backend's kernels are built when it
@@ -226,6 +252,15 @@ def _self_check(b, name, kernel, dtype, index=0) -> bool:
         warnings.warn(f"fused kernel {name} disagrees with the generic one on {b.name}; "
                       "using the generic one", stacklevel=3)
     return ok
+
+
+def fused_only(name: str, x):
+    """The backend's own kernel ``name`` for arrays like ``x`` (as :func:`fused` chooses
+    it), or None where :func:`fused` would give the generic version: for a kernel that
+    only pays when fused (its generic version is the composition the caller already
+    runs)."""
+    kernel = fused(name, x)
+    return None if kernel is GENERIC[name] else kernel
 
 
 def fused(name: str, x):

@@ -22,8 +22,10 @@ reads each value once and keeps the intermediate results in registers.
 """
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import math
+import warnings
 
 import numpy as np
 
@@ -38,9 +40,25 @@ DTYPES = frozenset({np.dtype(np.float32), np.dtype(np.float64)})
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}     # never 'nnan' or 'ninf'
 
 
+_IMPORTED: dict = {}
+
+
 def available() -> bool:
-    """Whether Numba can be imported (without importing it)."""
-    return importlib.util.find_spec("numba") is not None
+    """Whether Numba is installed and imports (tried once, on the first call). A Numba
+    that is installed but fails to import (built for another NumPy, say) is reported by a
+    warning, and NumPy's generic kernels are used."""
+    if "ok" not in _IMPORTED:
+        if importlib.util.find_spec("numba") is None:
+            _IMPORTED["ok"] = False
+        else:
+            try:
+                importlib.import_module("numba")
+                _IMPORTED["ok"] = True
+            except Exception as exc:     # ImportError, or whatever a broken install raises
+                warnings.warn(f"Numba is installed but does not import ({exc}); minigrad "
+                              "uses NumPy's generic kernels on the CPU", stacklevel=2)
+                _IMPORTED["ok"] = False
+    return _IMPORTED["ok"]
 
 
 # -------------------------------------------------------------------------------------
@@ -110,6 +128,44 @@ def _layer_norm_grad(g, xhat, inv, gx):
         mg, mgx, iv = sg / n, sgx / n, inv[r, 0]
         for j in range(n):
             gx[r, j] = iv * (g[r, j] - mg - xhat[r, j] * mgx)
+
+
+def _layer_norm_affine(x, w, b, eps, y, xhat, inv):
+    rows, n = x.shape
+    for r in range(rows):
+        s = 0.0
+        for j in range(n):
+            s += x[r, j]
+        mean = s / n
+        q = 0.0
+        for j in range(n):
+            d = x[r, j] - mean
+            q += d * d
+        iv = 1.0 / math.sqrt(q / n + eps)
+        inv[r, 0] = iv
+        for j in range(n):
+            h = (x[r, j] - mean) * iv
+            xhat[r, j] = h
+            y[r, j] = h * w[j] + b[j]
+
+
+def _layer_norm_affine_grad(gy, xhat, inv, w, gx, gw, gb):
+    rows, n = gy.shape
+    for j in range(n):
+        gw[j] = 0
+        gb[j] = 0
+    for r in range(rows):
+        sg = 0.0
+        sgx = 0.0
+        for j in range(n):
+            g = gy[r, j] * w[j]
+            sg += g
+            sgx += g * xhat[r, j]
+            gw[j] += gy[r, j] * xhat[r, j]
+            gb[j] += gy[r, j]
+        mg, mgx, iv = sg / n, sgx / n, inv[r, 0]
+        for j in range(n):
+            gx[r, j] = iv * (gy[r, j] * w[j] - mg - xhat[r, j] * mgx)
 
 
 def _shift_by_row_max(x, y):
@@ -187,6 +243,8 @@ def elementwise_kernels() -> dict:
     shift, divide, softmax_grad_loop = (_compile(_shift_by_row_max),
                                         _compile(_divide_by_row_sum), _compile(_softmax_grad))
     scatter_loop, sum_rows_loop = _compile(_scatter_rows), _compile(_sum_rows)
+    affine_loop, affine_grad_loop = (_compile(_layer_norm_affine),
+                                     _compile(_layer_norm_affine_grad))
 
     def relu_grad(gy, y):
         gx = np.empty(gy.shape, gy.dtype)
@@ -246,6 +304,21 @@ def elementwise_kernels() -> dict:
         softmax_grad_loop(_rows(gy, d), _rows(y, d), gx)
         return gx
 
+    def layer_norm_affine(x, w, b, eps):
+        d = x.dtype
+        x = _rows(x, d)
+        y, xhat = np.empty(x.shape, d), np.empty(x.shape, d)
+        inv = np.empty((x.shape[0], 1), d)
+        affine_loop(x, _flat(w, d), _flat(b, d), float(eps), y, xhat, inv)
+        return y, xhat, inv
+
+    def layer_norm_affine_grad(gy, xhat, inv, w):
+        d = gy.dtype
+        gx = np.empty(gy.shape, d)
+        gw, gb = np.empty(gy.shape[1], d), np.empty(gy.shape[1], d)
+        affine_grad_loop(_rows(gy, d), _rows(xhat, d), _rows(inv, d), _flat(w, d), gx, gw, gb)
+        return gx, gw, gb
+
     def sum_rows(a):
         out = np.empty(a.shape[1], a.dtype)
         sum_rows_loop(_rows(a, a.dtype), out)
@@ -257,7 +330,9 @@ def elementwise_kernels() -> dict:
         scatter_loop(target, _flat(index, np.int64), _rows(rows, target.dtype))
         return None
 
-    return {"sum_rows": sum_rows, "scatter_rows": scatter_rows, "relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
+    return {"layer_norm_affine": layer_norm_affine,
+            "layer_norm_affine_grad": layer_norm_affine_grad,
+            "sum_rows": sum_rows, "scatter_rows": scatter_rows, "relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
             "gelu_tanh_grad": gelu_tanh_grad, "layer_norm": layer_norm,
             "layer_norm_grad": layer_norm_grad, "softmax_rows": softmax_rows,
             "softmax_rows_grad": softmax_rows_grad}
