@@ -452,6 +452,13 @@ CATALOGUE = [
        st.tuples(testing.shapes(0, 2, 1, 3), st.integers(1, 4), st.integers(1, 4),
                  st.integers(1, 4)).map(lambda a: (a[0] + (a[1], a[2]),) * 2
                                         + (a[0] + (a[1], a[3]),))),
+    # the weights times v, outside the op: the gradient through the weights output
+    Op("attention_weights", lambda q, k, v: F.attention(q, k, v, is_causal=True)[1] @ v,
+       lambda q, k, v: _attention(q, k, v, np.tril(np.ones((q.shape[-2], k.shape[-2]),
+                                                           dtype=bool))),
+       st.tuples(testing.shapes(0, 2, 1, 3), st.integers(1, 4), st.integers(1, 4),
+                 st.integers(1, 4)).map(lambda a: (a[0] + (a[1], a[2]),) * 2
+                                        + (a[0] + (a[1], a[3]),))),
     Op("attention_float_mask_with_grad", lambda q, k, v, m: F.scaled_dot_product_attention(
         q, k, v, attn_mask=m), lambda q, k, v, m: _attention(q, k, v, m),
        fixed((2, 3, 4), (2, 5, 4), (2, 5, 3), (3, 5))),

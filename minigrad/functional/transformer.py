@@ -11,6 +11,8 @@ attention (GELU is in activation.py, cross-entropy with ``ignore_index`` in loss
 Embedding and attention are built from ops that already have their backward (indexing,
 matmul, softmax), so their gradients are those ops' gradients; layer normalisation is one
 op, its derivative written once (:func:`_layer_norm_grads`) for arrays and for Tensors.
+Attention also has a fast path, the same formula as one op with its backward written out
+(:mod:`minigrad.kernels.attention`); ``reference_ops()`` runs the composition here.
 """
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ import math
 
 import numpy as np
 
+from .. import kernels
 from ..autograd import Function
 from ..backend import get_array_module
 from ..kernels.elementwise import fused, fused_only, layer_norm_generic, \
     layer_norm_grad_generic
+from ..mixed_precision import autocast_dtype
 from ..tensor import Tensor
 from .activation import dropout, softmax
 from .arithmetic import _as_tensor
@@ -262,26 +266,46 @@ def _swap_last(t: Tensor) -> Tensor:
     return transpose(t, *axes)
 
 
-def _additive_mask(mask, scores: Tensor):
-    """A mask as something to add to the scores: a boolean mask (True takes part) becomes
-    0 / -inf, a float mask is added as it is."""
+def _additive_mask(mask, shape, dtype, device):
+    """A mask as something to add to scores of ``shape`` and ``dtype``: a boolean mask
+    (True takes part) becomes 0 / -inf, a float mask is added as it is."""
     if isinstance(mask, Tensor):
         data = mask.data
     else:
         data = _index_on_device(np.asarray(mask) if isinstance(mask, (list, tuple)) else mask,
-                                scores.device)
+                                device)
     try:
-        np.broadcast_shapes(tuple(data.shape), scores.shape)
+        np.broadcast_shapes(tuple(data.shape), shape)
     except ValueError:
         raise ValueError(f"attention: mask of shape {tuple(data.shape)} does not broadcast "
-                         f"to the scores' shape {scores.shape} (..., L, S)") from None
+                         f"to the scores' shape {shape} (..., L, S)") from None
     if data.dtype.kind == "b":
         xp = get_array_module(data)
-        return Tensor._wrap(xp.where(data, scores.dtype.type(0), scores.dtype.type(-np.inf)))
+        return Tensor._wrap(xp.where(data, dtype.type(0), dtype.type(-np.inf)))
     if data.dtype.kind != "f":
         raise TypeError(f"attention: a mask must be boolean or floating point, got "
                         f"{data.dtype}")
-    return mask if isinstance(mask, Tensor) else Tensor._wrap(data.astype(scores.dtype))
+    return mask if isinstance(mask, Tensor) else Tensor._wrap(data.astype(dtype))
+
+
+def _fast_attention(q, k, v, attn_mask, is_causal, scale, dropout):
+    """(result, weights) from the fast Function that :func:`minigrad.kernels.attention`
+    chooses, or None (the reference ops run, and report any error): it takes inputs of one
+    floating dtype whose batch axes broadcast, outside autocast, and a mask that needs no
+    gradient."""
+    if not (q.dtype == k.dtype == v.dtype) or q.dtype.kind != "f" or autocast_dtype() or \
+            (isinstance(attn_mask, Tensor) and attn_mask.requires_grad):
+        return None
+    try:
+        shape = np.broadcast_shapes(q.shape[:-2], k.shape[:-2]) + (q.shape[-2], k.shape[-2])
+    except ValueError:
+        return None
+    if is_causal:
+        attn_mask = causal_mask(q.shape[-2], k.shape[-2], device=q.device)
+    mask = None if attn_mask is None else \
+        _additive_mask(attn_mask, shape, q.dtype, q.device).data
+    op = kernels.attention(scale, mask, bool(dropout))
+    return None if op is None else op.apply(q, k, v)
 
 
 def attention(query, key, value, attn_mask=None, is_causal: bool = False, scale=None,
@@ -302,11 +326,14 @@ def attention(query, key, value, attn_mask=None, is_causal: bool = False, scale=
         raise ValueError("attention: pass either attn_mask or is_causal=True, not both")
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
+    fast = _fast_attention(q, k, v, attn_mask, is_causal, scale, dropout_p and training)
+    if fast is not None:
+        return fast
     scores = matmul(q, _swap_last(k)) * scale                      # (..., L, S)
     if is_causal:
         attn_mask = causal_mask(q.shape[-2], k.shape[-2], device=q.device)
     if attn_mask is not None:
-        scores = scores + _additive_mask(attn_mask, scores)
+        scores = scores + _additive_mask(attn_mask, scores.shape, scores.dtype, scores.device)
     with np.errstate(invalid="ignore"):        # a fully masked row: NaN, documented
         weights = softmax(scores, axis=-1)
     if dropout_p:

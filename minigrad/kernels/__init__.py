@@ -18,6 +18,9 @@ Conv2d (+ ReLU)          cpu.conv.Conv2dMaxPool      ``conv2d(..., max_pool=p)``
                                                      never computed, cache-sized chunks
 MaxPool2d (+ ReLU)       cpu.pool.MaxPool2dStrided   stride == window, no padding:
                                                      strided views, a byte per output
+MatMul, Mul, Add,        attention.Attention         no dropout on the weights: scale
+Softmax, MatMul                                      and mask in place, softmax by the
+(attention)                                          row kernels, one graph node
 =======================  ==========================  ===================================
 
 The elementwise and row hot paths (the ReLU gradient, the Adam step, GELU and its
@@ -32,6 +35,7 @@ generic versions run.
 from __future__ import annotations
 
 from . import elementwise
+from .attention import Attention
 from .cpu import compiled
 from .cpu.conv import Conv2dGemm, Conv2dMaxPool
 from .cpu.pool import MaxPool2dStrided
@@ -39,7 +43,7 @@ from .switches import _fast, compiled_kernels_wanted, fast_paths_enabled, \
     set_compiled_kernels_wanted
 
 __all__ = ["reference_ops", "fast_paths_enabled", "set_compiled_kernels",
-           "compiled_kernels_enabled", "conv2d", "max_pool2d"]
+           "compiled_kernels_enabled", "conv2d", "max_pool2d", "attention"]
 
 
 class reference_ops:
@@ -108,3 +112,12 @@ def max_pool2d(k, s, pads, relu: bool):
     if k == s and pads == ((0, 0), (0, 0)):
         return MaxPool2dStrided(k, relu)
     return None
+
+
+def attention(scale: float, mask, dropout: bool):
+    """The fast Function for ``attention`` (the result and the weights as one op, the
+    scale and an additive ``mask`` array applied in place), or None to run the reference
+    ops: inside :class:`reference_ops`, or when dropout applies to the weights."""
+    if not _fast.get() or dropout:
+        return None
+    return Attention(scale, mask)
