@@ -50,19 +50,36 @@ def test_wheel_holds_the_package_data_and_license(wheel):
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
 
 
-def test_wheel_installs_and_trains_offline_outside_the_checkout(wheel, tmp_path):
+def _install(wheel, tmp_path, modules=(np,)):
+    """A fresh virtual environment with the wheel installed and ``modules`` (numpy, the
+    one runtime dependency, and any optional one) linked from this interpreter: no
+    network needed. Returns (its python, its site-packages, a work folder elsewhere)."""
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site = next((venv / "lib").glob("python*/site-packages"))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                     "--target", str(site), str(wheel)], check=True, capture_output=True)
-    # numpy, the one runtime dependency, from this interpreter (no network needed)
-    np_dir = Path(np.__file__).parent
-    for d in (np_dir, np_dir.parent / "numpy.libs"):
-        if d.exists():
-            (site / d.name).symlink_to(d, target_is_directory=True)
+    for module in modules:
+        d = Path(module.__file__).parent
+        for path in (d, d.parent / f"{d.name}.libs"):
+            if path.exists():
+                (site / path.name).symlink_to(path, target_is_directory=True)
     work = tmp_path / "elsewhere"
     work.mkdir()
+    return venv / "bin" / "python", site, work
+
+
+def _run(python, script, work, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIGRAD_", "PYTHON"))}
+    env.update(MINIGRAD_NO_DOWNLOAD="1", HOME=str(tmp_path))
+    r = subprocess.run([str(python), "-I", "-c", script], cwd=work, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_wheel_installs_and_trains_offline_outside_the_checkout(wheel, tmp_path):
+    python, site, work = _install(wheel, tmp_path)
     script = textwrap.dedent(f"""
         import warnings
         import numpy as np
@@ -91,12 +108,44 @@ def test_wheel_installs_and_trains_offline_outside_the_checkout(wheel, tmp_path)
         gpt = mg.nn.GPT(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=8)
         assert gpt.generate(np.array([1, 2]), 3, temperature=0).shape == (5,)
     """)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIGRAD_", "PYTHON"))}
-    env.update(MINIGRAD_NO_DOWNLOAD="1", HOME=str(tmp_path))
-    r = subprocess.run([str(venv / "bin" / "python"), "-I", "-c", script], cwd=work, env=env,
-                       capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "accuracy" in r.stdout
+    out = _run(python, script, work, tmp_path)
+    assert "accuracy" in out
+
+
+def test_the_wheel_with_numba_trains_with_the_compiled_kernels_and_keeps_them(wheel,
+                                                                             tmp_path):
+    """With the fast extra's Numba beside the installed wheel, a GPT step runs the compiled
+    CPU kernels (loss as with NumPy's) and their machine code is cached in the installed
+    package, so a second process compiles nothing."""
+    numba = pytest.importorskip("numba")
+    import llvmlite
+    python, site, work = _install(wheel, tmp_path, (np, numba, llvmlite))
+    script = textwrap.dedent(f"""
+        import numpy as np
+        import minigrad as mg
+        from minigrad.kernels import elementwise
+        assert mg.__file__.startswith({str(site)!r}), mg.__file__
+        losses = []
+        for compiled in (True, False):
+            mg.kernels.set_compiled_kernels(compiled)
+            mg.manual_seed(0)
+            gpt = mg.nn.GPT(vocab_size=7, block_size=8, n_layer=1, n_head=2, n_embd=16)
+            opt = mg.optim.AdamW(gpt.parameters(), lr=1e-2)
+            idx = np.random.default_rng(0).integers(0, 7, (4, 8))
+            for _ in range(3):
+                loss = gpt.loss(idx, np.roll(idx, -1, axis=1))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+            losses.append(loss.item())
+            if compiled:
+                assert sorted(elementwise._checked) and all(elementwise._checked.values())
+        print("losses", losses)
+        assert abs(losses[0] - losses[1]) < 1e-4, losses
+    """)
+    assert "losses" in _run(python, script, work, tmp_path)
+    cache = site / "minigrad" / "kernels" / "cpu" / "__pycache__"
+    assert any(cache.glob("compiled.*.nbi")), sorted(p.name for p in cache.iterdir())
 
 
 def test_sdist_ships_the_whole_test_suite(source, tmp_path):
