@@ -246,6 +246,7 @@ def test_without_a_folder_for_the_machine_code_they_compile_each_run(monkeypatch
             raise RuntimeError("cannot cache function: no locator available")
         return real(*args, **kwargs)
     monkeypatch.setattr(numba, "njit", njit)
+    monkeypatch.setattr(compiled, "_LOOPS", {})          # the session's loops come back after
     table = compiled.elementwise_kernels()
     assert refused and sorted(table) == sorted(COMPILED)
     x = np.linspace(-3, 3, 12).reshape(3, 4)

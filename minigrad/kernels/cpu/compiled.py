@@ -233,106 +233,118 @@ def _rows(a, dtype):
     return np.ascontiguousarray(a, dtype=dtype)
 
 
+#: the loops compiled, by name (filled by :func:`elementwise_kernels`)
+_LOOPS: dict = {}
+
+
+def relu_grad(gy, y):
+    gx = np.empty(gy.shape, gy.dtype)
+    _LOOPS["relu_grad"](_flat(gy, gy.dtype), _flat(y, y.dtype), gx.reshape(-1))
+    return gx
+
+
+def adam_step(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
+    if not (p.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous
+            and p.dtype == m.dtype == v.dtype):
+        # updated in place: a flat copy would update the copy
+        return adam_step_generic(p, g, m, v, b1, b2, lr_c1, c2inv, eps)
+    t = p.dtype.type
+    _LOOPS["adam"](p.reshape(-1), _flat(g, p.dtype), m.reshape(-1), v.reshape(-1),
+                   t(b1), t(1 - b1), t(b2), t(1 - b2), t(lr_c1), t(c2inv), t(eps))
+    return None
+
+
+def gelu_tanh(x, k, c):
+    t = x.dtype.type
+    xf = _flat(x, x.dtype)
+    u = np.empty(x.shape, x.dtype)
+    _LOOPS["gelu_inner"](xf, t(k), t(k * c), u.reshape(-1))
+    np.tanh(u, out=u)
+    y = np.empty(x.shape, x.dtype)
+    _LOOPS["gelu_outer"](xf, u.reshape(-1), t(0.5), t(1), y.reshape(-1))
+    return y, u
+
+
+def gelu_tanh_grad(gy, x, t, k, c):
+    d = gy.dtype
+    gx = np.empty(gy.shape, d)
+    _LOOPS["gelu_grad"](_flat(gy, d), _flat(x, d), _flat(t, d), d.type(0.5), d.type(1),
+                        d.type(k), d.type(3 * k * c), gx.reshape(-1))
+    return gx
+
+
+def sum_rows(a):
+    out = np.empty(a.shape[1], a.dtype)
+    _LOOPS["sum_rows"](_rows(a, a.dtype), out)
+    return out
+
+
+def layer_norm(x, eps):
+    x = _rows(x, x.dtype)
+    xhat = np.empty(x.shape, x.dtype)
+    inv = np.empty((x.shape[0], 1), x.dtype)
+    _LOOPS["layer_norm"](x, float(eps), xhat, inv)
+    return xhat, inv
+
+
+def layer_norm_grad(g, xhat, inv):
+    d = g.dtype
+    gx = np.empty(g.shape, d)
+    _LOOPS["layer_norm_grad"](_rows(g, d), _rows(xhat, d), _rows(inv, d), gx)
+    return gx
+
+
+def layer_norm_affine(x, w, b, eps):
+    d = x.dtype
+    x = _rows(x, d)
+    y, xhat = np.empty(x.shape, d), np.empty(x.shape, d)
+    inv = np.empty((x.shape[0], 1), d)
+    _LOOPS["layer_norm_affine"](x, _flat(w, d), _flat(b, d), float(eps), y, xhat, inv)
+    return y, xhat, inv
+
+
+def layer_norm_affine_grad(gy, xhat, inv, w):
+    d = gy.dtype
+    gx = np.empty(gy.shape, d)
+    gw, gb = np.empty(gy.shape[1], d), np.empty(gy.shape[1], d)
+    _LOOPS["layer_norm_affine_grad"](_rows(gy, d), _rows(xhat, d), _rows(inv, d),
+                                     _flat(w, d), gx, gw, gb)
+    return gx, gw, gb
+
+
+def softmax_rows(x):
+    y = np.empty(x.shape, x.dtype)
+    _LOOPS["shift_by_row_max"](_rows(x, x.dtype), y)
+    np.exp(y, out=y)
+    _LOOPS["divide_by_row_sum"](y)
+    return y
+
+
+def softmax_rows_grad(gy, y):
+    d = gy.dtype
+    gx = np.empty(gy.shape, d)
+    _LOOPS["softmax_grad"](_rows(gy, d), _rows(y, d), gx)
+    return gx
+
+
+def scatter_rows(target, index, rows):
+    if not target.flags.c_contiguous:          # updated in place: a copy would be updated
+        return scatter_add(target, index, rows)
+    _LOOPS["scatter_rows"](target, _flat(index, np.int64), _rows(rows, target.dtype))
+    return None
+
+
 def elementwise_kernels() -> dict:
     """{name: kernel} for the 'cpu' backend, the names and signatures of
-    :data:`minigrad.kernels.elementwise.GENERIC`; compiles on each kernel's first call."""
-    relu_grad_loop, adam_loop = _compile(_relu_grad), _compile(_adam)
-    gelu_inner, gelu_outer, gelu_grad_loop = (_compile(_gelu_inner), _compile(_gelu_outer),
-                                              _compile(_gelu_grad))
-    layer_norm_loop, layer_norm_grad_loop = _compile(_layer_norm), _compile(_layer_norm_grad)
-    shift, divide, softmax_grad_loop = (_compile(_shift_by_row_max),
-                                        _compile(_divide_by_row_sum), _compile(_softmax_grad))
-    scatter_loop, sum_rows_loop = _compile(_scatter_rows), _compile(_sum_rows)
-    affine_loop, affine_grad_loop = (_compile(_layer_norm_affine),
-                                     _compile(_layer_norm_affine_grad))
-
-    def relu_grad(gy, y):
-        gx = np.empty(gy.shape, gy.dtype)
-        relu_grad_loop(_flat(gy, gy.dtype), _flat(y, y.dtype), gx.reshape(-1))
-        return gx
-
-    def adam_step(p, g, m, v, b1, b2, lr_c1, c2inv, eps):
-        if not (p.flags.c_contiguous and m.flags.c_contiguous and v.flags.c_contiguous
-                and p.dtype == m.dtype == v.dtype):
-            # updated in place: a flat copy would update the copy
-            return adam_step_generic(p, g, m, v, b1, b2, lr_c1, c2inv, eps)
-        t = p.dtype.type
-        adam_loop(p.reshape(-1), _flat(g, p.dtype), m.reshape(-1), v.reshape(-1),
-                  t(b1), t(1 - b1), t(b2), t(1 - b2), t(lr_c1), t(c2inv), t(eps))
-        return None
-
-    def gelu_tanh(x, k, c):
-        t = x.dtype.type
-        xf = _flat(x, x.dtype)
-        u = np.empty(x.shape, x.dtype)
-        gelu_inner(xf, t(k), t(k * c), u.reshape(-1))
-        np.tanh(u, out=u)
-        y = np.empty(x.shape, x.dtype)
-        gelu_outer(xf, u.reshape(-1), t(0.5), t(1), y.reshape(-1))
-        return y, u
-
-    def gelu_tanh_grad(gy, x, t, k, c):
-        d = gy.dtype
-        gx = np.empty(gy.shape, d)
-        gelu_grad_loop(_flat(gy, d), _flat(x, d), _flat(t, d), d.type(0.5), d.type(1),
-                       d.type(k), d.type(3 * k * c), gx.reshape(-1))
-        return gx
-
-    def layer_norm(x, eps):
-        x = _rows(x, x.dtype)
-        xhat = np.empty(x.shape, x.dtype)
-        inv = np.empty((x.shape[0], 1), x.dtype)
-        layer_norm_loop(x, float(eps), xhat, inv)
-        return xhat, inv
-
-    def layer_norm_grad(g, xhat, inv):
-        d = g.dtype
-        gx = np.empty(g.shape, d)
-        layer_norm_grad_loop(_rows(g, d), _rows(xhat, d), _rows(inv, d), gx)
-        return gx
-
-    def softmax_rows(x):
-        y = np.empty(x.shape, x.dtype)
-        shift(_rows(x, x.dtype), y)
-        np.exp(y, out=y)
-        divide(y)
-        return y
-
-    def softmax_rows_grad(gy, y):
-        d = gy.dtype
-        gx = np.empty(gy.shape, d)
-        softmax_grad_loop(_rows(gy, d), _rows(y, d), gx)
-        return gx
-
-    def layer_norm_affine(x, w, b, eps):
-        d = x.dtype
-        x = _rows(x, d)
-        y, xhat = np.empty(x.shape, d), np.empty(x.shape, d)
-        inv = np.empty((x.shape[0], 1), d)
-        affine_loop(x, _flat(w, d), _flat(b, d), float(eps), y, xhat, inv)
-        return y, xhat, inv
-
-    def layer_norm_affine_grad(gy, xhat, inv, w):
-        d = gy.dtype
-        gx = np.empty(gy.shape, d)
-        gw, gb = np.empty(gy.shape[1], d), np.empty(gy.shape[1], d)
-        affine_grad_loop(_rows(gy, d), _rows(xhat, d), _rows(inv, d), _flat(w, d), gx, gw, gb)
-        return gx, gw, gb
-
-    def sum_rows(a):
-        out = np.empty(a.shape[1], a.dtype)
-        sum_rows_loop(_rows(a, a.dtype), out)
-        return out
-
-    def scatter_rows(target, index, rows):
-        if not target.flags.c_contiguous:      # updated in place: a copy would be updated
-            return scatter_add(target, index, rows)
-        scatter_loop(target, _flat(index, np.int64), _rows(rows, target.dtype))
-        return None
-
-    return {"layer_norm_affine": layer_norm_affine,
-            "layer_norm_affine_grad": layer_norm_affine_grad,
-            "sum_rows": sum_rows, "scatter_rows": scatter_rows, "relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
-            "gelu_tanh_grad": gelu_tanh_grad, "layer_norm": layer_norm,
+    :data:`minigrad.kernels.elementwise.GENERIC`. Hands each loop to Numba, which
+    compiles it on its first call."""
+    for loop in (_relu_grad, _adam, _gelu_inner, _gelu_outer, _gelu_grad, _sum_rows,
+                 _layer_norm, _layer_norm_grad, _layer_norm_affine, _layer_norm_affine_grad,
+                 _shift_by_row_max, _divide_by_row_sum, _softmax_grad, _scatter_rows):
+        _LOOPS[loop.__name__.lstrip("_")] = _compile(loop)
+    return {"relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
+            "gelu_tanh_grad": gelu_tanh_grad, "sum_rows": sum_rows, "layer_norm": layer_norm,
             "layer_norm_grad": layer_norm_grad, "softmax_rows": softmax_rows,
-            "softmax_rows_grad": softmax_rows_grad}
+            "softmax_rows_grad": softmax_rows_grad, "scatter_rows": scatter_rows,
+            "layer_norm_affine": layer_norm_affine,
+            "layer_norm_affine_grad": layer_norm_affine_grad}
