@@ -31,13 +31,21 @@ __all__ = ["run_backward", "grad", "initial_grad", "sum_to_array"]
 
 
 def sum_to_array(g, shape):
-    """Sum array ``g`` down to ``shape`` (undo NumPy broadcasting)."""
+    """Sum array ``g`` down to ``shape`` (undo NumPy broadcasting).
+
+    Raises:
+        ValueError: when ``shape`` does not broadcast to ``g``'s shape (broadcasting
+            cannot have made ``g`` from an array of ``shape``).
+    """
+    shape = tuple(shape)
     lead = g.ndim - len(shape)
+    if lead < 0 or any(s not in (1, n) for s, n in zip(shape, g.shape[lead:])):
+        raise ValueError(f"shape {shape} does not broadcast to shape {tuple(g.shape)}")
     axes = tuple(range(lead)) + tuple(
         i + lead for i, s in enumerate(shape) if s == 1 and g.shape[i + lead] != 1)
     if axes:
         g = g.sum(axis=axes, keepdims=True)      # leading axes stay, of length 1
-    return g.reshape(shape) if g.shape != tuple(shape) else g
+    return g.reshape(shape) if g.shape != shape else g
 
 
 _tick = itertools.count().__next__      # queue order among equal generations
@@ -92,11 +100,11 @@ def run_backward(roots: Sequence, root_grads: Sequence, retain_graph: bool = Fal
 def _send_inputs(f, gxs, gys, queue, mode):
     """Hand each input of ``f`` that needs one its gradient, summed down to the input's
     shape where NumPy broadcasting made it larger."""
-    for x, gx, need in zip(f.inputs, gxs, f.needs_input_grad):
+    for i, (x, gx, need) in enumerate(zip(f.inputs, gxs, f.needs_input_grad)):
         if gx is None or not need:
             continue
         if gx.shape != x.data.shape:
-            _send(x, mode.unbroadcast(gx, x.data.shape, f), False, queue, mode)
+            _send(x, mode.unbroadcast(gx, x.data.shape, f, i), False, queue, mode)
         else:                                 # gx may be one of gys: then borrowed
             _send(x, gx, gx is gys[0] or (f._multi and any(gx is g for g in gys)), queue,
                   mode)
@@ -172,15 +180,18 @@ class _Mode:
             _check_finite(f, gxs)
         return gxs
 
-    def unbroadcast(self, gx, shape, f):
-        """``gx`` summed down to the input's ``shape`` (a graph op with create_graph)."""
-        if self.create_graph:
-            from .functional.shape import sum_to
-            gx = sum_to(gx, shape)
-        else:
-            gx = sum_to_array(gx, shape)
-        assert gx.shape == shape, (type(f).__name__, gx.shape, shape)
-        return gx
+    def unbroadcast(self, gx, shape, f, i):
+        """``gx`` summed down to the shape of input ``i`` of ``f`` (a graph op with
+        create_graph); a gradient that broadcasting cannot explain is refused."""
+        try:
+            if self.create_graph:
+                from .functional.shape import sum_to
+                return sum_to(gx, shape)
+            return sum_to_array(gx, shape)
+        except ValueError:
+            raise RuntimeError(
+                f"the backward of {type(f).__name__} returned a gradient of shape "
+                f"{tuple(gx.shape)} for its input {i} of shape {tuple(shape)}") from None
 
     def leaf(self, x, gx, borrowed):
         """A gradient reaching leaf ``x``: held until the pass ends when ``x`` has hooks

@@ -1,6 +1,7 @@
 """Engine invariants: accumulation, deep graphs, graph freeing, no_grad, leaks, errors."""
 import gc
 import os
+import re
 import sys
 import weakref
 
@@ -1062,3 +1063,40 @@ def test_a_hook_may_return_a_plain_array_with_create_graph_too():
     (g,) = mg.grad((x * x * x).sum(), x, create_graph=True)
     assert isinstance(g, mg.Tensor)
     np.testing.assert_allclose(g.numpy(), [6.0, 24.0])
+
+
+class _TransposedGrad(mg.Function):
+    """A Function whose backward is wrong in shape only: the gradient transposed."""
+
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, gy):
+        return (gy * 2).T
+
+
+class _FlatGrad(_TransposedGrad):
+    def backward(self, gy):
+        return (gy * 2).reshape(-1)
+
+
+@pytest.mark.parametrize("op, got", [(_TransposedGrad, "(4, 3)"), (_FlatGrad, "(12,)")])
+def test_a_backward_that_returns_a_gradient_of_the_wrong_shape_is_refused(op, got):
+    """Same size, another shape: it used to be reshaped silently into the input's shape
+    (a wrong gradient). Only what broadcasting explains is summed away."""
+    x = mg.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    with pytest.raises(RuntimeError, match=rf"^the backward of {op.__name__} returned a "
+                                           rf"gradient of shape {re.escape(got)} for its "
+                                           r"input 0 of shape \(3, 4\)$"):
+        op().apply(x).sum().backward()
+    assert x.grad is None
+
+
+def test_sum_to_refuses_a_shape_that_does_not_broadcast():
+    from minigrad.functional.shape import sum_to
+    x = mg.tensor(np.arange(12.0).reshape(4, 3))
+    with pytest.raises(ValueError, match=r"^sum_to: shape \(3, 4\) does not broadcast to "
+                                         r"the input's shape \(4, 3\)$"):
+        sum_to(x, (3, 4))
+    np.testing.assert_array_equal(sum_to(x, (1, 3)).numpy(), [[18.0, 22.0, 26.0]])
+    np.testing.assert_array_equal(sum_to(x, (3,)).numpy(), [18.0, 22.0, 26.0])

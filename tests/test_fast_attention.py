@@ -100,3 +100,15 @@ def test_double_backprop_through_the_fused_op():
     q, k, v = _inputs([(2, 3, 4), (2, 5, 4), (2, 5, 3)], seed=4)
     assert mg.gradgradcheck(lambda a, b, c: F.attention(a, b, c, is_causal=False)[0],
                             [q, k, v])
+
+
+def test_a_fully_masked_row_warns_nothing_with_numpys_kernels_too(generic_cpu_kernels):
+    """NumPy's generic softmax computes -inf - -inf for a fully masked row: the op keeps
+    that silent (the suite turns RuntimeWarnings into errors), forward and double
+    backprop alike."""
+    mask = np.array([[True, True], [False, False]])
+    q, k, v = _inputs([(2, 3), (2, 3), (2, 3)])
+    y, w = F.attention(q, k, v, attn_mask=mask)
+    assert type(y.creator) is Attention and np.isnan(w.numpy()[1]).all()
+    g, = mg.grad(y[0].sum(), [q], create_graph=True)
+    assert np.isfinite(g.numpy()[0]).all()

@@ -136,9 +136,17 @@ class SumTo(Function):
 def sum_to(x, shape) -> Tensor:
     """Sum ``x`` down to ``shape`` so that ``shape`` broadcasts to ``x.shape``."""
     x = _as_tensor(x)
-    if tuple(shape) == x.shape:
+    shape = tuple(shape)
+    if shape == x.shape:
         return x
-    return SumTo(tuple(shape)).apply(x)
+    try:
+        fits = np.broadcast_shapes(shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"sum_to: shape {shape} does not broadcast to the input's shape "
+                         f"{x.shape}")
+    return SumTo(shape).apply(x)
 
 
 # =====================================================================================

@@ -27,8 +27,8 @@ dropped, with a warning, if it fails or disagrees. Inside
   accumulated (the gradient of an embedding lookup), in place
 * ``layer_norm_affine(x, w, b, eps) -> (xhat w + b, xhat, inv)`` and
   ``layer_norm_affine_grad(gy, xhat, inv, w) -> (gx, gw, gb)``: layer normalisation with
-  its weight and bias, forward and backward in one pass over the rows (only where a
-  backend has them fused: :func:`fused_only`)
+  its weight and bias, the forward in two passes over the rows and the backward in one
+  (only where a backend has them fused: :func:`fused_only`)
 """
 from __future__ import annotations
 

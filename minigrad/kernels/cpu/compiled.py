@@ -130,23 +130,11 @@ def _layer_norm_grad(g, xhat, inv, gx):
             gx[r, j] = iv * (g[r, j] - mg - xhat[r, j] * mgx)
 
 
-def _layer_norm_affine(x, w, b, eps, y, xhat, inv):
-    rows, n = x.shape
+def _scale_shift(xhat, w, b, y):
+    rows, n = xhat.shape
     for r in range(rows):
-        s = 0.0
         for j in range(n):
-            s += x[r, j]
-        mean = s / n
-        q = 0.0
-        for j in range(n):
-            d = x[r, j] - mean
-            q += d * d
-        iv = 1.0 / math.sqrt(q / n + eps)
-        inv[r, 0] = iv
-        for j in range(n):
-            h = (x[r, j] - mean) * iv
-            xhat[r, j] = h
-            y[r, j] = h * w[j] + b[j]
+            y[r, j] = xhat[r, j] * w[j] + b[j]
 
 
 def _layer_norm_affine_grad(gy, xhat, inv, w, gx, gw, gb):
@@ -299,7 +287,8 @@ def layer_norm_affine(x, w, b, eps):
     x = _rows(x, d)
     y, xhat = np.empty(x.shape, d), np.empty(x.shape, d)
     inv = np.empty((x.shape[0], 1), d)
-    _LOOPS["layer_norm_affine"](x, _flat(w, d), _flat(b, d), float(eps), y, xhat, inv)
+    _LOOPS["layer_norm"](x, float(eps), xhat, inv)
+    _LOOPS["scale_shift"](xhat, _flat(w, d), _flat(b, d), y)
     return y, xhat, inv
 
 
@@ -339,7 +328,7 @@ def elementwise_kernels() -> dict:
     :data:`minigrad.kernels.elementwise.GENERIC`. Hands each loop to Numba, which
     compiles it on its first call."""
     for loop in (_relu_grad, _adam, _gelu_inner, _gelu_outer, _gelu_grad, _sum_rows,
-                 _layer_norm, _layer_norm_grad, _layer_norm_affine, _layer_norm_affine_grad,
+                 _layer_norm, _layer_norm_grad, _scale_shift, _layer_norm_affine_grad,
                  _shift_by_row_max, _divide_by_row_sum, _softmax_grad, _scatter_rows):
         _LOOPS[loop.__name__.lstrip("_")] = _compile(loop)
     return {"relu_grad": relu_grad, "adam_step": adam_step, "gelu_tanh": gelu_tanh,
