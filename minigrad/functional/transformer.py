@@ -293,7 +293,8 @@ def _fast_attention(q, k, v, attn_mask, is_causal, scale, dropout):
     chooses, or None (the reference ops run, and report any error): it takes inputs of one
     floating dtype whose batch axes broadcast, outside autocast, and a mask that needs no
     gradient."""
-    if not (q.dtype == k.dtype == v.dtype) or q.dtype.kind != "f" or autocast_dtype() or \
+    if not (q.dtype == k.dtype == v.dtype) or q.dtype.kind != "f" or \
+            autocast_dtype() is not None or \
             (isinstance(attn_mask, Tensor) and attn_mask.requires_grad):
         return None
     try:
