@@ -154,7 +154,13 @@ def _normalise(x, axes, eps):
         return layer_norm_generic(x, eps, axes)
     n = math.prod(x.shape[x.ndim - len(axes):])
     xhat, inv = fused("layer_norm", x)(x.reshape(-1, n), eps)
-    return xhat.reshape(x.shape), inv.reshape(x.shape[:x.ndim - len(axes)] + (1,) * len(axes))
+    return _from_rows(x, len(axes), xhat, inv)
+
+
+def _from_rows(x, k, xhat, inv):
+    """``xhat`` and ``inv`` computed on the rows of ``x``'s last ``k`` axes, in ``x``'s
+    layout: xhat of x's shape, inv with ones for the normalised axes."""
+    return xhat.reshape(x.shape), inv.reshape(x.shape[:x.ndim - k] + (1,) * k)
 
 
 class LayerNorm(Function):
@@ -191,8 +197,8 @@ class LayerNorm(Function):
         if kernel is not None:
             y, xhat, inv = kernel(x.reshape(-1, w.size), w.reshape(-1), b.reshape(-1),
                                   self.eps)
-            self.xhat, self.w = xhat.reshape(x.shape), w
-            self.inv = inv.reshape(x.shape[:x.ndim - self.k] + (1,) * self.k)
+            self.xhat, self.inv = _from_rows(x, self.k, xhat, inv)
+            self.w = w
             return y.reshape(x.shape)
         xhat, inv = _normalise(x, axes, self.eps)
         self.xhat, self.inv, self.w = xhat, inv, w

@@ -21,17 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import Function
-from ..backend import get_array_module
-from ..tensor import Tensor
 from .elementwise import fused, softmax_rows_grad_generic
 
 __all__ = ["Attention"]
 
 
 def _swap(a):
-    """The last two axes swapped: an array's view, or a Tensor op."""
-    if not isinstance(a, Tensor):
-        return get_array_module(a).swapaxes(a, -1, -2)
+    """The last two axes swapped: an array's view, or a Tensor op (both ``transpose``)."""
     axes = list(range(a.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
     return a.transpose(*axes)
@@ -63,8 +59,7 @@ class Attention(Function):
         self.scale, self.mask = scale, mask
 
     def _weights(self, q, k):
-        xp = get_array_module(q)
-        s = q @ xp.swapaxes(k, -1, -2)
+        s = q @ _swap(k)
         s *= s.dtype.type(self.scale)
         if self.mask is not None:
             if np.broadcast_shapes(s.shape, self.mask.shape) == s.shape:

@@ -65,7 +65,8 @@ def available() -> bool:
 # The loops. Each reads its inputs once; the wrappers below give them flat (1-D) or
 # row (2-D) C-contiguous arrays and constants already in the arrays' dtype, so that a
 # float32 kernel computes in float32 like NumPy does (a Python number in the loop would
-# make Numba compute in float64). The row sums accumulate in float64.
+# make Numba compute in float64). Sums along a row accumulate in float64; the sums over
+# rows (_sum_rows, _layer_norm_affine_grad's gw and gb) in the arrays' dtype, as NumPy's.
 # -------------------------------------------------------------------------------------
 
 def _relu_grad(gy, y, gx):
