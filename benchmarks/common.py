@@ -7,6 +7,7 @@ absolute times drift on a shared machine). Interleave the contenders round by ro
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import os
 import platform
@@ -157,14 +158,20 @@ def median_step(fn, steps: int, warmup: int = 3):
 
 
 def save(name: str, payload: dict, folder=None) -> str:
-    """Write ``payload`` as ``<name>-<UTC date>.json`` in ``folder`` (default: results/)."""
+    """Write ``payload`` as ``<name>-<UTC date>.json`` in ``folder`` (default: results/);
+    a later run on the same day goes to ``<name>-<date>-2.json``, ``-3``, ...: the results
+    of an earlier run are never overwritten."""
     folder = folder or RESULTS
     os.makedirs(folder, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d")
-    path = os.path.join(folder, f"{name}-{stamp}.json")
-    with open(path, "w") as f:
-        json.dump(payload, f, indent=2)
-    return path
+    for n in itertools.count(1):
+        path = os.path.join(folder, f"{name}-{stamp}{'' if n == 1 else f'-{n}'}.json")
+        try:
+            with open(path, "x") as f:          # "x": fails if the file exists
+                json.dump(payload, f, indent=2)
+            return path
+        except FileExistsError:
+            continue
 
 
 def table(rows, headers) -> str:
