@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import minigrad as mg
-from minigrad.keras import callbacks, layers, models
+from minigrad.keras import callbacks, layers, models, optimizers
 from minigrad.keras.datasets import mnist
 from minigrad.keras.utils import to_categorical
 
@@ -342,3 +342,46 @@ def test_value_metrics_see_the_output_after_a_fused_activation():
     p = m.predict(x)
     assert mae == pytest.approx(np.abs(p - y).mean(), rel=1e-5)
     assert acc == pytest.approx(((p > 0.5) == (y > 0.5)).mean())
+
+
+def _float64_data(n=50, d=4):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d))                   # float64, as NumPy makes it
+    return x, (x[:, 0] > 0).astype(int) + (x[:, 1] > 1).astype(int)
+
+
+def _frozen_mlp():
+    m = models.Sequential([layers.Dense(8, activation="tanh", input_shape=(4,)),
+                           layers.Dense(3, activation="softmax")])
+    m.compile(optimizer=optimizers.SGD(learning_rate=0.0),
+              loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def test_data_of_another_floating_dtype_runs_in_the_models_dtype_as_in_keras():
+    """Keras layers cast their inputs to their dtype: float64 data (NumPy's default) into
+    a float32 model computes in float32 (not silently in float64, at twice the cost), in
+    fit, evaluate, predict, train_on_batch and a call on an array."""
+    x, labels = _float64_data()
+    x32 = x.astype(np.float32)
+    m = _frozen_mlp()
+    assert m.predict(x).dtype == np.float32
+    assert m(x).dtype == np.float32
+    np.testing.assert_array_equal(m.predict(x), m.predict(x32))
+    assert m.evaluate(x, labels, verbose=0) == m.evaluate(x32, labels, verbose=0)
+    assert m.train_on_batch(x, labels) == m.train_on_batch(x32, labels)
+    h64 = m.fit(x, labels, epochs=1, batch_size=16, shuffle=False, verbose=0).history
+    h32 = m.fit(x32, labels, epochs=1, batch_size=16, shuffle=False, verbose=0).history
+    assert h64 == h32
+
+
+def test_a_float64_model_takes_float32_data_in_float64():
+    mg.set_default_dtype("float64")
+    try:
+        m = _frozen_mlp()
+        x, _ = _float64_data()
+    finally:
+        mg.set_default_dtype("float32")
+    assert m.predict(x.astype(np.float32)).dtype == np.float64
+    np.testing.assert_array_equal(m.predict(x.astype(np.float32)),
+                                  m.predict(x.astype(np.float32).astype(np.float64)))

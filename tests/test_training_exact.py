@@ -65,6 +65,23 @@ def test_fit_evaluate_predict_default_to_batches_of_32(capsys):
     assert capsys.readouterr().out == ""              # predict is quiet by default
 
 
+
+def test_predict_shows_its_progress_when_asked(capsys):
+    """As Keras' predict: verbose=1 and 2 print the step count and time at the end (no
+    loss: predict has none); the predictions are the same as a quiet predict's."""
+    x, _ = data()
+    m = model()
+    quiet = m.predict(x, verbose=0)
+    assert capsys.readouterr().out == ""
+    for verbose in (1, 2):
+        out = m.predict(x, verbose=verbose)
+        np.testing.assert_array_equal(out, quiet)
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("3/3 [==============================]")
+        assert "ms/step" in lines[0] and "loss" not in lines[0]
+    m.predict(x, batch_size=50, verbose=1)
+    assert capsys.readouterr().out.startswith("2/2 [")
+
 def test_fit_shuffles_by_default():
     x, y = data(40)
     runs = {}
@@ -596,14 +613,21 @@ def test_a_model_starts_not_stopped_and_a_lazily_built_one_trains():
     assert not np.allclose(m.dense.kernel.numpy(), first)
 
 
-def test_integer_inputs_take_the_default_dtype_and_float_inputs_keep_theirs():
+def test_inputs_take_the_dtype_of_the_models_weights():
     mg.set_default_dtype("float32")
     mg.manual_seed(0)
     m = models.Sequential([layers.Dense(2, input_shape=(4,))])
     ints = (np.arange(12) % 5).reshape(3, 4)
     assert m.predict(ints.astype(np.uint8)).dtype == np.float32
-    assert m.predict(ints.astype(np.float64)).dtype == np.float64     # never cast down
+    assert m.predict(ints.astype(np.float64)).dtype == np.float32     # as Keras
     assert m.predict(ints.astype(np.float32)).dtype == np.float32
+    unbuilt = models.Sequential([layers.Dense(2)])        # no weights yet: default dtype
+    assert unbuilt.predict(ints.astype(np.float64)).dtype == np.float32
+    mg.set_default_dtype("float64")
+    m64 = models.Sequential([layers.Dense(2, input_shape=(4,))])
+    mg.set_default_dtype("float32")
+    assert m64.predict(ints.astype(np.uint8)).dtype == np.float64
+    assert m64.predict(ints.astype(np.float32)).dtype == np.float64
 
 
 def test_load_model_keeps_the_layer_names(tmp_path):

@@ -140,11 +140,23 @@ class Model(Module, WeightsAPI):
         return out.shape
 
     def _to_input(self, xb) -> Tensor:
+        """A batch of inputs as a Tensor on the model's device, in the model's dtype (as
+        Keras layers cast their inputs: float64 data into a float32 model computes in
+        float32; integer pixels become floats)."""
         dev = self.device
         xb = backend.move(xb, dev) if not isinstance(xb, np.ndarray) or dev != "cpu" else xb
-        if xb.dtype.kind != "f":
-            xb = xb.astype(get_default_dtype())
+        dtype = self._input_dtype()
+        if xb.dtype != dtype:
+            xb = xb.astype(dtype)
         return Tensor._wrap(xb)
+
+    def _input_dtype(self) -> np.dtype:
+        """The dtype of the model's first floating weight (the default dtype while it has
+        none)."""
+        for _, p in self.named_parameters():
+            if p.dtype.kind == "f":
+                return p.dtype
+        return np.dtype(get_default_dtype())
 
     def _to_target(self, yb):
         return backend.move(yb, self.device)
@@ -450,22 +462,28 @@ class Model(Module, WeightsAPI):
         return vals[0] if len(vals) == 1 else vals
 
     def predict(self, x, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
-        """The model's outputs for ``x`` as a host NumPy array (eval mode, no graph)."""
+        """The model's outputs for ``x`` as a host NumPy array (eval mode, no graph).
+
+        ``verbose``: 0 quiet (the default here; Keras' is 1), 1 or 2 the progress line."""
         batch_size = positive_int(32 if batch_size is None else batch_size, "predict",
                                   "batch_size")
         x = self._prepare_x(x, "predict")
         self._ensure_built(x)
         n = x.shape[0]
+        steps = math.ceil(n / batch_size)
+        bar = ProgressBar(steps, verbose)
         outs = []
         was = self.training
         self.eval()
         try:
             with no_grad():
-                for b in range(math.ceil(n / batch_size)):
+                for b in range(steps):
                     xb = self._to_input(x[b * batch_size:(b + 1) * batch_size])
                     outs.append(self.forward(xb).data)
+                    bar.update(b + 1, {})
         finally:
             self.train(was)
+        bar.update(steps, {}, finalize=True)
         xp = get_array_module(outs[0])
         return backend.to_host(xp.concatenate(outs, axis=0))
 
