@@ -163,8 +163,8 @@ def quantize(model, calibration_x=None):
     if not found:
         raise ValueError("quantize: the model has no built Dense or Conv2D layer")
     q._plan = None
-    if getattr(q, "optimizer", None) is not None and q.parameters():
-        q.optimizer.bind(q.parameters())
+    if getattr(q, "optimizer", None) is not None:
+        q._bind_optimizer()
     if calibration_x is not None:
         a, b = model.predict(calibration_x), q.predict(calibration_x)
         q.calibration = {"samples": int(len(a)),
@@ -320,7 +320,10 @@ class Distiller:
             raise ValueError(f"Distiller.fit: x has {len(x)} samples but y has {len(y)}")
         if not self.student.parameters():
             self.student.predict(x[:1])                  # build the student
-        self.optimizer.bind(self.student.parameters())
+        if not self.student.trainable_weights:
+            raise ValueError("Distiller.fit: every weight of the student is frozen "
+                             "(trainable=False): nothing to train")
+        self.optimizer.bind(self.student.trainable_weights)
         rng = np.random.default_rng(seed)
         history = {"loss": []}
         self.student.train()

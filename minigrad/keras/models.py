@@ -26,10 +26,13 @@ def _layer_from_config(entry):
         raise wio.WeightsFileError(f"unknown layer class {entry['class_name']!r} in the "
                                    f"architecture; known: {sorted(LAYER_REGISTRY)}")
     cfg = dict(entry.get("config") or {})
+    trainable = cfg.pop("trainable", True)
     try:
-        return cls(**cfg)
+        layer = cls(**cfg)
+        layer.trainable = trainable
     except (TypeError, ValueError) as exc:
         raise wio.WeightsFileError(f"bad config for {entry['class_name']}: {exc}") from None
+    return layer
 
 
 def _optimizer_from_config(path, cfg):

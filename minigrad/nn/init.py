@@ -66,6 +66,8 @@ INITIALIZERS = {
     "zeros": lambda shape, dtype: np.zeros(shape, dtype),
     "ones": lambda shape, dtype: np.ones(shape, dtype),
 }
+INITIALIZERS["random_uniform"] = INITIALIZERS["uniform"]     # Keras' string names
+INITIALIZERS["random_normal"] = INITIALIZERS["normal"]
 
 
 def get(name):

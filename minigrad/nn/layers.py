@@ -20,6 +20,7 @@ from ..tensor import Tensor
 from ..checks import int_pair, number, one_of, positive_int
 from . import init as _init
 from .module import Module, Parameter
+from .weights import assign_weights, read_weights
 
 __all__ = ["Layer", "Dense", "Linear", "Conv2D", "Flatten", "Dropout", "InputLayer",
            "ACTIVATIONS", "get_activation"]
@@ -145,10 +146,36 @@ class Layer(Module):
         ps = self.parameters()
         return ps[0].dtype if ps else self.dtype_policy.variable_dtype
 
-    def _add_weight(self, shape, initializer, dtype=None, trainable=True) -> Parameter:
-        dtype = dtype or self.dtype_policy.variable_dtype
-        host = _init.get(initializer)(tuple(shape), np.dtype(dtype))
-        return Parameter.from_array(backend.move(host, self._device))
+    def add_weight(self, shape=(), initializer=None, dtype=None, trainable: bool = True,
+                   name: Optional[str] = None) -> Parameter:
+        """A new weight for ``build`` (Keras' ``add_weight``; assign it to an attribute).
+
+        Args:
+            shape: its shape (a tuple of positive integers; ``()`` for a scalar).
+            initializer: a name from :mod:`minigrad.nn.init` ('glorot_uniform', the
+                default, 'zeros', 'ones', 'he_normal', 'random_normal', ...) or a
+                callable ``(shape, dtype) -> array``.
+            dtype: default: the layer's variable dtype (see ``dtype_policy``).
+            trainable: False makes a weight that training never updates (a counter, a
+                statistic), even after ``layer.trainable = True``.
+            name: the Parameter's name.
+        """
+        if not isinstance(trainable, bool):
+            raise TypeError(f"layer '{self.name}': add_weight: trainable must be True or "
+                            f"False, got {trainable!r}")
+        shape = tuple(shape)
+        if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0
+                   for n in shape):
+            raise ValueError(f"layer '{self.name}': add_weight: shape must be a tuple of "
+                             f"positive integers, got {shape!r}")
+        shape = tuple(int(n) for n in shape)
+        dtype = np.dtype(dtype or self.dtype_policy.variable_dtype)
+        host = _init.get("glorot_uniform" if initializer is None else initializer)(shape, dtype)
+        p = Parameter.from_array(backend.move(host, self._device), name=name)
+        if not trainable:
+            p.requires_grad = False
+            self._non_trainable = self._non_trainable + (p,)
+        return p
 
     def ensure_built(self, input_shape) -> None:
         """Build for ``input_shape`` (no batch axis) unless already built."""
@@ -224,48 +251,6 @@ class Layer(Module):
         return f"{type(self).__name__}(name='{self.name}')"
 
 
-def weight_slots(module) -> list:
-    """(owner, attribute, trainable) of every weight of ``module`` and its sub-modules, in
-    Keras' order: module by module, its parameters (kernel, bias, gamma, beta), then its
-    statistics (BatchNormalization's moving mean and variance, a pruned layer's mask)."""
-    slots = []
-    for _, m in module.named_modules():
-        slots += [(m, name, True) for name in m._params]
-        slots += [(m, name, False) for name in m._buffer_names()]
-    return slots
-
-
-def _slot_array(slot):
-    m, name, trainable = slot
-    return getattr(m, name).data if trainable else getattr(m, name)
-
-
-def read_weights(module) -> list:
-    """Host copies of every weight of ``module``, in :func:`weight_slots`' order."""
-    return [backend.to_host(_slot_array(s)).copy() for s in weight_slots(module)]
-
-
-def assign_weights(module, weights, count_error, shape_error) -> None:
-    """Put copies of ``weights`` in ``module``'s weight slots, each in the dtype and on the
-    device it has. The count, then every shape, is checked before anything changes:
-    ``count_error(have, got)`` and ``shape_error(index, slot, have, got)`` make the
-    exception raised (layers and models word it differently)."""
-    slots, weights = weight_slots(module), list(weights)
-    if len(weights) != len(slots):
-        raise count_error(len(slots), len(weights))
-    for i, (slot, w) in enumerate(zip(slots, weights)):
-        have, got = tuple(_slot_array(slot).shape), tuple(np.shape(w))
-        if got != have:
-            raise shape_error(i, slot, have, got)
-    for (m, name, trainable), w in zip(slots, weights):
-        cur = _slot_array((m, name, trainable))
-        new = backend.move(np.array(w, dtype=cur.dtype), backend.device_of(cur))
-        if trainable:
-            getattr(m, name).data = new
-        else:
-            setattr(m, name, new)
-
-
 def _shape_mismatch(layer, expected, got, hint=""):
     return ValueError(
         f"Input to layer '{layer.name}' ({type(layer).__name__}) is incompatible: expected "
@@ -316,9 +301,9 @@ class Dense(Layer):
             raise ValueError(
                 f"layer '{self.name}' (Dense) expects inputs of shape (batch, ..., features), "
                 "got one number per sample; reshape it to (batch, 1)")
-        self.kernel = self._add_weight((input_shape[-1], self.units), self.kernel_initializer)
+        self.kernel = self.add_weight((input_shape[-1], self.units), self.kernel_initializer)
         if self.use_bias:
-            self.bias = self._add_weight((self.units,), self.bias_initializer)
+            self.bias = self.add_weight((self.units,), self.bias_initializer)
 
     def _check_input(self, shape):
         if len(shape) < 2 or shape[-1] != self.kernel.shape[0]:
@@ -395,9 +380,9 @@ class Conv2D(Layer):
                              f"(batch, H, W, C), got feature shape {tuple(input_shape)}")
         c = input_shape[-1] if self.data_format == "channels_last" else input_shape[0]
         kh, kw = self.kernel_size
-        self.kernel = self._add_weight((kh, kw, c, self.filters), self.kernel_initializer)
+        self.kernel = self.add_weight((kh, kw, c, self.filters), self.kernel_initializer)
         if self.use_bias:
-            self.bias = self._add_weight((self.filters,), self.bias_initializer)
+            self.bias = self.add_weight((self.filters,), self.bias_initializer)
 
     def _check_input(self, shape):
         c = self.kernel.shape[2]

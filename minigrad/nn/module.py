@@ -14,7 +14,8 @@ __all__ = ["Parameter", "Module"]
 
 
 class Parameter(Tensor):
-    """A Tensor that is a trainable weight of a Module (``requires_grad`` is True)."""
+    """A Tensor that is a weight of a Module (``requires_grad`` is True unless the module
+    is frozen: see :attr:`Module.trainable`)."""
 
     __slots__ = ()
 
@@ -61,6 +62,8 @@ class Module:
         self._params.pop(name, None)
         self._modules.pop(name, None)
         if isinstance(value, Parameter):
+            if not self._trainable:            # a weight built by a frozen layer
+                value.requires_grad = False
             self._params[name] = value
         elif isinstance(value, Module):
             self._modules[name] = value
@@ -178,6 +181,52 @@ class Module:
     def eval(self) -> "Module":
         """Set inference mode here and below (same as ``train(False)``)."""
         return self.train(False)
+
+    #: False once frozen (``trainable = False``); weights that never train (Keras'
+    #: ``add_weight(trainable=False)``), whatever ``trainable`` is set to
+    _trainable = True
+    _non_trainable = ()
+
+    @property
+    def trainable(self) -> bool:
+        """Whether training updates this module's weights (Keras' ``layer.trainable``).
+
+        ``False`` freezes this module and every module inside it: their parameters stop
+        requiring grad (no gradient is computed for them and optimizers leave them alone),
+        weights a frozen layer builds later are frozen too, ``summary()`` counts them as
+        non-trainable, and a BatchNormalization normalises with its moving statistics
+        without updating them. As in Keras, a compiled model trains weights unfrozen after
+        ``compile`` only once ``compile`` is called again.
+        """
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"{type(self).__name__}: trainable must be True or False, got "
+                            f"{value!r}")
+        for m in self.modules():
+            m._trainable = value
+            for p in m._params.values():
+                p.requires_grad = value and not any(p is q for q in m._non_trainable)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """PyTorch's spelling of ``trainable = requires_grad``; returns the module."""
+        self.trainable = requires_grad
+        return self
+
+    @property
+    def trainable_weights(self) -> list:
+        """The parameters that training updates (those requiring grad)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    @property
+    def non_trainable_weights(self) -> list:
+        """The frozen parameters, then the statistics (BatchNormalization's moving mean and
+        variance...) as Tensors sharing their arrays."""
+        frozen = [p for p in self.parameters() if not p.requires_grad]
+        return frozen + [Tensor._wrap(getattr(m, b)) for m in self.modules()
+                         for b in m._buffer_names()]
 
     def zero_grad(self) -> None:
         """Forget the gradients of all parameters."""

@@ -79,8 +79,8 @@ class BatchNormalization(Layer):
                              f"out of range for inputs of shape (batch, "
                              f"{', '.join(map(str, input_shape))})")
         c = input_shape[i]
-        self.gamma = self._add_weight((c,), "ones")
-        self.beta = self._add_weight((c,), "zeros")
+        self.gamma = self.add_weight((c,), "ones")
+        self.beta = self.add_weight((c,), "zeros")
         dt = self.gamma.dtype
         self.moving_mean = backend.move(np.zeros(c, dt), self._device)
         self.moving_variance = backend.move(np.ones(c, dt), self._device)
@@ -94,7 +94,7 @@ class BatchNormalization(Layer):
         shape = [1] * x.ndim
         shape[axis] = x.shape[axis]
         g, b = self.gamma.reshape(shape), self.beta.reshape(shape)
-        if self.training:
+        if self.training and self.trainable:     # frozen (Keras): inference mode
             fn = _BatchNormTrain(axes, self.epsilon)
             y = fn.apply(x, g, b)
             mom = self.momentum

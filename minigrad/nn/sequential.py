@@ -189,7 +189,8 @@ class Sequential(Module):
         names, shapes, counts, frozen = [], [], [], 0
         for layer in self.layers:
             buffers = sum(int(getattr(layer, b).size) for b in layer._buffer_names())
-            frozen += buffers
+            frozen += buffers + sum(int(p.size) for p in layer.parameters()
+                                    if not p.requires_grad)
             shape = layer.compute_output_shape(shape)
             names.append(f" {getattr(layer, 'name', '')} ({type(layer).__name__})")
             shapes.append(str((None,) + tuple(shape)))
@@ -223,6 +224,8 @@ class Sequential(Module):
             cfg = layer.get_config()
             if i == 0 and layer.input_shape is not None and cfg.get("input_shape") is None:
                 cfg["input_shape"] = list(layer.input_shape)   # the model builds from it
+            if not layer.trainable:
+                cfg["trainable"] = False
             layers.append({"class_name": type(layer).__name__, "config": cfg})
         return {"class_name": "Sequential", "name": self.name, "layers": layers}
 

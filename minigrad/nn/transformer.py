@@ -37,7 +37,7 @@ class Embedding(Layer):
         self.output_dim = positive_int(output_dim, "Embedding", "output_dim")
         self.embeddings_initializer = embeddings_initializer
         # the table does not depend on the input's shape: made now, the shape noted later
-        self.embeddings = self._add_weight((self.input_dim, self.output_dim),
+        self.embeddings = self.add_weight((self.input_dim, self.output_dim),
                                            embeddings_initializer)
         self.built = True
 
@@ -87,7 +87,7 @@ class PositionEmbedding(Layer):
         self.initializer = initializer
 
     def build(self, input_shape):
-        self.position_embeddings = self._add_weight((self.sequence_length, input_shape[-1]),
+        self.position_embeddings = self.add_weight((self.sequence_length, input_shape[-1]),
                                                     self.initializer)
 
     def forward(self, x, start_index: int = 0, apply_activation: bool = True):
@@ -136,9 +136,9 @@ class LayerNormalization(Layer):
     def build(self, input_shape):
         c = input_shape[-1]
         if self.scale:
-            self.gamma = self._add_weight((c,), "ones")
+            self.gamma = self.add_weight((c,), "ones")
         if self.center:
-            self.beta = self._add_weight((c,), "zeros")
+            self.beta = self.add_weight((c,), "zeros")
         self.features = c
 
     def _check_input(self, shape):

@@ -69,6 +69,18 @@ class Run:
     validation_batch_size: int
     rng: object
 
+    def non_finite_loss(self, epoch, b, loss):
+        """Raise, naming the epoch and batch, unless a TerminateOnNaN callback is given
+        (it is told, and stops the training)."""
+        if not self.quiet_nan:
+            raise FloatingPointError(
+                f"fit: the loss became {loss} at epoch {epoch + 1}, batch {b + 1} of "
+                f"{self.steps}; that batch's update was not applied, so the weights are "
+                "those of the step before. Lower the learning rate or check the data "
+                "(check_finite=True finds non-finite inputs)")
+        for cb in self.callbacks:
+            cb.on_train_batch_end(b, {"loss": loss})
+
 
 def batch(x, y, b, batch_size, order):
     """Batch ``b``: the next ``batch_size`` samples, in ``order`` when shuffling."""

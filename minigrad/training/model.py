@@ -92,8 +92,14 @@ class Model(Module, WeightsAPI):
         self.optimizer, self.loss = opt, loss_obj
         self.metrics_names, self._metric_fns = metrics_mod.resolve(metrics, loss_obj)
         self._value_metrics = any(n in ("mae", "mse") for n in self.metrics_names)
-        if self.parameters():
-            opt.bind(self.parameters())
+        self._bind_optimizer()
+
+    def _bind_optimizer(self) -> None:
+        """Give the optimizer the weights that train (a frozen model trains none, as in
+        Keras: fit then only computes the loss and metrics)."""
+        weights = self.trainable_weights
+        if self.optimizer is not None and weights:
+            self.optimizer.bind(weights)
 
     def _computes_in_float16(self) -> bool:
         """True when some layer has the 'mixed_float16' policy."""
@@ -126,7 +132,7 @@ class Model(Module, WeightsAPI):
         if not self.has_parameters():
             self.build(tuple(x.shape[1:]))
         if self.optimizer is not None and not self.optimizer.params and self.has_parameters():
-            self.optimizer.bind(self.parameters())
+            self._bind_optimizer()
 
     def _output_shape(self, x):
         shape = self.compute_output_shape(tuple(x.shape[1:]))
@@ -242,10 +248,7 @@ class Model(Module, WeightsAPI):
         parts = self._micro_batches(xb)
         if len(parts) == 1:
             loss, out, logits = self._loss_and_output(xb, yb)
-            if scale == 1.0:
-                loss.backward()
-            else:
-                loss.backward(get_array_module(loss.data).full(loss.shape, scale, loss.dtype))
+            _backward(loss, scale)
             return loss.data, self._metric_values(out, yb, logits)
         n = xb.shape[0]
         total = mets = None
@@ -253,7 +256,7 @@ class Model(Module, WeightsAPI):
             ys = yb[s]
             loss, out, logits = self._loss_and_output(Tensor._wrap(xb.data[s]), ys)
             w = (s.stop - s.start) / n if self.loss.reduction == "mean" else 1.0
-            loss.backward(get_array_module(loss.data).full(loss.shape, w * scale, loss.dtype))
+            _backward(loss, w * scale)
             total = loss.data * w if total is None else total + loss.data * w
             m = self._metric_values(out, ys, logits)
             mets = m if mets is None else [a + b for a, b in zip(mets, m)]
@@ -369,7 +372,7 @@ class Model(Module, WeightsAPI):
             vals = self._train_step(self._to_input(xb[rows]), self._to_target(yb[rows]),
                                     xb.shape[0])
             if not math.isfinite(vals[0]):
-                self._non_finite_loss(run, epoch, b, vals[0])
+                run.non_finite_loss(epoch, b, vals[0])
                 break
             tot[0] += vals[0] * xb.shape[0]
             tot[1:] += vals[1:]
@@ -381,19 +384,6 @@ class Model(Module, WeightsAPI):
             if self.stop_training:
                 break
         return tot, seen
-
-    @staticmethod
-    def _non_finite_loss(run, epoch, b, loss):
-        """Raise, naming the epoch and batch, unless a TerminateOnNaN callback is given
-        (it is told, and stops the training)."""
-        if not run.quiet_nan:
-            raise FloatingPointError(
-                f"fit: the loss became {loss} at epoch {epoch + 1}, batch {b + 1} of "
-                f"{run.steps}; that batch's update was not applied, so the weights are "
-                "those of the step before. Lower the learning rate or check the data "
-                "(check_finite=True finds non-finite inputs)")
-        for cb in run.callbacks:
-            cb.on_train_batch_end(b, {"loss": loss})
 
     def _validation_pair(self, validation_data):
         """(x_val, y_val) checked before the first epoch (a tuple of two arrays)."""
@@ -491,3 +481,11 @@ class Model(Module, WeightsAPI):
         if not isinstance(x, Tensor):
             x = self._to_input(as_batch_array(x, "x"))
         return super().__call__(x, *args, **kwargs)       # Module.__call__: hooks, forward
+
+
+def _backward(loss, factor):
+    """``loss.backward()`` with the upstream gradient ``factor``; nothing when every weight
+    is frozen (the loss then has no graph)."""
+    if loss.requires_grad:
+        xp = get_array_module(loss.data)
+        loss.backward(None if factor == 1.0 else xp.full(loss.shape, factor, loss.dtype))

@@ -32,7 +32,7 @@ def combine_ranks(model, vals, n, n_global):
     ``n`` of the ``n_global`` rows weighs n / n_global (a summed loss, 1), and the weighted
     gradients, losses and metric sums are summed over the ranks."""
     w = n / n_global if model.loss.reduction == "mean" else 1.0
-    dist.all_reduce_gradients(model.parameters(), scale=w)
+    dist.all_reduce_gradients(model.trainable_weights, scale=w)
     totals = np.array([vals[0] * w] + list(vals[1:]), dtype=np.float64)
     dist.all_reduce(totals)
     return [float(v) for v in totals]

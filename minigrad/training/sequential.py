@@ -21,8 +21,7 @@ class Sequential(_LayerStack, Model):
     """
 
     def _weights_changed(self) -> None:
-        if self.optimizer is not None and self.parameters():
-            self.optimizer.bind(self.parameters())
+        self._bind_optimizer()
 
     def save(self, path) -> str:
         """Save architecture (JSON) and weights in one .npz file (no pickle, atomic)."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .. import io as wio
-from ..nn.layers import assign_weights, read_weights
+from ..nn.weights import assign_weights, read_weights
 
 __all__ = ["WeightsAPI"]
 
