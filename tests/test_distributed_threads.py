@@ -77,6 +77,27 @@ def test_a_summed_loss_is_summed_over_the_ranks_unweighted(tmp_path, monkeypatch
         assert_same_run(got, one)
 
 
+
+def test_frozen_weights_get_no_gradient_from_the_other_ranks(monkeypatch):
+    """A layer frozen after compile stays in the optimizer's list; the ranks' gradients
+    are combined for the trainable weights only (a zero gradient made up for a frozen
+    one would let AdamW's decay move it)."""
+    def run(rank):
+        x, y = data(20)
+        mg.manual_seed(0)
+        m = models.Sequential([layers.Dense(8, activation="tanh", input_shape=(6,)),
+                               layers.Dense(3, activation="softmax")])
+        m.compile(optimizer=mg.optim.AdamW(learning_rate=0.05, weight_decay=0.5),
+                  loss="sparse_categorical_crossentropy")
+        m.layers[0].trainable = False
+        before = m.get_weights()
+        m.fit(x, y, batch_size=10, epochs=1, verbose=0)
+        return before, m.get_weights(), m.layers[0].kernel.grad
+    for before, after, grad in run_ranks(run, 2, monkeypatch):
+        assert [np.array_equal(b, a) for b, a in zip(before, after)] == [True, True, False,
+                                                                         False]
+        assert grad is None
+
 def test_only_rank_zero_prints(tmp_path, monkeypatch, capsys):
     run_ranks(lambda r: train(r, 20, tmp_path, verbose=1), 1, monkeypatch)
     alone = capsys.readouterr().out

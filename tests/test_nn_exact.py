@@ -284,8 +284,9 @@ def test_the_count_of_forward_hooks_returns_to_where_it_was():
     assert forward_hooks_active[0] == before
 
 
-def test_layer_names_are_keras_style_and_unique():
+def test_layer_names_are_keras_style_and_unique(monkeypatch):
     from minigrad.nn import layers as nn_layers
+    monkeypatch.setattr(nn_layers, "_counts", {})     # as in a fresh process
     names = [layers.Conv2D(2, 3).name, layers.Conv2D(2, 3).name,
              layers.MaxPooling2D().name]
     assert names[0].startswith("conv2d") and names[1].startswith("conv2d")

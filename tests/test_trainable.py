@@ -182,3 +182,25 @@ def test_add_weight_defaults_and_bad_arguments():
         layer.add_weight(shape=(2, -1))
     with pytest.raises(TypeError, match="trainable must be True or False"):
         layer.add_weight(shape=(2,), trainable="no")
+
+
+def test_a_pytorch_optimizer_over_all_parameters_leaves_the_frozen_ones():
+    """PyTorch's fine-tuning loop: parameters frozen with requires_grad_(False) may stay
+    in the optimizer's list; they get no gradient, so no update."""
+    import minigrad.functional as F
+    from minigrad import nn, optim
+    x, y = data()
+    model = nn.Sequential([nn.Dense(8, activation="relu"), nn.Dense(3)])
+    model(mg.tensor(x[:1]))
+    model.layers[0].requires_grad_(False)
+    opt = optim.Adam(model.parameters(), learning_rate=0.01)
+    before = [p.numpy().copy() for p in model.parameters()]
+    for _ in range(2):
+        loss = F.cross_entropy(model(mg.tensor(x)), y)
+        model.zero_grad()
+        loss.backward()
+        opt.step()
+    assert changed(before, [p.numpy() for p in model.parameters()]) == [False, False, True,
+                                                                          True]
+    with pytest.raises(ValueError, match="parameter 0 is a tensor that does not require grad"):
+        optim.SGD([mg.zeros(3)])                        # a plain tensor: surely a mistake

@@ -38,7 +38,7 @@ class Embedding(Layer):
         self.embeddings_initializer = embeddings_initializer
         # the table does not depend on the input's shape: made now, the shape noted later
         self.embeddings = self.add_weight((self.input_dim, self.output_dim),
-                                           embeddings_initializer)
+                                          embeddings_initializer)
         self.built = True
 
     def ensure_built(self, input_shape) -> None:
@@ -88,7 +88,7 @@ class PositionEmbedding(Layer):
 
     def build(self, input_shape):
         self.position_embeddings = self.add_weight((self.sequence_length, input_shape[-1]),
-                                                    self.initializer)
+                                                   self.initializer)
 
     def forward(self, x, start_index: int = 0, apply_activation: bool = True):
         x = self.prepare(x)

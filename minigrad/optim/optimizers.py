@@ -25,6 +25,7 @@ from .. import tuning
 from ..checks import number
 from ..backend import get_array_module
 from ..kernels.elementwise import fused
+from ..nn.module import Parameter
 from .clip import global_norm
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "get"]
@@ -102,7 +103,8 @@ class Optimizer:
                 "compile(), which binds the parameters when they exist")
         seen = {}
         for i, p in enumerate(params):
-            if not getattr(p, "requires_grad", False):
+            if not (getattr(p, "requires_grad", False) or isinstance(p, Parameter)):
+                # (a frozen Parameter may stay in the list, as in PyTorch: no update)
                 raise ValueError(f"optimizer: parameter {i} is a tensor that does not "
                                  "require grad")
             if p in seen:
