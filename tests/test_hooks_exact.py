@@ -39,3 +39,15 @@ def test_hook_messages_are_exact():
     with pytest.raises(TypeError) as e:
         mg.tensor(np.ones(2), requires_grad=True).register_hook(3)
     assert str(e.value) == "register_hook expects a callable, got int"
+
+
+def test_without_any_hook_no_module_reports_one():
+    """The fast answer while no forward hook exists anywhere is False (then a Sequential
+    runs its fused plan)."""
+    from minigrad.keras import layers, models
+    m = models.Sequential([layers.Dense(3, input_shape=(2,)), layers.Dense(1)])
+    assert m.has_forward_hooks() is False and m.layers[0].has_forward_hooks() is False
+    handle = m.layers[1].register_forward_hook(lambda *a: None)
+    assert m.has_forward_hooks() is True and m.layers[0].has_forward_hooks() is False
+    handle.remove()
+    assert m.has_forward_hooks() is False

@@ -204,3 +204,23 @@ def test_a_pytorch_optimizer_over_all_parameters_leaves_the_frozen_ones():
                                                                           True]
     with pytest.raises(ValueError, match="parameter 0 is a tensor that does not require grad"):
         optim.SGD([mg.zeros(3)])                        # a plain tensor: surely a mistake
+
+
+def test_add_weight_refuses_empty_axes_and_keeps_requires_grad_a_bool():
+    layer = layers.Layer()
+    with pytest.raises(ValueError, match=r"positive integers, got \(0, 3\)"):
+        layer.add_weight(shape=(0, 3))
+    assert layer.add_weight(shape=(np.int64(2),)).shape == (2,)
+    assert layer.add_weight(shape=(2,), trainable=False).requires_grad is False
+
+
+def test_a_distiller_refuses_a_frozen_student():
+    from minigrad import compress
+    x, y = data()
+    teacher, student = mlp(), mlp()
+    student.trainable = False
+    d = compress.Distiller(student=student, teacher=teacher)
+    d.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=r"^Distiller.fit: every weight of the student is "
+                                         r"frozen \(trainable=False\): nothing to train$"):
+        d.fit(x, y)

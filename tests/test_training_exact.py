@@ -82,6 +82,24 @@ def test_predict_shows_its_progress_when_asked(capsys):
     m.predict(x, batch_size=50, verbose=1)
     assert capsys.readouterr().out.startswith("2/2 [")
 
+
+def test_predict_redraws_its_progress_line_on_a_terminal(monkeypatch):
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    x, _ = data()
+    m = model()
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    m.predict(x, verbose=1)
+    frames = screen.getvalue().split("\r")[1:]
+    assert frames[0].startswith("1/3 [=========>....................] - ETA: ")
+    assert frames[-1].startswith("3/3 [==============================] - ")
+
 def test_fit_shuffles_by_default():
     x, y = data(40)
     runs = {}
@@ -628,6 +646,15 @@ def test_inputs_take_the_dtype_of_the_models_weights():
     mg.set_default_dtype("float32")
     assert m64.predict(ints.astype(np.uint8)).dtype == np.float64
     assert m64.predict(ints.astype(np.float32)).dtype == np.float64
+    mg.set_default_dtype("float64")     # the model's weights decide, not the default
+    try:
+        assert m.predict(ints.astype(np.float64)).dtype == np.float32
+        assert m.predict(ints.astype(np.uint8)).dtype == np.float32
+    finally:
+        mg.set_default_dtype("float32")
+    no_weights = models.Sequential([layers.Flatten(input_shape=(4,))])
+    assert no_weights.predict(ints.astype(np.float64)).dtype == np.float32   # the default
+    assert no_weights.predict(ints.astype(np.uint8)).dtype == np.float32
 
 
 def test_load_model_keeps_the_layer_names(tmp_path):
