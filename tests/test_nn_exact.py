@@ -231,8 +231,12 @@ def test_activation_layers_compute_their_activation():
     np.testing.assert_allclose(layers.Sigmoid()(x).numpy(), 1 / (1 + np.exp([1.0, -2.0])))
 
 
-def test_sequential_defaults_plain_first_layers_and_final_activations():
-    assert models.Sequential([]).name == "sequential"
+def test_sequential_defaults_plain_first_layers_and_final_activations(monkeypatch):
+    from minigrad.nn import layers as nn_layers
+    monkeypatch.setattr(nn_layers, "_counts", {})     # as in a fresh process
+    names = [models.Sequential([]).name for _ in range(3)]
+    assert names == ["sequential", "sequential_1", "sequential_2"]      # unique, as Keras
+    assert models.Sequential([], name="mine").name == "mine"
     with pytest.raises(ValueError) as err:
         models.Sequential([Scale()]).build()
     assert str(err.value) == "Sequential.build: give input_shape (the first layer was given none)"

@@ -73,7 +73,7 @@ def load_model(path, compile: bool = True) -> Sequential:
     if mcfg.get("class_name") != "Sequential":
         raise wio.WeightsFileError(f"unsupported model class {mcfg.get('class_name')!r}")
     model = Sequential([_layer_from_config(e) for e in mcfg.get("layers", [])],
-                       name=mcfg.get("name", "sequential"))
+                       name=mcfg.get("name"))
     if not model.parameters() and any(True for _ in model.layers):
         raise wio.WeightsFileError(f"{path}: the saved model has no input shape to build from")
     model.load_weights(path)

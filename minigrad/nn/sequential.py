@@ -7,7 +7,7 @@ from typing import Iterable, Optional
 from ..tensor import get_default_dtype
 from .. import kernels
 from . import fusion
-from .layers import InputLayer, Layer, activation_name
+from .layers import InputLayer, Layer, _auto_name, activation_name
 from .module import Module
 
 __all__ = ["Sequential"]
@@ -34,11 +34,11 @@ class Sequential(Module):
         >>> loss = F.cross_entropy(model(x), labels)
     """
 
-    def __init__(self, layers: Optional[Iterable[Module]] = None, name: str = "sequential",
+    def __init__(self, layers: Optional[Iterable[Module]] = None, name: Optional[str] = None,
                  fuse: bool = True):
         super().__init__()
         self._layers = []
-        self.name = name
+        self.name = name or _auto_name("Sequential")   # sequential, sequential_1, ...
         self.fuse = bool(fuse)
         self._plan = None
         for layer in layers or []:
