@@ -93,3 +93,21 @@ def test_no_module_imports_a_private_name_of_another_package():
             if private and owner != here and module != here:
                 wrong.append(f"{module_name(path)}: from {module} import {', '.join(private)}")
     assert not wrong, wrong
+
+
+def test_the_code_needs_no_python_newer_than_it_claims():
+    """pyproject.toml says ``requires-python = ">=3.9"``: vermin reads the package and the
+    tests for syntax and standard-library features newer than that (``zip(strict=)``,
+    ``match``, ``int | None`` evaluated at run time...)."""
+    import subprocess
+    import sys
+    pytest.importorskip("vermin")
+    root = PACKAGE.parent
+    claimed = [ln for ln in (root / "pyproject.toml").read_text().splitlines()
+               if ln.startswith("requires-python")]
+    assert claimed == ['requires-python = ">=3.9"']
+    run = "import sys, vermin; sys.argv[0] = 'vermin'; vermin.main()"
+    out = subprocess.run([sys.executable, "-c", run, "--no-tips", "--eval-annotations",
+                          "--violations", "-t=3.9-", "minigrad", "tests"],
+                         cwd=root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr

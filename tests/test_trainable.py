@@ -224,3 +224,16 @@ def test_a_distiller_refuses_a_frozen_student():
     with pytest.raises(ValueError, match=r"^Distiller.fit: every weight of the student is "
                                          r"frozen \(trainable=False\): nothing to train$"):
         d.fit(x, y)
+
+
+def test_a_damaged_trainable_flag_in_a_saved_model_is_named(tmp_path):
+    from minigrad import io as wio
+    m = mlp()
+    m.layers[0].trainable = False
+    path = m.save(tmp_path / "m.npz")
+    cfg = wio.read_config(path)
+    cfg["model"]["layers"][0]["config"]["trainable"] = "no"
+    bad = wio.save_arrays(tmp_path / "bad.npz", m.state_dict(), config=cfg)
+    with pytest.raises(wio.WeightsFileError, match="bad config for Dense: Dense: trainable "
+                                                   "must be True or False, got 'no'"):
+        models.load_model(bad)
