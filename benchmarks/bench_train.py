@@ -11,6 +11,7 @@ default model with NumPy's generic kernels instead of the compiled ones ("NumPy 
 
     python benchmarks/bench_train.py            # table + JSON in benchmarks/results/
     python benchmarks/bench_train.py --quick    # fewer batch sizes
+    python benchmarks/bench_train.py --quick --rounds 7   # on a machine whose speed moves
 """
 import argparse
 import json
@@ -136,7 +137,8 @@ def run_worker(framework, kind, batch, steps, data):
 
 def compare(kind, batch, frameworks, data, rounds=3):
     """Alternate fresh processes of each framework (threads of one never spin while the
-    other computes); median over rounds of each process's median step time."""
+    other computes); median over rounds of each process's median step time, the peak RSS,
+    and every round's times (seconds) for the record."""
     steps = 20 if batch <= 256 else 6
     got = {f: [] for f in frameworks}
     rss = {f: [] for f in frameworks}
@@ -146,12 +148,15 @@ def compare(kind, batch, frameworks, data, rounds=3):
             got[f].append(r["median_s"])
             rss[f].append(r["rss_mb"])
     return ({f: float(np.median(v)) for f, v in got.items()},
-            {f: float(np.max(v)) for f, v in rss.items()})
+            {f: float(np.max(v)) for f, v in rss.items()}, got)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="fresh processes per contender and row, alternating (default 3; "
+                         "more on a machine whose speed moves between processes)")
     ap.add_argument("--worker", nargs=5, metavar=("FRAMEWORK", "MODEL", "BATCH", "STEPS",
                                                   "DATA"))
     args = ap.parse_args()
@@ -167,9 +172,9 @@ def main():
     have_torch = "torch" in frameworks
     if has_compiled_kernels():
         frameworks.append("numpy")         # the same step with NumPy's generic kernels
-    res = {"machine": machine(), "method": "alternating fresh processes, 3 rounds, median of "
-           "per-process medians; peak RSS = VmHWM of the process; real MNIST batches",
-           "steps": []}
+    res = {"machine": machine(), "method": f"alternating fresh processes, {args.rounds} rounds, "
+           "median of per-process medians; peak RSS = VmHWM of the process; real MNIST "
+           "batches", "steps": []}
     tmp = tempfile.TemporaryDirectory()
     data = os.path.join(tmp.name, "batches.npz")
     write_batches(data)
@@ -177,8 +182,9 @@ def main():
     plan += [("mlp", b) for b in ([64] if args.quick else [64, 256])]
     rows = []
     for kind, batch in plan:
-        t, rss = compare(kind, batch, frameworks, data)
+        t, rss, rounds = compare(kind, batch, frameworks, data, args.rounds)
         entry = {"model": kind, "batch": batch, "minigrad_ms": t["minigrad"] * 1e3,
+                 "rounds_ms": {f: [s * 1e3 for s in v] for f, v in rounds.items()},
                  "minigrad_us_per_sample": t["minigrad"] * 1e6 / batch,
                  "minigrad_rss_mb": rss["minigrad"]}
         row = [kind, batch, f"{t['minigrad'] * 1e3:.2f}", f"{t['minigrad'] * 1e6 / batch:.1f}",
