@@ -106,6 +106,10 @@ def test_a_frozen_batch_normalization_runs_in_inference_mode():
     m.fit(x, y, epochs=1, batch_size=8, verbose=0)
     np.testing.assert_array_equal(bn.moving_mean, mean)
     np.testing.assert_array_equal(bn.moving_variance, var)
+    frozen = bn.non_trainable_weights          # gamma, beta, then the statistics
+    assert [w.shape for w in frozen] == [(6,)] * 4 and bn.trainable_weights == []
+    assert frozen[0] is bn.gamma and frozen[2].data is bn.moving_mean
+    assert [w.shape for w in m.non_trainable_weights] == [(6,)] * 4
 
 
 def test_requires_grad_is_the_pytorch_spelling():
