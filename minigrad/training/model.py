@@ -149,20 +149,22 @@ class Model(Module, WeightsAPI):
         """A batch of inputs as a Tensor on the model's device, in the model's dtype (as
         Keras layers cast their inputs: float64 data into a float32 model computes in
         float32; integer pixels become floats)."""
-        dev = self.device
+        dev, dtype = self._input_place()
         xb = backend.move(xb, dev) if not isinstance(xb, np.ndarray) or dev != "cpu" else xb
-        dtype = self._input_dtype()
         if xb.dtype != dtype:
             xb = xb.astype(dtype)
         return Tensor._wrap(xb)
 
-    def _input_dtype(self) -> np.dtype:
-        """The dtype of the model's first floating weight (the default dtype while it has
-        none)."""
+    def _input_place(self):
+        """(device, dtype) of the model's inputs: the device of its first weight and the
+        dtype of its first floating one (the CPU and the default dtype while it has none),
+        in one walk of the weights (this runs once per batch)."""
+        dev = None
         for _, p in self.named_parameters():
+            dev = dev or p.device
             if p.dtype.kind == "f":
-                return p.dtype
-        return np.dtype(get_default_dtype())
+                return dev, p.dtype
+        return dev or backend.as_device("cpu"), np.dtype(get_default_dtype())
 
     def _to_target(self, yb):
         return backend.move(yb, self.device)
